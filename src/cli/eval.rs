@@ -1,0 +1,100 @@
+//! `autodidact eval`: accuracy of a pre-trained encoder at label budgets, beside the baseline.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::run_dir::{load_data, load_run};
+use autodidact::data::ImageFormat;
+use autodidact::data::split::parse_budgets;
+use autodidact::eval::baseline::BaselineConfig;
+use autodidact::eval::knn::KnnConfig;
+use autodidact::eval::linear::LinearProbeConfig;
+use autodidact::eval::report::{EvalReport, format_table};
+use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Run folder written by `autodidact pretrain`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Labelled data set with a train and a test split.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
+    format: ImageFormat,
+    /// Labels per class to sample from the train split, e.g. 1,10,100,all.
+    #[arg(long, default_value = "1,10,100,all")]
+    labels_per_class: String,
+    /// Protocols: knn, linear.
+    #[arg(long, default_value = "knn,linear")]
+    protocol: String,
+    /// Also train the same encoder from scratch on the same labels.
+    #[arg(long)]
+    baseline: bool,
+    /// Write the results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Neighbours of the k-NN classifier.
+    #[arg(long, default_value_t = 200)]
+    knn_k: usize,
+    /// Temperature of the k-NN vote weights.
+    #[arg(long, default_value_t = 0.1)]
+    knn_temperature: f32,
+    /// Seed of the label sampling and of the classifiers.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    no_cache: bool,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let budgets = parse_budgets(&args.labels_per_class)
+        .map_err(|e| anyhow::anyhow!("--labels-per-class: {e}"))?;
+    let protocols =
+        parse_protocols(&args.protocol).map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
+    let run = load_run(&args.run)?;
+    let data = load_data(&args.data, args.format, args.no_cache)?;
+    let Some(test) = data.test else {
+        anyhow::bail!(
+            "{}: no test split found (expected train/ and test/ folders, or t10k files)",
+            args.data.display()
+        );
+    };
+    let baseline = args.baseline.then(|| BaselineConfig {
+        seed: args.seed,
+        ..BaselineConfig::default()
+    });
+    if let Some(b) = &baseline {
+        println!("{}", b.describe());
+    }
+    let cfg = SuiteConfig {
+        budgets,
+        protocols,
+        baseline,
+        knn: KnnConfig {
+            k: args.knn_k,
+            temperature: args.knn_temperature,
+        },
+        linear: LinearProbeConfig {
+            seed: args.seed,
+            ..LinearProbeConfig::default()
+        },
+        seed: args.seed,
+    };
+    let results = evaluate(
+        &run.encoder,
+        run.config.image_size,
+        &data.train,
+        &test,
+        &cfg,
+        &run.device,
+        &|line| println!("{line}"),
+    )?;
+    println!("\n{}", format_table(&results));
+    if let Some(path) = &args.json {
+        EvalReport { results }.write_json(path)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}

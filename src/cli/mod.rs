@@ -1,0 +1,39 @@
+//! Verbs of the command line, one file each.
+
+mod demo;
+mod embed;
+mod eval;
+mod pretrain;
+mod run_dir;
+
+use clap::{Parser, Subcommand};
+
+/// Self-supervised pre-training and few-label evaluation.
+#[derive(Parser, Debug)]
+#[command(name = "autodidact", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Pre-train an encoder on unlabeled data.
+    Pretrain(pretrain::PretrainArgs),
+    /// Evaluate a pre-trained encoder at label budgets (k-NN, linear probe, baseline).
+    Eval(eval::EvalArgs),
+    /// Write the embeddings of a data set to a .npy file.
+    Embed(embed::EmbedArgs),
+    /// Pre-train and evaluate on the bundled MNIST sample, end to end, in a few minutes.
+    Demo(demo::DemoArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Pretrain(args) => pretrain::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Embed(args) => embed::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}

@@ -1,0 +1,194 @@
+//! `autodidact pretrain`: self-supervised pre-training into a run folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::bail;
+use clap::Args;
+
+use super::run_dir::load_data;
+use autodidact::data::{ImageFormat, ImageSet};
+use autodidact::encoders::EncoderKind;
+use autodidact::methods::{MethodConfig, MethodKind, pretrain};
+use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
+use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
+use autodidact::train::trainer::{TrainOptions, TrainSummary};
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// Self-supervised method.
+    #[arg(long, value_enum, default_value_t = MethodKind::Simclr)]
+    method: MethodKind,
+    /// Data set: MNIST IDX folder, image folder, or .tar/.tar.gz of an image folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Data format (detected from the path by default).
+    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
+    format: ImageFormat,
+    /// Backbone.
+    #[arg(long, value_enum, default_value_t = EncoderKind::Cnn)]
+    encoder: EncoderKind,
+    /// Train for this many epochs (default 20 unless --minutes is given).
+    #[arg(long, conflicts_with = "minutes")]
+    epochs: Option<usize>,
+    /// Train for this many minutes of wall-clock time instead of a number of epochs.
+    #[arg(long)]
+    minutes: Option<f64>,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run folder (default runs/<method>-<data name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its newest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Replace an existing run folder.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adamw)]
+    optimizer: OptimizerKind,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Temperature of the contrastive loss.
+    #[arg(long, default_value_t = 0.5)]
+    temperature: f64,
+    /// Save a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: usize,
+    /// Log metrics every N steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: usize,
+    /// Do not read or write the decoded-image cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+/// Learning rate and weight decay that work for each optimiser at batch 256.
+fn optimizer_defaults(kind: OptimizerKind, batch_size: usize) -> (f64, f64) {
+    match kind {
+        OptimizerKind::Adamw => (2e-3, 1e-4),
+        OptimizerKind::Sgd => (0.06 * batch_size as f64 / 256.0, 5e-4),
+        OptimizerKind::Lars => (0.3 * batch_size as f64 / 256.0, 1e-6),
+    }
+}
+
+pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .data
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".into());
+        let name = name.split('.').next().unwrap_or("data").to_string();
+        PathBuf::from("runs").join(format!("{:?}-{name}", args.method).to_lowercase())
+    });
+    if args.resume {
+        let cfg = RunConfig::load(&out.join("config.toml"))?;
+        let data = load_data(&cfg.data, cfg.format, args.no_cache)?;
+        let summary = train(&cfg, Arc::new(data.train), &out, true, false)?;
+        print_summary(&out, &summary);
+        return Ok(());
+    }
+    prepare_run_dir(&out, args.force)?;
+    let data = load_data(&args.data, args.format, args.no_cache)?;
+    let cfg = config_from_args(&args, &data.train);
+    cfg.save(&out.join("config.toml"))?;
+    println!(
+        "pre-training {:?} ({:?} encoder) on {} images of {}x{}x{} from {}",
+        cfg.method,
+        cfg.encoder,
+        data.train.len(),
+        cfg.channels,
+        data.train.height,
+        data.train.width,
+        args.data.display()
+    );
+    let summary = train(&cfg, Arc::new(data.train), &out, false, false)?;
+    print_summary(&out, &summary);
+    Ok(())
+}
+
+/// The run config for `args` on training images `train`.
+fn config_from_args(args: &PretrainArgs, train: &ImageSet) -> RunConfig {
+    let (lr, wd) = optimizer_defaults(args.optimizer, args.batch_size);
+    RunConfig {
+        method: args.method,
+        encoder: args.encoder,
+        data: args.data.clone(),
+        format: args.format,
+        channels: train.channels,
+        image_size: train.height.min(train.width),
+        budget: match args.minutes {
+            Some(m) => Budget::Minutes(m),
+            None => Budget::Epochs(args.epochs.unwrap_or(20)),
+        },
+        batch_size: args.batch_size,
+        seed: args.seed,
+        device: args.device,
+        optimizer: OptimizerConfig {
+            kind: args.optimizer,
+            lr: args.lr.unwrap_or(lr),
+            weight_decay: args.weight_decay.unwrap_or(wd),
+            ..OptimizerConfig::default()
+        },
+        method_config: MethodConfig {
+            temperature: args.temperature,
+            ..MethodConfig::default()
+        },
+        checkpoint_every: args.checkpoint_every.max(1),
+        log_every: args.log_every.max(1),
+    }
+}
+
+/// Refuses to overwrite an existing run unless `force`.
+pub fn prepare_run_dir(out: &Path, force: bool) -> anyhow::Result<()> {
+    if out.exists() {
+        if !force {
+            bail!(
+                "{}: run folder exists; pass --resume to continue it or --force to replace it",
+                out.display()
+            );
+        }
+        std::fs::remove_dir_all(out)
+            .map_err(|e| anyhow::anyhow!("{}: cannot remove: {e}", out.display()))?;
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
+    Ok(())
+}
+
+fn train(
+    cfg: &RunConfig,
+    data: Arc<ImageSet>,
+    out: &Path,
+    resume: bool,
+    quiet: bool,
+) -> anyhow::Result<TrainSummary> {
+    let opts = TrainOptions {
+        resume,
+        quiet,
+        stop_after: None,
+    };
+    pretrain(cfg, data, out, &opts)
+}
+
+fn print_summary(out: &Path, s: &TrainSummary) {
+    println!(
+        "done: {} steps in {:.0} s, final loss {:.4}; encoder at {}",
+        s.steps,
+        s.elapsed_s,
+        s.final_loss,
+        s.encoder_path.display()
+    );
+    println!(
+        "evaluate with: autodidact eval --run {} --data <labelled data>",
+        out.display()
+    );
+}

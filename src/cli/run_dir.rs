@@ -1,0 +1,48 @@
+//! Reading a finished run folder: its config and its encoder.
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+use autodidact::data::ImageFormat;
+use autodidact::data::cache::default_cache_dir;
+use autodidact::data::{ImageData, load_images};
+use autodidact::encoders::ImageEncoder;
+use autodidact::train::checkpoint::load_encoder;
+use autodidact::train::config::RunConfig;
+
+/// A run's config and its trained backbone.
+pub struct LoadedRun {
+    pub config: RunConfig,
+    pub encoder: ImageEncoder,
+    pub device: Device,
+}
+
+/// Loads `run/config.toml` and `run/encoder.safetensors`.
+pub fn load_run(run: &Path) -> anyhow::Result<LoadedRun> {
+    if !run.is_dir() {
+        anyhow::bail!("{}: no such run folder", run.display());
+    }
+    let config = RunConfig::load(&run.join("config.toml"))?;
+    let device = config.device.device()?;
+    let encoder = ImageEncoder::new(config.encoder, config.channels, &device);
+    let path = run.join("encoder.safetensors");
+    if !path.exists() {
+        anyhow::bail!(
+            "{}: missing; the run has not saved a checkpoint yet",
+            path.display()
+        );
+    }
+    let encoder = load_encoder(encoder, &path)?;
+    Ok(LoadedRun {
+        config,
+        encoder,
+        device,
+    })
+}
+
+/// Loads an image data set, using the decoded-image cache unless `no_cache`.
+pub fn load_data(path: &Path, format: ImageFormat, no_cache: bool) -> anyhow::Result<ImageData> {
+    let cache = (!no_cache).then(default_cache_dir);
+    Ok(load_images(path, format, None, cache.as_deref())?)
+}

@@ -1,0 +1,361 @@
+//! The image-folder layout read straight from a `.tar`, `.tar.gz` or `.tgz`, without extracting.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Component, Path};
+
+use flate2::read::GzDecoder;
+
+use super::folder::{ImageSource, RawSplit, decode_splits, is_hidden_name, is_image_name};
+use super::{DataError, ImageData};
+
+/// One regular-file member, read into memory.
+struct Member<'a> {
+    tar: &'a Path,
+    /// Path components inside the archive, without `.` and the root.
+    components: Vec<String>,
+    bytes: Vec<u8>,
+}
+
+impl Member<'_> {
+    fn name(&self) -> String {
+        self.components.join("/")
+    }
+}
+
+impl ImageSource for Member<'_> {
+    fn bytes(&self) -> Result<Cow<'_, [u8]>, DataError> {
+        Ok(Cow::Borrowed(&self.bytes))
+    }
+
+    fn decode_error(&self, reason: String) -> DataError {
+        DataError::invalid(
+            self.tar,
+            format!("member {}: cannot decode image: {reason}", self.name()),
+        )
+    }
+}
+
+/// Opens `path`, decompressing when it starts with the gzip magic bytes (whatever its name).
+fn open_archive(path: &Path) -> Result<Box<dyn Read>, DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let is_gzip = reader
+        .fill_buf()
+        .map_err(|e| DataError::io(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if is_gzip {
+        Box::new(GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    })
+}
+
+/// Reads every image member; hidden and macOS metadata members are skipped, any other
+/// non-image regular file is an error.
+fn read_members(path: &Path) -> Result<Vec<Member<'_>>, DataError> {
+    let read_error =
+        |e: std::io::Error| DataError::invalid(path, format!("cannot read tar archive: {e}"));
+    let mut archive = tar::Archive::new(open_archive(path)?);
+    let mut members = Vec::new();
+    for entry in archive.entries().map_err(read_error)? {
+        let mut entry = entry.map_err(read_error)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let member_path = entry.path().map_err(read_error)?.into_owned();
+        let components: Vec<String> = member_path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                Component::ParentDir => Some("..".to_string()),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => None,
+            })
+            .collect();
+        if components.is_empty() || components.iter().any(|c| is_hidden_name(c)) {
+            continue;
+        }
+        let name = components.join("/");
+        if !is_image_name(&name) {
+            return Err(DataError::invalid(
+                path,
+                format!("member {name} is not an image"),
+            ));
+        }
+        // The header size is untrusted: cap the preallocation.
+        let capacity = entry.size().min(1 << 24) as usize;
+        let mut bytes = Vec::with_capacity(capacity);
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| DataError::invalid(path, format!("cannot read member {name}: {e}")))?;
+        members.push(Member {
+            tar: path,
+            components,
+            bytes,
+        });
+    }
+    members.sort_by(|a, b| a.components.cmp(&b.components));
+    Ok(members)
+}
+
+/// The class of a file whose path below its split folder is `rest` (`None`: directly in it).
+fn class_of(rest: &[String]) -> Option<String> {
+    (rest.len() >= 2).then(|| rest[0].clone())
+}
+
+/// Number of leading folders shared by every member (the archive's top folder, if any).
+fn common_dir_prefix(members: &[Member<'_>]) -> usize {
+    let Some(first) = members.first() else {
+        return 0;
+    };
+    let mut len = first.components.len() - 1;
+    for m in &members[1..] {
+        let dirs = &m.components[..m.components.len() - 1];
+        len = len.min(
+            dirs.iter()
+                .zip(&first.components)
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    len
+}
+
+/// Reads a tar (optionally gzip) archive laid out like an image folder (see
+/// [`super::folder::read_image_folder`]); a leading top folder or `./` is allowed.
+pub fn read_image_tar(
+    path: &Path,
+    target_size: Option<(usize, usize)>,
+) -> Result<ImageData, DataError> {
+    let members = read_members(path)?;
+    let split_pos = |m: &Member<'_>| {
+        let dirs = &m.components[..m.components.len() - 1];
+        dirs.iter().position(|c| c == "train" || c == "test")
+    };
+    let mut train = RawSplit {
+        origin: path.to_path_buf(),
+        items: Vec::new(),
+    };
+    let mut test = RawSplit {
+        origin: path.to_path_buf(),
+        items: Vec::new(),
+    };
+    if members.iter().any(|m| split_pos(m).is_some()) {
+        for m in members {
+            let Some(pos) = split_pos(&m) else {
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "member {} is outside the train/ and test/ folders",
+                        m.name()
+                    ),
+                ));
+            };
+            let class = class_of(&m.components[pos + 1..]);
+            if m.components[pos] == "train" {
+                train.items.push((m, class));
+            } else {
+                test.items.push((m, class));
+            }
+        }
+        if train.items.is_empty() {
+            return Err(DataError::invalid(
+                path,
+                "has a test/ folder but no train/ folder",
+            ));
+        }
+    } else {
+        let prefix = common_dir_prefix(&members);
+        for m in members {
+            let class = class_of(&m.components[prefix..]);
+            train.items.push((m, class));
+        }
+    }
+    let test = (!test.items.is_empty()).then_some(test);
+    decode_splits(train, test, target_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::folder::tests::{gray_png, rgb_jpeg, rgb_png};
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    fn tar_bytes(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, name, bytes.as_slice())
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn write_tar(
+        dir: &Path,
+        name: &str,
+        files: &[(&str, Vec<u8>)],
+        gzip: bool,
+    ) -> std::path::PathBuf {
+        let mut bytes = tar_bytes(files);
+        if gzip {
+            let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+            std::io::Write::write_all(&mut enc, &bytes).unwrap();
+            bytes = enc.finish().unwrap();
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn tar_gz_with_top_folder_and_splits() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            ("cifar/train/dog/1.png", rgb_png(4, 4, 11)),
+            ("cifar/train/cat/2.png", rgb_png(4, 4, 22)),
+            ("cifar/train/cat/1.png", rgb_png(4, 4, 33)),
+            ("cifar/train/._1.png", b"mac metadata".to_vec()),
+            ("cifar/.DS_Store", b"x".to_vec()),
+            ("cifar/test/cat/9.png", rgb_png(4, 4, 44)),
+        ];
+        for (name, gzip) in [("a.tar.gz", true), ("a.tar", false), ("b.tgz", true)] {
+            let path = write_tar(dir.path(), name, &files, gzip);
+            let data = read_image_tar(&path, None).unwrap();
+            let train = &data.train;
+            assert_eq!(train.class_names, vec!["cat", "dog"]);
+            assert_eq!(train.labels, Some(vec![0, 0, 1]));
+            let reds: Vec<u8> = (0..3).map(|i| train.image(i)[0]).collect();
+            assert_eq!(reds, vec![33, 22, 11]);
+            let test = data.test.unwrap();
+            assert_eq!((test.len(), test.channels), (1, 3));
+            assert_eq!(test.labels, Some(vec![0]));
+        }
+    }
+
+    #[test]
+    fn dot_slash_paths_and_resizing() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            ("./train/a/1.png", gray_png(6, 6, 70)),
+            ("./train/b/1.png", gray_png(3, 3, 80)),
+        ];
+        let path = write_tar(dir.path(), "x.tar", &files, false);
+        let data = read_image_tar(&path, Some((2, 2))).unwrap();
+        assert_eq!(data.train.labels, Some(vec![0, 1]));
+        assert_eq!(data.train.pixels, [[70u8; 4], [80; 4]].concat());
+        assert!(data.test.is_none());
+    }
+
+    #[test]
+    fn flat_archive_in_top_folder_is_unlabeled() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            ("imgs/1.png", gray_png(2, 2, 1)),
+            ("imgs/2.png", gray_png(2, 2, 2)),
+        ];
+        let path = write_tar(dir.path(), "x.tar", &files, false);
+        let set = read_image_tar(&path, None).unwrap().train;
+        assert_eq!((set.len(), set.labels.clone()), (2, None));
+        let files = vec![
+            ("top/a/1.png", gray_png(2, 2, 1)),
+            ("top/b/2.png", gray_png(2, 2, 2)),
+        ];
+        let path = write_tar(dir.path(), "y.tar", &files, false);
+        let set = read_image_tar(&path, None).unwrap().train;
+        assert_eq!(set.class_names, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn non_image_member_names_tar_and_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            ("foo/train/a/1.png", gray_png(2, 2, 1)),
+            ("foo/readme.txt", b"hello".to_vec()),
+        ];
+        let path = write_tar(dir.path(), "x.tar.gz", &files, true);
+        let msg = read_image_tar(&path, None).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!("{}: member foo/readme.txt is not an image", path.display())
+        );
+    }
+
+    #[test]
+    fn corrupt_jpeg_member_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = rgb_jpeg(8, 8, 9);
+        bad.truncate(20);
+        let files = vec![
+            ("train/cat/0000.jpg", rgb_jpeg(8, 8, 9)),
+            ("train/cat/0001.jpg", bad),
+        ];
+        let path = write_tar(dir.path(), "x.tar", &files, false);
+        let msg = read_image_tar(&path, None).unwrap_err().to_string();
+        let expected = format!(
+            "{}: member train/cat/0001.jpg: cannot decode image:",
+            path.display()
+        );
+        assert!(msg.starts_with(&expected), "{msg}");
+    }
+
+    #[test]
+    fn truncated_and_empty_archives_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![("train/a/1.png", gray_png(2, 2, 1))];
+        let path = write_tar(dir.path(), "x.tar.gz", &files, true);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let msg = read_image_tar(&path, None).unwrap_err().to_string();
+        assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+        let path = write_tar(dir.path(), "empty.tar", &[], false);
+        let msg = read_image_tar(&path, None).unwrap_err().to_string();
+        assert!(msg.contains("no images found"), "{msg}");
+    }
+
+    /// Reads the real CIFAR-10 tarball when it is there; run with `--ignored --nocapture`.
+    #[test]
+    #[ignore = "needs ../shared/data/cifar10/cifar10-jpg.tar.gz"]
+    fn cifar10_tarball() {
+        let root = std::env::var("AUTODIDACT_DATA")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data").to_string());
+        let path = Path::new(&root).join("cifar10/cifar10-jpg.tar.gz");
+        if !path.exists() {
+            eprintln!("skipped: {} not found", path.display());
+            return;
+        }
+        let start = std::time::Instant::now();
+        let data = read_image_tar(&path, None).unwrap();
+        eprintln!(
+            "read {} in {:.2} s on {} threads",
+            path.display(),
+            start.elapsed().as_secs_f64(),
+            rayon::current_num_threads()
+        );
+        let train = &data.train;
+        assert_eq!(
+            (train.len(), train.channels, train.height, train.width),
+            (50_000, 3, 32, 32)
+        );
+        assert_eq!(train.class_names.len(), 10);
+        assert_eq!(data.test.as_ref().map(|t| t.len()), Some(10_000));
+
+        let cache = tempfile::tempdir().unwrap();
+        let format = crate::data::ImageFormat::Tar;
+        let read = || read_image_tar(&path, None);
+        crate::data::cache::cached(cache.path(), &path, format, None, read).unwrap();
+        let start = std::time::Instant::now();
+        let hit = crate::data::cache::cached(cache.path(), &path, format, None, || {
+            panic!("second read must hit the cache")
+        })
+        .unwrap();
+        eprintln!("cache hit in {:.2} s", start.elapsed().as_secs_f64());
+        assert_eq!(hit.train, data.train);
+    }
+}

@@ -1,0 +1,62 @@
+//! Encoders (sample batch -> representation) and heads.
+
+pub mod cnn;
+pub mod heads;
+pub mod resnet;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Which image backbone to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// Small 4-block CNN (fast on CPU, 256-d output).
+    Cnn,
+    /// CIFAR ResNet-18 (512-d output).
+    Resnet18,
+}
+
+/// An image backbone: `[B, C, H, W] -> [B, D]`.
+// A model holds one encoder, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum ImageEncoder {
+    Cnn(cnn::SmallCnn),
+    Resnet18(resnet::ResNet18),
+}
+
+impl ImageEncoder {
+    /// A freshly initialised backbone for images with `in_channels` channels.
+    pub fn new(kind: EncoderKind, in_channels: usize, device: &Device) -> Self {
+        match kind {
+            EncoderKind::Cnn => ImageEncoder::Cnn(cnn::SmallCnn::new(in_channels, device)),
+            EncoderKind::Resnet18 => {
+                ImageEncoder::Resnet18(resnet::ResNet18::new(in_channels, device))
+            }
+        }
+    }
+
+    /// Which architecture this is.
+    pub fn kind(&self) -> EncoderKind {
+        match self {
+            ImageEncoder::Cnn(_) => EncoderKind::Cnn,
+            ImageEncoder::Resnet18(_) => EncoderKind::Resnet18,
+        }
+    }
+
+    /// Size of the representation.
+    pub fn out_dim(&self) -> usize {
+        match self {
+            ImageEncoder::Cnn(e) => e.out_dim(),
+            ImageEncoder::Resnet18(e) => e.out_dim(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        match self {
+            ImageEncoder::Cnn(e) => e.forward(x),
+            ImageEncoder::Resnet18(e) => e.forward(x),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Evaluation results: JSON for machines, aligned text and Markdown tables for people.
+
+use crate::data::split::LabelBudget;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One protocol at one label budget: the SSL encoder's accuracy and, if run, the supervised
+/// baseline's (both in 0..1).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvalResult {
+    pub protocol: String,
+    pub labels_per_class: LabelBudget,
+    pub ssl_accuracy: f64,
+    pub baseline_accuracy: Option<f64>,
+}
+
+impl EvalResult {
+    /// SSL minus baseline accuracy in percentage points, if there is a baseline.
+    pub fn difference_points(&self) -> Option<f64> {
+        self.baseline_accuracy
+            .map(|b| (self.ssl_accuracy - b) * 100.0)
+    }
+}
+
+/// All results of an evaluation run (`eval.json`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EvalReport {
+    pub results: Vec<EvalResult>,
+}
+
+impl EvalReport {
+    /// Writes the report as pretty JSON, via `path.tmp` and a rename.
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let mut json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        json.push('\n');
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+const HEADERS: [&str; 5] = [
+    "protocol",
+    "labels/class",
+    "SSL %",
+    "baseline %",
+    "diff (pts)",
+];
+
+/// The cells of one result row: percentages with two decimals, "-" where there is no baseline.
+fn cells(r: &EvalResult) -> [String; 5] {
+    [
+        r.protocol.clone(),
+        r.labels_per_class.to_string(),
+        format!("{:.2}", r.ssl_accuracy * 100.0),
+        r.baseline_accuracy
+            .map_or_else(|| "-".to_string(), |b| format!("{:.2}", b * 100.0)),
+        r.difference_points()
+            .map_or_else(|| "-".to_string(), |d| format!("{d:+.2}")),
+    ]
+}
+
+/// Plain-text table, columns aligned (protocol left, numbers right), one line per result.
+pub fn format_table(results: &[EvalResult]) -> String {
+    let rows: Vec<[String; 5]> = results.iter().map(cells).collect();
+    let mut widths = HEADERS.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = format!("{:<w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells.iter().zip(widths).skip(1) {
+            s.push_str(&format!("  {cell:>w$}"));
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(HEADERS);
+    for row in &rows {
+        out.push_str(&line(row.each_ref().map(String::as_str)));
+    }
+    out
+}
+
+/// GitHub-flavoured Markdown table (numbers right-aligned).
+pub fn markdown_table(results: &[EvalResult]) -> String {
+    let mut out = format!("| {} |\n|---|---:|---:|---:|---:|\n", HEADERS.join(" | "));
+    for r in results {
+        let mut row = cells(r);
+        row[0] = row[0].replace('|', "\\|");
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn results() -> Vec<EvalResult> {
+        vec![
+            EvalResult {
+                protocol: "knn".to_string(),
+                labels_per_class: LabelBudget::PerClass(10),
+                ssl_accuracy: 0.95,
+                baseline_accuracy: Some(0.71),
+            },
+            EvalResult {
+                protocol: "linear".to_string(),
+                labels_per_class: LabelBudget::All,
+                ssl_accuracy: 0.9712,
+                baseline_accuracy: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn json_shape() {
+        let r = results();
+        let v: Value = serde_json::to_value(&r[0]).unwrap();
+        let expected: Value = serde_json::from_str(
+            r#"{"protocol": "knn", "labels_per_class": 10, "ssl_accuracy": 0.95, "baseline_accuracy": 0.71}"#,
+        )
+        .unwrap();
+        assert_eq!(v, expected);
+        assert!(v["labels_per_class"].is_u64());
+        let v: Value = serde_json::to_value(&r[1]).unwrap();
+        assert_eq!(v["labels_per_class"], Value::String("all".to_string()));
+        assert!(v["baseline_accuracy"].is_null());
+        assert!(v["ssl_accuracy"].is_f64());
+        assert_eq!(v.as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn report_round_trips_through_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eval.json");
+        let report = EvalReport { results: results() };
+        report.write_json(&path).unwrap();
+        assert!(!dir.path().join("eval.json.tmp").exists());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["results"].as_array().unwrap().len(), 2);
+        assert_eq!(v["results"][0]["protocol"], "knn");
+        let back: EvalReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn text_table_has_figures_and_alignment() {
+        let t = format_table(&results());
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(lines[0].starts_with("protocol"));
+        assert!(lines[1].starts_with("knn"));
+        for figure in ["95.00", "71.00", "+24.00"] {
+            assert!(lines[1].contains(figure), "{figure} missing in {t}");
+        }
+        assert!(
+            lines[2].contains("all") && lines[2].contains("97.12"),
+            "{t}"
+        );
+        assert_eq!(lines[2].matches(" -").count(), 2, "{t}");
+        // Right-aligned numeric columns end at the same place.
+        assert_eq!(lines[0].len(), lines[1].len());
+        assert_eq!(lines[1].len(), lines[2].len());
+        assert_eq!(format_table(&[]).lines().count(), 1);
+    }
+
+    #[test]
+    fn markdown_table_rows() {
+        let mut r = results();
+        r[1].protocol = "a|b".to_string();
+        r[1].baseline_accuracy = Some(0.99);
+        let md = markdown_table(&r);
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| protocol | labels/class | SSL % | baseline % | diff (pts) |"
+        );
+        assert_eq!(lines[1], "|---|---:|---:|---:|---:|");
+        assert_eq!(lines[2], "| knn | 10 | 95.00 | 71.00 | +24.00 |");
+        assert_eq!(lines[3], "| a\\|b | all | 97.12 | 99.00 | -1.88 |");
+    }
+}

@@ -1,0 +1,146 @@
+//! The evaluation suite: embed once, then each protocol at each label budget, beside the
+//! supervised baseline trained on the same labelled samples.
+
+use std::str::FromStr;
+
+use burn::prelude::*;
+
+use super::baseline::{BaselineConfig, supervised_baseline};
+use super::embed::embed_images;
+use super::knn::{KnnConfig, accuracy, knn_predict};
+use super::linear::{LinearProbeConfig, linear_probe};
+use super::report::EvalResult;
+use crate::data::ImageSet;
+use crate::data::split::{LabelBudget, sample_per_class};
+use crate::encoders::ImageEncoder;
+
+/// How the frozen representation is turned into a classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Weighted k-NN on cosine similarity.
+    Knn,
+    /// Logistic regression on frozen features.
+    Linear,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Knn => "knn",
+            Protocol::Linear => "linear",
+        }
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "knn" => Ok(Protocol::Knn),
+            "linear" => Ok(Protocol::Linear),
+            other => Err(format!(
+                "unknown protocol `{other}` (expected knn or linear)"
+            )),
+        }
+    }
+}
+
+/// Parses a comma-separated protocol list such as `knn,linear`.
+pub fn parse_protocols(list: &str) -> Result<Vec<Protocol>, String> {
+    list.split(',').map(str::parse).collect()
+}
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct SuiteConfig {
+    pub budgets: Vec<LabelBudget>,
+    pub protocols: Vec<Protocol>,
+    /// Train the supervised baseline too.
+    pub baseline: Option<BaselineConfig>,
+    pub knn: KnnConfig,
+    pub linear: LinearProbeConfig,
+    /// Seed of the label sampling.
+    pub seed: u64,
+}
+
+/// Runs the suite for a pre-trained `encoder` (input side `size`).
+pub fn evaluate(
+    encoder: &ImageEncoder,
+    size: usize,
+    train: &ImageSet,
+    test: &ImageSet,
+    cfg: &SuiteConfig,
+    device: &Device,
+    log: &dyn Fn(&str),
+) -> anyhow::Result<Vec<EvalResult>> {
+    let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
+        anyhow::bail!("evaluation needs labelled train and test splits");
+    };
+    if train.channels != test.channels {
+        anyhow::bail!(
+            "train images have {} channels but test images have {}",
+            train.channels,
+            test.channels
+        );
+    }
+    let num_classes = train.num_classes().max(test.num_classes());
+    log(&format!(
+        "embedding {} train and {} test images",
+        train.len(),
+        test.len()
+    ));
+    let train_emb = embed_images(encoder, train, size, device);
+    let test_emb = embed_images(encoder, test, size, device);
+
+    let mut results = Vec::new();
+    for &budget in &cfg.budgets {
+        let idx = sample_per_class(train_labels, budget, cfg.seed);
+        let labels: Vec<u32> = idx.iter().map(|&i| train_labels[i]).collect();
+        let bank = train_emb.select(&idx);
+        let baseline_accuracy = match &cfg.baseline {
+            Some(b) => {
+                log(&format!(
+                    "training the supervised baseline on {} labelled images ({budget} per class)",
+                    idx.len()
+                ));
+                Some(supervised_baseline(
+                    encoder.kind(),
+                    &train.subset(&idx),
+                    test,
+                    size,
+                    b,
+                    device,
+                )?)
+            }
+            None => None,
+        };
+        for &protocol in &cfg.protocols {
+            let ssl_accuracy = match protocol {
+                Protocol::Knn => {
+                    let pred = knn_predict(&bank, &labels, num_classes, &test_emb, &cfg.knn);
+                    accuracy(&pred, test_labels)
+                }
+                Protocol::Linear => linear_probe(
+                    &bank,
+                    &labels,
+                    num_classes,
+                    &test_emb,
+                    test_labels,
+                    &cfg.linear,
+                ),
+            };
+            log(&format!(
+                "{} at {budget} labels per class: {:.2}%",
+                protocol.name(),
+                100.0 * ssl_accuracy
+            ));
+            results.push(EvalResult {
+                protocol: protocol.name().to_string(),
+                labels_per_class: budget,
+                ssl_accuracy,
+                baseline_accuracy,
+            });
+        }
+    }
+    Ok(results)
+}

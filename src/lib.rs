@@ -1,0 +1,12 @@
+//! autodidact: self-supervised pre-training and few-label evaluation.
+//!
+//! Data flows one way: `data` (typed samples) -> `augment` (views) -> `encoders` + `methods`
+//! (objective) -> `train` (the loop) -> `eval` (embeddings -> k-NN / linear probe / baseline).
+
+pub mod alloc;
+pub mod augment;
+pub mod data;
+pub mod encoders;
+pub mod eval;
+pub mod methods;
+pub mod train;

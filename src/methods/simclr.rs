@@ -1,0 +1,56 @@
+//! SimCLR (Chen et al. 2020): two augmented views, a projection head, NT-Xent over the batch.
+
+use burn::prelude::*;
+
+use super::{Method, MethodConfig, StepOutput, losses};
+use crate::augment::image::AugmentConfig;
+use crate::encoders::ImageEncoder;
+use crate::encoders::heads::MlpHead;
+
+#[derive(Module, Debug)]
+pub struct SimClr {
+    pub encoder: ImageEncoder,
+    pub projector: MlpHead,
+    pub temperature: f64,
+}
+
+impl Method for SimClr {
+    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+        let projector = MlpHead::new(
+            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
+            true,
+            device,
+        );
+        Self {
+            encoder,
+            projector,
+            temperature: cfg.temperature,
+        }
+    }
+
+    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+        vec![AugmentConfig::simclr(channels, size); 2]
+    }
+
+    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+        let n = views[0].dims()[0];
+        // One pass over both views, so BatchNorm normalises over all 2N samples as in the paper.
+        let z = self
+            .projector
+            .forward(self.encoder.forward(Tensor::cat(views, 0)));
+        let z1 = z.clone().narrow(0, 0, n);
+        let z2 = z.narrow(0, n, n);
+        StepOutput {
+            loss: losses::nt_xent(z1.clone(), z2, self.temperature),
+            embeddings: z1,
+        }
+    }
+
+    fn encoder(&self) -> &ImageEncoder {
+        &self.encoder
+    }
+
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}

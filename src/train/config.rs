@@ -1,0 +1,83 @@
+//! Everything needed to rerun a pre-training run; written to `config.toml` in the run folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageFormat;
+use crate::encoders::EncoderKind;
+use crate::methods::{MethodConfig, MethodKind};
+use crate::train::optim::OptimizerConfig;
+
+/// Where the computation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// Burn's pure-Rust `flex` CPU backend.
+    Cpu,
+    /// Burn's Vulkan GPU backend (build with `--features vulkan`).
+    Vulkan,
+}
+
+impl DeviceChoice {
+    /// The Burn device (without autodiff).
+    pub fn device(self) -> anyhow::Result<Device> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "vulkan")]
+            DeviceChoice::Vulkan => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(not(feature = "vulkan"))]
+            DeviceChoice::Vulkan => anyhow::bail!(
+                "--device vulkan needs a build with the vulkan feature: cargo run --release --features vulkan -- ..."
+            ),
+        }
+    }
+}
+
+/// How long to train: a number of epochs, or a wall-clock budget.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Budget {
+    Epochs(usize),
+    Minutes(f64),
+}
+
+/// A pre-training run's full configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub method: MethodKind,
+    pub encoder: EncoderKind,
+    pub data: PathBuf,
+    pub format: ImageFormat,
+    /// Channels of the training images (set from the data).
+    pub channels: usize,
+    /// Side of the square network input (set from the data).
+    pub image_size: usize,
+    pub budget: Budget,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    pub optimizer: OptimizerConfig,
+    pub method_config: MethodConfig,
+    /// Save a checkpoint every this many steps (and always at the end).
+    pub checkpoint_every: usize,
+    /// Log metrics every this many steps.
+    pub log_every: usize,
+}
+
+impl RunConfig {
+    /// Writes the config as TOML (atomically).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;
+        crate::train::checkpoint::write_atomic(path, text.as_bytes())
+    }
+
+    /// Reads a config written by [`RunConfig::save`].
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read run config", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))
+    }
+}

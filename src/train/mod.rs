@@ -1,0 +1,8 @@
+//! The one training loop every method uses, and its parts.
+
+pub mod checkpoint;
+pub mod config;
+pub mod optim;
+pub mod progress;
+pub mod schedule;
+pub mod trainer;

@@ -1,0 +1,148 @@
+//! Optimisers: SGD with momentum, LARS and AdamW; weight decay skips norm parameters and biases.
+
+use burn::module::ParamGroup;
+use burn::optim::momentum::{Momentum, MomentumConfig};
+use burn::optim::{
+    AdamWConfig, LearningRate, ModuleOptimizer, Optimizer, SgdConfig, SgdState,
+    decay::WeightDecayConfig,
+};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Which optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Lars,
+    Adamw,
+}
+
+/// Optimiser settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    /// Peak learning rate (after warm-up).
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// SGD/LARS momentum.
+    pub momentum: f64,
+    /// Share of the run spent warming up.
+    pub warmup_fraction: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: OptimizerKind::Adamw,
+            lr: 2e-3,
+            weight_decay: 1e-4,
+            momentum: 0.9,
+            warmup_fraction: 0.05,
+        }
+    }
+}
+
+/// Parameters that never get weight decay or LARS adaptation: BatchNorm/LayerNorm scale and shift,
+/// and biases.
+fn no_decay_group() -> ParamGroup {
+    ParamGroup::from_regex(r"(bias|gamma|beta)$").expect("the no-decay regex is valid")
+}
+
+fn momentum(m: f64) -> MomentumConfig {
+    // Burn's default dampening is 0.1; the papers (and PyTorch) use 0.
+    MomentumConfig::new().with_momentum(m).with_dampening(0.0)
+}
+
+/// Builds the optimiser described by `cfg`.
+pub fn build_optimizer(cfg: &OptimizerConfig) -> ModuleOptimizer {
+    match cfg.kind {
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_weight_decay(cfg.weight_decay as f32)
+            .with_epsilon(1e-8)
+            .init()
+            .with_group(
+                no_decay_group(),
+                AdamWConfig::new()
+                    .with_weight_decay(0.0)
+                    .with_epsilon(1e-8)
+                    .build(),
+                None,
+            ),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(momentum(cfg.momentum)))
+            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .init()
+            .with_group(
+                no_decay_group(),
+                SgdConfig::new()
+                    .with_momentum(Some(momentum(cfg.momentum)))
+                    .build(),
+                None,
+            ),
+        OptimizerKind::Lars => ModuleOptimizer::from(Lars::new(cfg.momentum, cfg.weight_decay))
+            .with_group(
+                no_decay_group(),
+                SgdConfig::new()
+                    .with_momentum(Some(momentum(cfg.momentum)))
+                    .build(),
+                None,
+            ),
+    }
+}
+
+/// LARS (You et al. 2017): SGD whose per-tensor step is scaled by `eta * |w| / |g + wd * w|`.
+#[derive(Clone)]
+pub struct Lars {
+    momentum: Momentum,
+    weight_decay: f64,
+    eta: f64,
+}
+
+impl Lars {
+    pub fn new(momentum_factor: f64, weight_decay: f64) -> Self {
+        Self {
+            momentum: Momentum::new(&momentum(momentum_factor)),
+            weight_decay,
+            eta: 1e-3,
+        }
+    }
+}
+
+impl Optimizer for Lars {
+    type State<const D: usize> = SgdState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let grad = grad.add(tensor.clone().mul_scalar(self.weight_decay));
+        let w_norm = tensor.clone().square().sum().sqrt();
+        let g_norm = grad.clone().square().sum().sqrt();
+        // Where either norm is zero the trust ratio falls back to 1, as in the reference code.
+        let ratio = w_norm
+            .clone()
+            .div(g_norm.clone().add_scalar(1e-12))
+            .mul_scalar(self.eta);
+        let usable = w_norm.greater_elem(0.0).bool_and(g_norm.greater_elem(0.0));
+        let ratio = ratio.mask_where(usable.bool_not(), Tensor::ones([1], &tensor.device()));
+        let grad = grad.mul(ratio.unsqueeze::<D>());
+        let (grad, velocity) = self
+            .momentum
+            .transform(grad, state.and_then(|s| s.momentum));
+        (
+            tensor.sub(grad.mul_scalar(lr)),
+            Some(SgdState {
+                momentum: Some(velocity),
+            }),
+        )
+    }
+
+    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.momentum = state.momentum.map(|m| m.to_device(device));
+        state
+    }
+}

@@ -1,0 +1,309 @@
+//! The training loop every method runs: batches from the prefetcher, forward, loss, backward,
+//! optimiser step, schedule, after-step hook, metrics, checkpoints, NaN and collapse watch.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{Checkpoints, TrainState, save_encoder};
+use super::config::{Budget, RunConfig};
+use super::optim::build_optimizer;
+use super::progress::{Progress, StepReport};
+use super::schedule::{warmup_cosine, warmup_steps};
+use crate::augment::prefetch::Prefetcher;
+use crate::data::ImageSet;
+use crate::encoders::ImageEncoder;
+use crate::methods::{Method, losses::normalized_spread};
+
+/// Steps timed before a `--minutes` budget fixes the length of the schedule.
+const CALIBRATION_STEPS: usize = 5;
+/// Below this normalised spread the embeddings are reported as collapsing.
+const COLLAPSE_SPREAD: f64 = 0.1;
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsLine {
+    pub step: usize,
+    pub epoch: f64,
+    pub loss: f64,
+    pub lr: f64,
+    pub images_per_s: f64,
+    /// Normalised spread of the embeddings (about 1 healthy, near 0 collapsed).
+    pub spread: f64,
+    pub elapsed_s: f64,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub final_loss: f64,
+    pub elapsed_s: f64,
+    pub encoder_path: PathBuf,
+}
+
+/// Options of one invocation of the loop that are not part of the run's config.
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from the newest checkpoint in the run folder.
+    pub resume: bool,
+    /// Print nothing.
+    pub quiet: bool,
+    /// Stop (with a checkpoint) after this many steps in this session; for tests of resume.
+    pub stop_after: Option<usize>,
+}
+
+/// Pre-trains method `M` on `data` (labels ignored) into `run_dir`.
+pub fn pretrain_with<M: Method>(
+    cfg: &RunConfig,
+    data: Arc<ImageSet>,
+    run_dir: &Path,
+    opts: &TrainOptions,
+) -> anyhow::Result<TrainSummary> {
+    let n = data.len();
+    if n < cfg.batch_size {
+        bail!(
+            "{}: {n} training images is fewer than one batch of {}; lower --batch-size",
+            cfg.data.display(),
+            cfg.batch_size
+        );
+    }
+    if cfg.batch_size < 2 {
+        bail!("--batch-size must be at least 2 (contrastive losses need negatives)");
+    }
+    let steps_per_epoch = n / cfg.batch_size;
+    let device = cfg.device.device()?.autodiff();
+    device.seed(cfg.seed);
+
+    let encoder = ImageEncoder::new(cfg.encoder, cfg.channels, &device);
+    let mut model = M::new(&cfg.method_config, encoder, &device);
+    let mut optim = build_optimizer(&cfg.optimizer);
+    let checkpoints = Checkpoints::new(run_dir);
+
+    let mut state = TrainState {
+        step: 0,
+        total_steps: match cfg.budget {
+            Budget::Epochs(e) => Some(e * steps_per_epoch),
+            Budget::Minutes(_) => None,
+        },
+        elapsed_s: 0.0,
+        finished: false,
+    };
+    if opts.resume
+        && let Some(dir) = checkpoints.latest()
+    {
+        (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
+    }
+    let metrics_path = run_dir.join("metrics.jsonl");
+    let encoder_path = run_dir.join("encoder.safetensors");
+    if state.finished {
+        return Ok(TrainSummary {
+            steps: state.step,
+            final_loss: last_loss(&metrics_path).unwrap_or(f64::NAN),
+            elapsed_s: state.elapsed_s,
+            encoder_path,
+        });
+    }
+    truncate_metrics(&metrics_path, state.step)?;
+    let mut metrics = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
+
+    let views = M::views(cfg.channels, cfg.image_size);
+    let mut prefetch = Prefetcher::spawn(
+        data,
+        views,
+        cfg.batch_size,
+        cfg.seed,
+        state.step,
+        state.total_steps,
+        3,
+    );
+    let budget_s = match cfg.budget {
+        Budget::Minutes(m) => Some(m * 60.0),
+        Budget::Epochs(_) => None,
+    };
+    let mut progress = Progress::new(opts.quiet);
+    let session_start = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let mut calibration_start = None;
+    let mut window_start = (Instant::now(), state.step);
+    let mut last_loss_value = f64::NAN;
+    let mut steps_this_session = 0;
+    let images_per_step = cfg.batch_size * M::views(cfg.channels, cfg.image_size).len();
+
+    loop {
+        let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
+        if state.total_steps.is_some_and(|t| state.step >= t)
+            || budget_s.is_some_and(|b| elapsed >= b)
+        {
+            state.finished = true;
+            break;
+        }
+        if opts.stop_after.is_some_and(|s| steps_this_session >= s) {
+            break;
+        }
+        let Some(batch) = prefetch.next() else {
+            state.finished = true;
+            break;
+        };
+        let shape = [batch.batch_size, batch.channels, batch.size, batch.size];
+        let inputs: Vec<Tensor<4>> = batch
+            .views
+            .into_iter()
+            .map(|v| Tensor::from_data(TensorData::new(v, shape), &device))
+            .collect();
+
+        let out = model.step(inputs);
+        let loss_value = out.loss.clone().into_scalar::<f32>() as f64;
+        if !loss_value.is_finite() {
+            let kept = checkpoints
+                .latest()
+                .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
+            bail!(
+                "loss became {loss_value} at step {}; training stopped (last good checkpoint: {kept}). \
+                 Try a lower learning rate (--lr) or a larger batch.",
+                state.step
+            );
+        }
+        let log_now = state.step.is_multiple_of(cfg.log_every);
+        let spread = if log_now {
+            normalized_spread(out.embeddings.clone())
+        } else {
+            f64::NAN
+        };
+        let lr = match state.total_steps {
+            Some(total) => warmup_cosine(
+                cfg.optimizer.lr,
+                state.step,
+                warmup_steps(total, cfg.optimizer.warmup_fraction),
+                total,
+            ),
+            // Calibrating a time budget: a gentle start that the warm-up then continues.
+            None => cfg.optimizer.lr * 0.01 * (state.step + 1) as f64,
+        };
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+        state.step += 1;
+        steps_this_session += 1;
+        let progress_fraction = state
+            .total_steps
+            .map_or(0.0, |t| state.step as f64 / t as f64);
+        model = model.after_step(progress_fraction);
+        last_loss_value = loss_value;
+
+        if let (None, Some(budget)) = (state.total_steps, budget_s) {
+            // Time the steps after the first (which pays one-off allocation costs).
+            match calibration_start {
+                None if state.step >= 1 => calibration_start = Some((Instant::now(), state.step)),
+                Some((t0, s0)) if state.step >= s0 + CALIBRATION_STEPS => {
+                    let per_step = t0.elapsed().as_secs_f64() / (state.step - s0) as f64;
+                    let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
+                    let remaining = ((budget - elapsed) / per_step).floor().max(0.0) as usize;
+                    state.total_steps = Some(state.step + remaining);
+                    prefetch.set_end_step(state.step + remaining);
+                }
+                _ => {}
+            }
+        }
+
+        let (t0, s0) = window_start;
+        let window_s = t0.elapsed().as_secs_f64();
+        let images_per_s = (state.step - s0) as f64 * images_per_step as f64 / window_s.max(1e-9);
+        if window_s > 5.0 {
+            window_start = (Instant::now(), state.step);
+        }
+        let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
+        let eta_s = state.total_steps.map(|t| {
+            (t.saturating_sub(state.step)) as f64 * images_per_step as f64 / images_per_s.max(1e-9)
+        });
+        progress.update(&StepReport {
+            step: state.step,
+            total: state.total_steps,
+            loss: loss_value,
+            lr,
+            images_per_s,
+            eta_s,
+        });
+        if log_now {
+            let line = MetricsLine {
+                step: state.step,
+                epoch: state.step as f64 / steps_per_epoch as f64,
+                loss: loss_value,
+                lr,
+                images_per_s,
+                spread,
+                elapsed_s: elapsed,
+            };
+            writeln!(metrics, "{}", serde_json::to_string(&line)?)
+                .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+            if spread < COLLAPSE_SPREAD {
+                progress.message(&format!(
+                    "warning: step {}: embeddings are collapsing (normalised spread {spread:.3}, healthy is about 1)",
+                    state.step
+                ));
+            }
+        }
+        if state.step.is_multiple_of(cfg.checkpoint_every) {
+            state.elapsed_s = elapsed;
+            checkpoints.save(&model, &optim, &state)?;
+            save_encoder(model.encoder(), &encoder_path)?;
+        }
+    }
+    progress.finish();
+    state.elapsed_s = elapsed_before + session_start.elapsed().as_secs_f64();
+    checkpoints.save(&model, &optim, &state)?;
+    save_encoder(model.encoder(), &encoder_path)?;
+    Ok(TrainSummary {
+        steps: state.step,
+        final_loss: last_loss_value,
+        elapsed_s: state.elapsed_s,
+        encoder_path,
+    })
+}
+
+/// Drops metric lines past `step` (written after the checkpoint a resume starts from).
+fn truncate_metrics(path: &Path, step: usize) -> anyhow::Result<()> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<MetricsLine>(line).is_ok_and(|m| m.step <= step && step > 0)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    super::checkpoint::write_atomic(path, kept.as_bytes())
+}
+
+fn last_loss(path: &Path) -> Option<f64> {
+    let text = fs::read_to_string(path).ok()?;
+    let line = text.lines().last()?;
+    serde_json::from_str::<MetricsLine>(line)
+        .ok()
+        .map(|m| m.loss)
+}
+
+/// Reads every line of a run's `metrics.jsonl`.
+pub fn read_metrics(run_dir: &Path) -> anyhow::Result<Vec<MetricsLine>> {
+    let path = run_dir.join("metrics.jsonl");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: invalid metrics line", path.display(), i + 1))
+        })
+        .collect()
+}

@@ -1,0 +1,223 @@
+//! The command line end to end on tiny generated data, and its answers to bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn autodidact(args: &[&str]) -> Output {
+    Command::new(common::binary())
+        .args(args)
+        .env(
+            "AUTODIDACT_CACHE",
+            std::env::temp_dir().join("autodidact-test-cache"),
+        )
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// Asserts a clean failure: non-zero exit, one line on stderr that mentions `needle`, no panic.
+fn assert_clean_error(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "should fail: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(err.contains(needle), "`{needle}` not in: {err}");
+}
+
+/// Writes `<root>/<split>/<class>/<i>.png`: bright class-0 squares, dark class-1 ones, with noise.
+fn write_folder(root: &Path, per_class: usize) {
+    for split in ["train", "test"] {
+        for (class, base) in [("bright", 200u8), ("dark", 40u8)] {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..per_class {
+                let img = image::GrayImage::from_fn(12, 12, |x, y| {
+                    let noise = ((x * 7 + y * 13 + i as u32 * 31) % 40) as u8;
+                    image::Luma([base.saturating_add(noise).saturating_sub(20)])
+                });
+                img.save(dir.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn pretrain_eval_embed_on_an_image_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    write_folder(&data, 24);
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let out = autodidact(&[
+        "pretrain",
+        "--data",
+        data_s,
+        "--out",
+        run_s,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
+    for file in ["config.toml", "metrics.jsonl", "encoder.safetensors"] {
+        assert!(run.join(file).exists(), "{file} missing");
+    }
+
+    let again = autodidact(&[
+        "pretrain", "--data", data_s, "--out", run_s, "--epochs", "1",
+    ]);
+    assert_clean_error(&again, "--force");
+
+    let json = tmp.path().join("eval.json");
+    let out = autodidact(&[
+        "eval",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--labels-per-class",
+        "1,all",
+        "--baseline",
+        "--json",
+        json.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "eval failed: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["protocol"], "knn");
+    assert_eq!(results[0]["labels_per_class"], 1);
+    assert_eq!(results[3]["labels_per_class"], "all");
+    for r in results {
+        let acc = r["ssl_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        assert!(r["baseline_accuracy"].as_f64().is_some());
+    }
+
+    let npy = tmp.path().join("emb.npy");
+    let out = autodidact(&[
+        "embed",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--out",
+        npy.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "embed failed: {}", stderr(&out));
+    let (values, shape) = autodidact::eval::npy::read_npy(&npy).unwrap();
+    assert_eq!(shape, vec![48, 256]);
+    assert!(values.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn corrupt_png_is_named_in_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("imgs");
+    write_folder(&data, 2);
+    let bad = data.join("train/dark/broken.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really a png").unwrap();
+    let out = autodidact(&[
+        "pretrain",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        tmp.path().join("run").to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert_clean_error(&out, "broken.png");
+}
+
+#[test]
+fn truncated_idx_file_is_named_in_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut images = vec![0, 0, 8, 3, 0, 0, 0, 100, 0, 0, 0, 28, 0, 0, 0, 28];
+    images.extend(vec![0u8; 500]);
+    std::fs::write(dir.join("train-images-idx3-ubyte"), &images).unwrap();
+    let mut labels = vec![0, 0, 8, 1, 0, 0, 0, 100];
+    labels.extend(vec![0u8; 100]);
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    let out = autodidact(&[
+        "pretrain",
+        "--data",
+        dir.to_str().unwrap(),
+        "--out",
+        tmp.path().join("run").to_str().unwrap(),
+    ]);
+    assert_clean_error(&out, "train-images-idx3-ubyte");
+}
+
+#[test]
+fn empty_folder_is_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = autodidact(&[
+        "pretrain",
+        "--data",
+        empty.to_str().unwrap(),
+        "--out",
+        tmp.path().join("run").to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert_clean_error(&out, "empty");
+}
+
+#[test]
+fn tar_with_a_non_image_member_is_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("data.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut png = Vec::new();
+    image::GrayImage::new(8, 8)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    for (name, bytes) in [("train/a/0.png", &png[..]), ("train/a/notes.txt", b"hello")] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, bytes).unwrap();
+    }
+    builder.finish().unwrap();
+    drop(builder);
+    let out = autodidact(&[
+        "pretrain",
+        "--data",
+        path.to_str().unwrap(),
+        "--out",
+        tmp.path().join("run").to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert_clean_error(&out, "notes.txt");
+}
+
+#[test]
+fn unknown_flag_fails_with_usage() {
+    let out = autodidact(&["pretrain", "--no-such-flag"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--no-such-flag"));
+}
+
+#[test]
+fn missing_run_folder_is_a_one_line_error() {
+    let out = autodidact(&[
+        "eval",
+        "--run",
+        "/nonexistent/run",
+        "--data",
+        "/nonexistent/data",
+    ]);
+    assert_clean_error(&out, "/nonexistent/run");
+}

@@ -1,0 +1,146 @@
+//! Pre-training end to end on real digits: learning, determinism, exact resume, checkpoints.
+
+mod common;
+
+use std::sync::Arc;
+
+use autodidact::data::ImageFormat;
+use autodidact::encoders::{EncoderKind, ImageEncoder};
+use autodidact::eval::embed::embed_images;
+use autodidact::eval::knn::{KnnConfig, accuracy, knn_predict};
+use autodidact::methods::{MethodConfig, MethodKind, pretrain};
+use autodidact::train::checkpoint::load_encoder;
+use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
+use autodidact::train::optim::OptimizerConfig;
+use autodidact::train::trainer::{TrainOptions, read_metrics};
+use burn::prelude::*;
+
+fn config(epochs: usize, batch_size: usize) -> RunConfig {
+    RunConfig {
+        method: MethodKind::Simclr,
+        encoder: EncoderKind::Cnn,
+        data: "bundled".into(),
+        format: ImageFormat::Idx,
+        channels: 1,
+        image_size: 28,
+        budget: Budget::Epochs(epochs),
+        batch_size,
+        seed: 7,
+        device: DeviceChoice::Cpu,
+        optimizer: OptimizerConfig::default(),
+        method_config: MethodConfig::default(),
+        checkpoint_every: 4,
+        log_every: 1,
+    }
+}
+
+fn quiet() -> TrainOptions {
+    TrainOptions {
+        quiet: true,
+        ..TrainOptions::default()
+    }
+}
+
+#[test]
+fn simclr_learns_digit_features_that_beat_chance_and_random_weights() {
+    let digits = common::bundled_mnist();
+    let train = common::first(&digits, 2048);
+    let test = digits.subset(&(9000..10000).collect::<Vec<_>>());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(3, 128);
+    pretrain(&cfg, Arc::new(train.clone()), dir.path(), &quiet()).unwrap();
+
+    let metrics = read_metrics(dir.path()).unwrap();
+    let head: f64 = metrics[..5].iter().map(|m| m.loss).sum::<f64>() / 5.0;
+    let tail: f64 = metrics[metrics.len() - 5..]
+        .iter()
+        .map(|m| m.loss)
+        .sum::<f64>()
+        / 5.0;
+    assert!(
+        tail < head - 0.3,
+        "loss should fall: {head:.3} -> {tail:.3}"
+    );
+
+    let device = Device::flex();
+    let knn_accuracy = |encoder: &ImageEncoder| {
+        let bank = embed_images(encoder, &train, 28, &device);
+        let queries = embed_images(encoder, &test, 28, &device);
+        let pred = knn_predict(
+            &bank,
+            train.labels.as_ref().unwrap(),
+            10,
+            &queries,
+            &KnnConfig::default(),
+        );
+        accuracy(&pred, test.labels.as_ref().unwrap())
+    };
+    let trained = load_encoder(
+        ImageEncoder::new(EncoderKind::Cnn, 1, &device),
+        &dir.path().join("encoder.safetensors"),
+    )
+    .unwrap();
+    let acc = knn_accuracy(&trained);
+    assert!(
+        acc > 0.6,
+        "k-NN accuracy {acc:.3} should beat chance (0.1) widely"
+    );
+}
+
+#[test]
+fn same_seed_gives_the_same_loss_curve() {
+    let train = Arc::new(common::first(&common::bundled_mnist(), 256));
+    let cfg = config(1, 64);
+    let losses = |dir: &std::path::Path| {
+        pretrain(&cfg, train.clone(), dir, &quiet()).unwrap();
+        read_metrics(dir)
+            .unwrap()
+            .iter()
+            .map(|m| m.loss)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = losses(a.path());
+    assert_eq!(first.len(), 4);
+    assert_eq!(first, losses(b.path()));
+}
+
+#[test]
+fn resume_continues_exactly_where_the_run_stopped() {
+    let train = Arc::new(common::first(&common::bundled_mnist(), 256));
+    let cfg = config(2, 64); // 8 steps, checkpoint every 4
+    let whole = tempfile::tempdir().unwrap();
+    pretrain(&cfg, train.clone(), whole.path(), &quiet()).unwrap();
+
+    let split = tempfile::tempdir().unwrap();
+    let first_part = TrainOptions {
+        stop_after: Some(4),
+        ..quiet()
+    };
+    pretrain(&cfg, train.clone(), split.path(), &first_part).unwrap();
+    assert_eq!(read_metrics(split.path()).unwrap().len(), 4);
+    let rest = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    pretrain(&cfg, train, split.path(), &rest).unwrap();
+
+    let curve = |dir: &std::path::Path| {
+        read_metrics(dir)
+            .unwrap()
+            .iter()
+            .map(|m| (m.step, m.loss))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(curve(whole.path()), curve(split.path()));
+    let bytes = |dir: &std::path::Path| std::fs::read(dir.join("encoder.safetensors")).unwrap();
+    assert_eq!(bytes(whole.path()), bytes(split.path()));
+}
+
+#[test]
+fn too_few_images_for_a_batch_is_an_error_not_a_panic() {
+    let train = Arc::new(common::first(&common::bundled_mnist(), 10));
+    let dir = tempfile::tempdir().unwrap();
+    let err = pretrain(&config(1, 64), train, dir.path(), &quiet()).unwrap_err();
+    assert!(err.to_string().contains("fewer than one batch"), "{err}");
+}
