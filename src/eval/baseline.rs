@@ -14,6 +14,7 @@ use crate::data::ImageSet;
 use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
 use crate::train::schedule::{warmup_cosine, warmup_steps};
+use crate::train::seed::seeded_init;
 
 /// The fixed training budget of the baseline, the same for every label budget.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,10 +96,11 @@ pub fn supervised_baseline(
     };
     let num_classes = train.num_classes().max(test.num_classes());
     let device = device.clone().autodiff();
-    device.seed(cfg.seed);
-    let encoder = ImageEncoder::new(kind, train.channels, &device);
-    let head = LinearConfig::new(encoder.out_dim(), num_classes).init(&device);
-    let mut model = Classifier { encoder, head };
+    let mut model = seeded_init(&device, cfg.seed, || {
+        let encoder = ImageEncoder::new(kind, train.channels, &device);
+        let head = LinearConfig::new(encoder.out_dim(), num_classes).init(&device);
+        Classifier { encoder, head }
+    });
     let mut optim = build_optimizer(&cfg.optimizer);
     let aug = AugmentConfig::simclr(train.channels, size);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);

@@ -51,6 +51,7 @@ pub fn save_encoder(encoder: &ImageEncoder, path: &Path) -> anyhow::Result<()> {
     let tmp = tmp_path(path);
     let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
     encoder
+        .valid()
         .save_into(&mut store)
         .map_err(|e| anyhow::anyhow!("{}: cannot write encoder: {e}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
@@ -104,8 +105,10 @@ impl Checkpoints {
             fs::remove_dir_all(&tmp).ok();
         }
         fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+        // valid() merges BatchNorm running statistics that training threads update lazily;
+        // saving the training copy directly could store stale ones.
         model
-            .clone()
+            .valid()
             .save_file(tmp.join("model.bpk"))
             .map_err(|e| anyhow::anyhow!("{}: cannot save model: {e}", tmp.display()))?;
         optim

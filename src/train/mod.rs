@@ -5,4 +5,5 @@ pub mod config;
 pub mod optim;
 pub mod progress;
 pub mod schedule;
+pub mod seed;
 pub mod trainer;

@@ -17,6 +17,7 @@ use super::config::{Budget, RunConfig};
 use super::optim::build_optimizer;
 use super::progress::{Progress, StepReport};
 use super::schedule::{warmup_cosine, warmup_steps};
+use super::seed::seeded_init;
 use crate::augment::prefetch::Prefetcher;
 use crate::data::ImageSet;
 use crate::encoders::ImageEncoder;
@@ -80,10 +81,10 @@ pub fn pretrain_with<M: Method>(
     }
     let steps_per_epoch = n / cfg.batch_size;
     let device = cfg.device.device()?.autodiff();
-    device.seed(cfg.seed);
-
-    let encoder = ImageEncoder::new(cfg.encoder, cfg.channels, &device);
-    let mut model = M::new(&cfg.method_config, encoder, &device);
+    let mut model = seeded_init(&device, cfg.seed, || {
+        let encoder = ImageEncoder::new(cfg.encoder, cfg.channels, &device);
+        M::new(&cfg.method_config, encoder, &device)
+    });
     let mut optim = build_optimizer(&cfg.optimizer);
     let checkpoints = Checkpoints::new(run_dir);
 

@@ -1,0 +1,29 @@
+//! Seeded model construction that stays reproducible when several runs share a process.
+
+use std::sync::Mutex;
+
+use burn::module::{ModuleVisitor, Param};
+use burn::prelude::*;
+
+/// Burn's random generator is global per backend: two threads that seed it and then draw
+/// initial weights would interleave their draws. Construction holds this lock.
+static INIT: Mutex<()> = Mutex::new(());
+
+/// Seeds `device`, runs `build` and draws every parameter's initial value, without interference
+/// from other threads doing the same.
+pub fn seeded_init<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> M) -> M {
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    let module = build();
+    // Parameters are initialised lazily, on first use; force it while the lock is held.
+    module.visit(&mut Materialize);
+    module
+}
+
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
