@@ -120,6 +120,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         protocols: vec![Protocol::Knn, Protocol::Linear],
         baseline: Some(baseline.clone()),
         knn: KnnConfig::default(),
+        knn_center: true,
         linear: LinearProbeConfig {
             seed: args.seed,
             ..LinearProbeConfig::default()
@@ -241,7 +242,7 @@ fn report_markdown(
     );
     let _ = writeln!(
         s,
-        "- Pre-training: SimCLR, small CNN, batch {}, {:?}, {} steps in {:.0} s, no labels.",
+        "- Pre-training: SimCLR, small CNN, batch {}, {}, {} steps in {:.0} s, no labels.",
         cfg.batch_size, cfg.budget, steps, pretrain_s
     );
     let _ = writeln!(

@@ -41,6 +41,9 @@ pub struct EvalArgs {
     /// Temperature of the k-NN vote weights.
     #[arg(long, default_value_t = 0.1)]
     knn_temperature: f32,
+    /// Use raw embeddings for k-NN instead of centring them on the train mean.
+    #[arg(long)]
+    knn_raw: bool,
     /// Seed of the label sampling and of the classifiers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -76,6 +79,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             k: args.knn_k,
             temperature: args.knn_temperature,
         },
+        knn_center: !args.knn_raw,
         linear: LinearProbeConfig {
             seed: args.seed,
             ..LinearProbeConfig::default()

@@ -42,4 +42,27 @@ impl Embeddings {
         }
         Embeddings::new(data, indices.len(), self.dim)
     }
+
+    /// Column means.
+    pub fn mean(&self) -> Vec<f32> {
+        let mut mean = vec![0.0f64; self.dim];
+        for i in 0..self.n {
+            for (m, &v) in mean.iter_mut().zip(self.row(i)) {
+                *m += v as f64;
+            }
+        }
+        mean.iter().map(|&m| (m / self.n.max(1) as f64) as f32).collect()
+    }
+
+    /// A copy with `offset` subtracted from every row.
+    pub fn centered(&self, offset: &[f32]) -> Embeddings {
+        assert_eq!(offset.len(), self.dim, "offset must have one value per dimension");
+        let mut data = self.data.clone();
+        for row in data.chunks_mut(self.dim) {
+            for (v, &o) in row.iter_mut().zip(offset) {
+                *v -= o;
+            }
+        }
+        Embeddings::new(data, self.n, self.dim)
+    }
 }

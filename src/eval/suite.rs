@@ -58,6 +58,10 @@ pub struct SuiteConfig {
     /// Train the supervised baseline too.
     pub baseline: Option<BaselineConfig>,
     pub knn: KnnConfig,
+    /// Subtract the mean train embedding before k-NN's cosine similarity. Features after a ReLU
+    /// share a large positive component that makes all cosines alike; centring removes it
+    /// (SimpleShot's CL2N, Wang et al. 2019).
+    pub knn_center: bool,
     pub linear: LinearProbeConfig,
     /// Seed of the label sampling.
     pub seed: u64,
@@ -91,12 +95,17 @@ pub fn evaluate(
     ));
     let train_emb = embed_images(encoder, train, size, device);
     let test_emb = embed_images(encoder, test, size, device);
+    let (knn_train, knn_test) = if cfg.knn_center {
+        let mean = train_emb.mean();
+        (train_emb.centered(&mean), test_emb.centered(&mean))
+    } else {
+        (train_emb.clone(), test_emb.clone())
+    };
 
     let mut results = Vec::new();
     for &budget in &cfg.budgets {
         let idx = sample_per_class(train_labels, budget, cfg.seed);
         let labels: Vec<u32> = idx.iter().map(|&i| train_labels[i]).collect();
-        let bank = train_emb.select(&idx);
         let baseline_accuracy = match &cfg.baseline {
             Some(b) => {
                 log(&format!(
@@ -117,11 +126,12 @@ pub fn evaluate(
         for &protocol in &cfg.protocols {
             let ssl_accuracy = match protocol {
                 Protocol::Knn => {
-                    let pred = knn_predict(&bank, &labels, num_classes, &test_emb, &cfg.knn);
+                    let bank = knn_train.select(&idx);
+                    let pred = knn_predict(&bank, &labels, num_classes, &knn_test, &cfg.knn);
                     accuracy(&pred, test_labels)
                 }
                 Protocol::Linear => linear_probe(
-                    &bank,
+                    &train_emb.select(&idx),
                     &labels,
                     num_classes,
                     &test_emb,

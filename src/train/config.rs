@@ -44,6 +44,15 @@ pub enum Budget {
     Minutes(f64),
 }
 
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Budget::Epochs(e) => write!(f, "{e} epochs"),
+            Budget::Minutes(m) => write!(f, "{m} minutes"),
+        }
+    }
+}
+
 /// A pre-training run's full configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
