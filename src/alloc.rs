@@ -5,17 +5,18 @@
 //! each step; on the reference SimCLR step that cost 30% of the time in page faults. Keeping them
 //! in the heap makes the step about 1.6x faster.
 
-/// Keeps freed buffers of up to 32 MiB in the process for reuse. Call once at start-up; a no-op
-/// where the C library is not glibc.
+/// Keeps freed buffers of up to 32 MiB in the process for reuse. The training loop and k-NN call
+/// it; calls after the first do nothing; a no-op where the C library is not glibc.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
+        static ONCE: std::sync::Once = std::sync::Once::new();
         // SAFETY: mallopt only changes allocator parameters; the values are within glibc's
         // documented ranges (the mmap threshold max is 32 MiB on 64-bit systems).
-        unsafe {
+        ONCE.call_once(|| unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
             libc::mallopt(libc::M_TOP_PAD, 256 << 20);
-        }
+        });
     }
 }

@@ -4,45 +4,18 @@ mod common;
 
 use std::sync::Arc;
 
-use autodidact::data::ImageFormat;
 use autodidact::encoders::{EncoderKind, ImageEncoder};
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::knn::{KnnConfig, accuracy, knn_predict};
-use autodidact::methods::{MethodConfig, MethodKind, pretrain};
+use autodidact::methods::pretrain;
 use autodidact::train::checkpoint::load_encoder;
-use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
-use autodidact::train::optim::OptimizerConfig;
 use autodidact::train::trainer::{TrainOptions, read_metrics};
 use burn::prelude::*;
 
-fn config(epochs: usize, batch_size: usize) -> RunConfig {
-    RunConfig {
-        method: MethodKind::Simclr,
-        encoder: EncoderKind::Cnn,
-        data: "bundled".into(),
-        format: ImageFormat::Idx,
-        channels: 1,
-        image_size: 28,
-        budget: Budget::Epochs(epochs),
-        batch_size,
-        seed: 7,
-        device: DeviceChoice::Cpu,
-        optimizer: OptimizerConfig::default(),
-        method_config: MethodConfig::default(),
-        checkpoint_every: 4,
-        log_every: 1,
-    }
-}
-
-fn quiet() -> TrainOptions {
-    TrainOptions {
-        quiet: true,
-        ..TrainOptions::default()
-    }
-}
+use common::{mnist_run_config as config, quiet};
 
 #[test]
-fn simclr_learns_digit_features_that_beat_chance_and_random_weights() {
+fn simclr_learns_digit_features_that_beat_chance() {
     let digits = common::bundled_mnist();
     let train = common::first(&digits, 2048);
     let test = digits.subset(&(9000..10000).collect::<Vec<_>>());

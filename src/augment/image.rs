@@ -9,15 +9,15 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::colour::{
+    adjust_brightness, adjust_contrast, adjust_saturation, rotate_hue, to_grayscale,
+};
 use crate::data::ImageSet;
 
 /// Per-channel mean subtracted after scaling pixels to `[0, 1]`.
 pub const NORM_MEAN: f32 = 0.5;
 /// Per-channel divisor after subtracting the mean: `[0, 255]` maps onto `[-2, 2]`.
 pub const NORM_STD: f32 = 0.25;
-
-/// ITU-R 601 luma weights, as torchvision's `rgb_to_grayscale`.
-const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
 /// One augmentation pipeline: which transforms run, how often and how strongly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -512,87 +512,6 @@ fn colour_jitter(img: &mut [f32], channels: usize, cfg: &AugmentConfig, rng: &mu
     }
 }
 
-fn adjust_brightness(img: &mut [f32], factor: f32) {
-    img.iter_mut()
-        .for_each(|v| *v = (*v * factor).clamp(0.0, 255.0));
-}
-
-/// Blend with the mean gray level (of the luma for colour images).
-fn adjust_contrast(img: &mut [f32], channels: usize, factor: f32) {
-    let mean = if channels == 3 {
-        let plane = img.len() / 3;
-        let sums = img.chunks_exact(plane).map(|p| p.iter().sum::<f32>());
-        sums.zip(LUMA).map(|(s, l)| s * l).sum::<f32>() / plane as f32
-    } else {
-        img.iter().sum::<f32>() / img.len() as f32
-    };
-    let offset = (1.0 - factor) * mean;
-    img.iter_mut()
-        .for_each(|v| *v = (factor * *v + offset).clamp(0.0, 255.0));
-}
-
-/// Split a 3-channel image into its R, G and B planes.
-fn rgb_planes(img: &mut [f32]) -> (&mut [f32], &mut [f32], &mut [f32]) {
-    let plane = img.len() / 3;
-    let (r, gb) = img.split_at_mut(plane);
-    let (g, b) = gb.split_at_mut(plane);
-    (r, g, b)
-}
-
-/// Blend each pixel with its own luma.
-fn adjust_saturation(img: &mut [f32], factor: f32) {
-    let (r, g, b) = rgb_planes(img);
-    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
-        let gray = (1.0 - factor) * (LUMA[0] * *r + LUMA[1] * *g + LUMA[2] * *b);
-        *r = (factor * *r + gray).clamp(0.0, 255.0);
-        *g = (factor * *g + gray).clamp(0.0, 255.0);
-        *b = (factor * *b + gray).clamp(0.0, 255.0);
-    }
-}
-
-/// Rotation by `turns` about the gray axis (the SVG `hueRotate` matrix): a 3x3 product per pixel,
-/// far cheaper than an HSV round trip; it leaves grays unchanged and is the identity at 0.
-fn hue_matrix(turns: f32) -> [[f32; 3]; 3] {
-    let (sin, cos) = (turns * std::f32::consts::TAU).sin_cos();
-    [
-        [
-            0.213 + cos * 0.787 - sin * 0.213,
-            0.715 - cos * 0.715 - sin * 0.715,
-            0.072 - cos * 0.072 + sin * 0.928,
-        ],
-        [
-            0.213 - cos * 0.213 + sin * 0.143,
-            0.715 + cos * 0.285 + sin * 0.140,
-            0.072 - cos * 0.072 - sin * 0.283,
-        ],
-        [
-            0.213 - cos * 0.213 - sin * 0.787,
-            0.715 - cos * 0.715 + sin * 0.715,
-            0.072 + cos * 0.928 + sin * 0.072,
-        ],
-    ]
-}
-
-fn rotate_hue(img: &mut [f32], turns: f32) {
-    let m = hue_matrix(turns);
-    let (r, g, b) = rgb_planes(img);
-    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
-        let (r0, g0, b0) = (*r, *g, *b);
-        *r = (m[0][0] * r0 + m[0][1] * g0 + m[0][2] * b0).clamp(0.0, 255.0);
-        *g = (m[1][0] * r0 + m[1][1] * g0 + m[1][2] * b0).clamp(0.0, 255.0);
-        *b = (m[2][0] * r0 + m[2][1] * g0 + m[2][2] * b0).clamp(0.0, 255.0);
-    }
-}
-
-/// Luma copied into all three channels (torchvision's `Grayscale(num_output_channels=3)`).
-fn to_grayscale(img: &mut [f32]) {
-    let (r, g, b) = rgb_planes(img);
-    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
-        let gray = LUMA[0] * *r + LUMA[1] * *g + LUMA[2] * *b;
-        (*r, *g, *b) = (gray, gray, gray);
-    }
-}
-
 /// Index `i` reflected into `0..n` without repeating the edge (PyTorch's "reflect" padding).
 fn reflect(i: isize, n: usize) -> usize {
     if n == 1 {
@@ -647,6 +566,7 @@ fn gaussian_blur(img: &mut [f32], size: usize, radius: usize, sigma: f32, scratc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::augment::colour::hue_matrix;
 
     /// Deterministic pseudo-random pixels.
     fn noise_image(channels: usize, h: usize, w: usize, seed: u64) -> Vec<u8> {

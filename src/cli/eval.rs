@@ -41,6 +41,15 @@ pub struct EvalArgs {
     /// Temperature of the k-NN vote weights.
     #[arg(long, default_value_t = 0.1)]
     knn_temperature: f32,
+    /// Optimiser steps of the linear probe.
+    #[arg(long, default_value_t = LinearProbeConfig::default().steps)]
+    linear_steps: usize,
+    /// Peak learning rate of the linear probe (AdamW, cosine decay).
+    #[arg(long, default_value_t = LinearProbeConfig::default().lr)]
+    linear_lr: f64,
+    /// Weight decay of the linear probe.
+    #[arg(long, default_value_t = LinearProbeConfig::default().weight_decay)]
+    linear_weight_decay: f64,
     /// Use raw embeddings for k-NN instead of centring them on the train mean.
     #[arg(long)]
     knn_raw: bool,
@@ -81,6 +90,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         },
         knn_center: !args.knn_raw,
         linear: LinearProbeConfig {
+            steps: args.linear_steps,
+            lr: args.linear_lr,
+            weight_decay: args.linear_weight_decay,
             seed: args.seed,
             ..LinearProbeConfig::default()
         },

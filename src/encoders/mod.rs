@@ -60,3 +60,29 @@ impl ImageEncoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn encoders_map_images_to_vectors_of_their_width() {
+        let device = Device::flex();
+        for (kind, channels, dim) in [(EncoderKind::Cnn, 1, 256), (EncoderKind::Resnet18, 3, 512)] {
+            let encoder = ImageEncoder::new(kind, channels, &device);
+            assert_eq!(encoder.kind(), kind);
+            assert_eq!(encoder.out_dim(), dim);
+            let x = Tensor::<4>::random([2, channels, 32, 32], Distribution::Default, &device);
+            assert_eq!(encoder.forward(x).dims(), [2, dim]);
+        }
+    }
+
+    #[test]
+    fn resnet18_has_the_published_parameter_count() {
+        // torchvision's CIFAR-style ResNet-18 without the fc layer: 11,168,832 parameters
+        // (3x3 stem, no max-pool); BatchNorm running statistics are not parameters.
+        let encoder = ImageEncoder::new(EncoderKind::Resnet18, 3, &Device::flex());
+        assert_eq!(encoder.num_params(), 11_168_832);
+    }
+}

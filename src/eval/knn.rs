@@ -6,8 +6,8 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 /// Similarities are computed in tiles of `QUERY_CHUNK x BANK_BLOCK` floats (4 MB): top-k reads a
-/// tile from cache, and the allocator can recycle it (see [`reuse_freed_tiles`]), which it never
-/// does for a 1024 x 50k (200 MB) tile.
+/// tile from cache, and the allocator can recycle it (see [`crate::alloc`]), which it never does
+/// for a 1024 x 50k (200 MB) tile.
 const QUERY_CHUNK: usize = 256;
 const BANK_BLOCK: usize = 4096;
 
@@ -59,7 +59,7 @@ pub fn knn_predict(
     let k = cfg.k.clamp(1, bank.n);
     let dim = bank.dim;
     let device = Device::flex();
-    reuse_freed_tiles();
+    crate::alloc::keep_freed_memory();
     let bank_norm = l2_normalized(&bank.data, dim);
     // Transposed views [dim, block]: gemm reads strided operands without a copy.
     let blocks: Vec<(usize, Tensor<2>)> = (0..bank.n)
@@ -106,18 +106,6 @@ pub fn knn_predict(
         preds.extend(chunk);
     }
     preds
-}
-
-/// Makes glibc recycle the similarity tiles instead of mapping fresh pages for each one.
-///
-/// glibc serves an allocation above its mmap threshold (128 KB at start, raised to the size of any
-/// mmapped block of up to 32 MB that is freed) with new zeroed pages; for the 4 MB tiles and gemm's
-/// buffers those page faults cost almost as much as the multiplication (10k x 50k x 256 on 2
-/// cores: 2.6-3.0 s without this, 1.6 s with it). Freeing one 16 MB block raises the threshold above
-/// them. With other allocators this is just a short-lived allocation.
-fn reuse_freed_tiles() {
-    let block: Vec<u8> = Vec::with_capacity(16 << 20);
-    std::hint::black_box(&block);
 }
 
 /// Fraction of positions where `pred` equals `truth` (0 for empty input).

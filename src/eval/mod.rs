@@ -51,12 +51,18 @@ impl Embeddings {
                 *m += v as f64;
             }
         }
-        mean.iter().map(|&m| (m / self.n.max(1) as f64) as f32).collect()
+        mean.iter()
+            .map(|&m| (m / self.n.max(1) as f64) as f32)
+            .collect()
     }
 
     /// A copy with `offset` subtracted from every row.
     pub fn centered(&self, offset: &[f32]) -> Embeddings {
-        assert_eq!(offset.len(), self.dim, "offset must have one value per dimension");
+        assert_eq!(
+            offset.len(),
+            self.dim,
+            "offset must have one value per dimension"
+        );
         let mut data = self.data.clone();
         for row in data.chunks_mut(self.dim) {
             for (v, &o) in row.iter_mut().zip(offset) {

@@ -80,6 +80,7 @@ pub fn pretrain_with<M: Method>(
         bail!("--batch-size must be at least 2 (contrastive losses need negatives)");
     }
     let steps_per_epoch = n / cfg.batch_size;
+    crate::alloc::keep_freed_memory();
     let device = cfg.device.device()?.autodiff();
     let mut model = seeded_init(&device, cfg.seed, || {
         let encoder = ImageEncoder::new(cfg.encoder, cfg.channels, &device);

@@ -3,8 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use autodidact::data::ImageSet;
 use autodidact::data::idx::read_idx_pair;
+use autodidact::data::{ImageFormat, ImageSet};
+use autodidact::encoders::EncoderKind;
+use autodidact::methods::{MethodConfig, MethodKind};
+use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
+use autodidact::train::optim::OptimizerConfig;
+use autodidact::train::trainer::TrainOptions;
 
 /// The bundled MNIST sample (10,000 test digits).
 pub fn bundled_mnist() -> ImageSet {
@@ -24,4 +29,33 @@ pub fn first(set: &ImageSet, n: usize) -> ImageSet {
 /// The autodidact binary built for this test run.
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_autodidact"))
+}
+
+/// A SimCLR run config for the bundled 28x28 digits: small CNN, checkpoint every 4 steps,
+/// metrics every step.
+pub fn mnist_run_config(epochs: usize, batch_size: usize) -> RunConfig {
+    RunConfig {
+        method: MethodKind::Simclr,
+        encoder: EncoderKind::Cnn,
+        data: "bundled".into(),
+        format: ImageFormat::Idx,
+        channels: 1,
+        image_size: 28,
+        budget: Budget::Epochs(epochs),
+        batch_size,
+        seed: 7,
+        device: DeviceChoice::Cpu,
+        optimizer: OptimizerConfig::default(),
+        method_config: MethodConfig::default(),
+        checkpoint_every: 4,
+        log_every: 1,
+    }
+}
+
+/// Loop options that print nothing.
+pub fn quiet() -> TrainOptions {
+    TrainOptions {
+        quiet: true,
+        ..TrainOptions::default()
+    }
 }

@@ -1,0 +1,73 @@
+//! The training loop watches itself: a NaN loss stops the run and keeps the last good checkpoint.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use autodidact::augment::image::AugmentConfig;
+use autodidact::encoders::ImageEncoder;
+use autodidact::encoders::heads::MlpHead;
+use autodidact::methods::{Method, MethodConfig, StepOutput};
+use autodidact::train::config::RunConfig;
+use autodidact::train::trainer::pretrain_with;
+use burn::prelude::*;
+
+/// Steps taken by [`FailsAtStep3`]; its loss turns NaN at the third.
+static STEPS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Module, Debug)]
+struct FailsAtStep3 {
+    encoder: ImageEncoder,
+    head: MlpHead,
+}
+
+impl Method for FailsAtStep3 {
+    fn new(_: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+        let head = MlpHead::new(&[encoder.out_dim(), 8], false, device);
+        Self { encoder, head }
+    }
+    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+        vec![AugmentConfig::simclr(channels, size)]
+    }
+    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+        let z = self.head.forward(self.encoder.forward(views[0].clone()));
+        let mut loss = z.clone().square().mean();
+        if STEPS.fetch_add(1, Ordering::SeqCst) == 2 {
+            loss = loss.mul_scalar(f32::NAN);
+        }
+        StepOutput {
+            loss,
+            embeddings: z,
+        }
+    }
+    fn encoder(&self) -> &ImageEncoder {
+        &self.encoder
+    }
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+#[test]
+fn nan_loss_stops_the_run_with_a_clear_message_and_keeps_the_checkpoint() {
+    let train = Arc::new(common::first(&common::bundled_mnist(), 64));
+    let cfg = RunConfig {
+        checkpoint_every: 2,
+        ..common::mnist_run_config(10, 16)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = pretrain_with::<FailsAtStep3>(&cfg, train, dir.path(), &common::quiet()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("NaN") && msg.contains("step 2"), "{msg}");
+    assert!(
+        msg.contains("step-00000002"),
+        "names the kept checkpoint: {msg}"
+    );
+    assert!(
+        dir.path()
+            .join("checkpoints/step-00000002/model.bpk")
+            .exists()
+    );
+    assert!(dir.path().join("encoder.safetensors").exists());
+}
