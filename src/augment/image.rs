@@ -62,8 +62,8 @@ impl AugmentConfig {
         if channels == 1 {
             Self {
                 out_size: size,
-                // Below ~60% of the area a digit can lose the strokes that identify it (a 7 becomes a 1).
-                crop_scale: (0.6, 1.0),
+                // Below ~40% of the area a digit loses the strokes that identify it.
+                crop_scale: (0.4, 1.0),
                 // SimCLR's aspect range: mild stretching keeps digits readable.
                 crop_ratio: (3.0 / 4.0, 4.0 / 3.0),
                 // Digits are not mirror-symmetric: a flipped 2 or 7 is not a 2 or 7.
