@@ -80,9 +80,9 @@ mod tests {
 
     #[test]
     fn resnet18_has_the_published_parameter_count() {
-        // torchvision's CIFAR-style ResNet-18 without the fc layer: 11,168,832 parameters
-        // (3x3 stem, no max-pool); BatchNorm running statistics are not parameters.
+        // torchvision's ResNet-18 with a 3x3 stem and without fc: 11,168,832 learnable values.
+        // Burn also counts BatchNorm running mean and variance: 2 x 4,800 channels.
         let encoder = ImageEncoder::new(EncoderKind::Resnet18, 3, &Device::flex());
-        assert_eq!(encoder.num_params(), 11_168_832);
+        assert_eq!(encoder.num_params(), 11_168_832 + 9_600);
     }
 }
