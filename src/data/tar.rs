@@ -318,44 +318,4 @@ mod tests {
         let msg = read_image_tar(&path, None).unwrap_err().to_string();
         assert!(msg.contains("no images found"), "{msg}");
     }
-
-    /// Reads the real CIFAR-10 tarball when it is there; run with `--ignored --nocapture`.
-    #[test]
-    #[ignore = "needs ../shared/data/cifar10/cifar10-jpg.tar.gz"]
-    fn cifar10_tarball() {
-        let root = std::env::var("AUTODIDACT_DATA")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data").to_string());
-        let path = Path::new(&root).join("cifar10/cifar10-jpg.tar.gz");
-        if !path.exists() {
-            eprintln!("skipped: {} not found", path.display());
-            return;
-        }
-        let start = std::time::Instant::now();
-        let data = read_image_tar(&path, None).unwrap();
-        eprintln!(
-            "read {} in {:.2} s on {} threads",
-            path.display(),
-            start.elapsed().as_secs_f64(),
-            rayon::current_num_threads()
-        );
-        let train = &data.train;
-        assert_eq!(
-            (train.len(), train.channels, train.height, train.width),
-            (50_000, 3, 32, 32)
-        );
-        assert_eq!(train.class_names.len(), 10);
-        assert_eq!(data.test.as_ref().map(|t| t.len()), Some(10_000));
-
-        let cache = tempfile::tempdir().unwrap();
-        let format = crate::data::ImageFormat::Tar;
-        let read = || read_image_tar(&path, None);
-        crate::data::cache::cached(cache.path(), &path, format, None, read).unwrap();
-        let start = std::time::Instant::now();
-        let hit = crate::data::cache::cached(cache.path(), &path, format, None, || {
-            panic!("second read must hit the cache")
-        })
-        .unwrap();
-        eprintln!("cache hit in {:.2} s", start.elapsed().as_secs_f64());
-        assert_eq!(hit.train, data.train);
-    }
 }

@@ -54,6 +54,13 @@ fn momentum(m: f64) -> MomentumConfig {
     MomentumConfig::new().with_momentum(m).with_dampening(0.0)
 }
 
+/// SGD with momentum and no weight decay: what norms and biases get under SGD and LARS.
+fn plain_sgd(momentum_factor: f64) -> impl burn::optim::DynOptimizer + 'static {
+    SgdConfig::new()
+        .with_momentum(Some(momentum(momentum_factor)))
+        .build()
+}
+
 /// Builds the optimiser described by `cfg`.
 pub fn build_optimizer(cfg: &OptimizerConfig) -> ModuleOptimizer {
     match cfg.kind {
@@ -73,21 +80,9 @@ pub fn build_optimizer(cfg: &OptimizerConfig) -> ModuleOptimizer {
             .with_momentum(Some(momentum(cfg.momentum)))
             .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
             .init()
-            .with_group(
-                no_decay_group(),
-                SgdConfig::new()
-                    .with_momentum(Some(momentum(cfg.momentum)))
-                    .build(),
-                None,
-            ),
+            .with_group(no_decay_group(), plain_sgd(cfg.momentum), None),
         OptimizerKind::Lars => ModuleOptimizer::from(Lars::new(cfg.momentum, cfg.weight_decay))
-            .with_group(
-                no_decay_group(),
-                SgdConfig::new()
-                    .with_momentum(Some(momentum(cfg.momentum)))
-                    .build(),
-                None,
-            ),
+            .with_group(no_decay_group(), plain_sgd(cfg.momentum), None),
     }
 }
 
