@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::run_dir::{load_data, load_run};
-use autodidact::data::ImageFormat;
+use super::run_dir::RunAndData;
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::npy::write_npy;
 
@@ -18,36 +17,28 @@ enum Split {
 
 #[derive(Args, Debug)]
 pub struct EmbedArgs {
-    /// Run folder written by `autodidact pretrain`.
-    #[arg(long)]
-    run: PathBuf,
-    #[arg(long)]
-    data: PathBuf,
-    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
-    format: ImageFormat,
+    #[command(flatten)]
+    input: RunAndData,
     /// Output `.npy` file (float32, images x dimensions).
     #[arg(long)]
     out: PathBuf,
     /// Split to embed.
     #[arg(long, value_enum, default_value_t = Split::Train)]
     split: Split,
-    #[arg(long)]
-    no_cache: bool,
 }
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
-    let run = load_run(&args.run)?;
-    let data = load_data(&args.data, args.format, args.no_cache)?;
+    let (run, data) = args.input.load()?;
     let set = match args.split {
         Split::Train => data.train,
         Split::Test => data
             .test
-            .ok_or_else(|| anyhow::anyhow!("{}: no test split found", args.data.display()))?,
+            .ok_or_else(|| anyhow::anyhow!("{}: no test split found", args.input.data.display()))?,
     };
     if set.channels != run.config.channels {
         anyhow::bail!(
             "{}: images have {} channels but the encoder was trained on {}",
-            args.data.display(),
+            args.input.data.display(),
             set.channels,
             run.config.channels
         );

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::run_dir::{load_data, load_run};
-use autodidact::data::ImageFormat;
+use super::run_dir::RunAndData;
 use autodidact::data::split::parse_budgets;
 use autodidact::eval::baseline::BaselineConfig;
 use autodidact::eval::knn::KnnConfig;
@@ -15,14 +14,8 @@ use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Run folder written by `autodidact pretrain`.
-    #[arg(long)]
-    run: PathBuf,
-    /// Labelled data set with a train and a test split.
-    #[arg(long)]
-    data: PathBuf,
-    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
-    format: ImageFormat,
+    #[command(flatten)]
+    input: RunAndData,
     /// Labels per class to sample from the train split, e.g. 1,10,100,all.
     #[arg(long, default_value = "1,10,100,all")]
     labels_per_class: String,
@@ -56,8 +49,6 @@ pub struct EvalArgs {
     /// Seed of the label sampling and of the classifiers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long)]
-    no_cache: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -65,12 +56,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--labels-per-class: {e}"))?;
     let protocols =
         parse_protocols(&args.protocol).map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
-    let run = load_run(&args.run)?;
-    let data = load_data(&args.data, args.format, args.no_cache)?;
+    let (run, data) = args.input.load()?;
     let Some(test) = data.test else {
         anyhow::bail!(
             "{}: no test split found (expected train/ and test/ folders, or t10k files)",
-            args.data.display()
+            args.input.data.display()
         );
     };
     let baseline = args.baseline.then(|| BaselineConfig {

@@ -1,6 +1,8 @@
 //! Reading a finished run folder: its config and its encoder.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
 
 use burn::prelude::*;
 
@@ -45,4 +47,31 @@ pub fn load_run(run: &Path) -> anyhow::Result<LoadedRun> {
 pub fn load_data(path: &Path, format: ImageFormat, no_cache: bool) -> anyhow::Result<ImageData> {
     let cache = (!no_cache).then(default_cache_dir);
     Ok(load_images(path, format, None, cache.as_deref())?)
+}
+
+/// The flags shared by verbs that apply a finished run to a data set.
+#[derive(Args, Debug)]
+pub struct RunAndData {
+    /// Run folder written by `autodidact pretrain`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Data set (MNIST IDX folder, image folder, or .tar/.tar.gz of one).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Data format (detected from the path by default).
+    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
+    pub format: ImageFormat,
+    /// Do not read or write the decoded-image cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl RunAndData {
+    /// Loads the run and the data set.
+    pub fn load(&self) -> anyhow::Result<(LoadedRun, ImageData)> {
+        Ok((
+            load_run(&self.run)?,
+            load_data(&self.data, self.format, self.no_cache)?,
+        ))
+    }
 }
