@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod augment;
+pub mod bench;
 pub mod data;
 pub mod encoders;
 pub mod eval;

@@ -221,3 +221,32 @@ fn missing_run_folder_is_a_one_line_error() {
     ]);
     assert_clean_error(&out, "/nonexistent/run");
 }
+
+#[test]
+fn bench_writes_its_figures_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("step.json");
+    let out = autodidact(&[
+        "bench",
+        "simclr-step",
+        "--batch-size",
+        "8",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["bench"], "simclr-step");
+    assert!(v["images_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["repeats"], 2);
+    assert_eq!(v["settings"]["batch_size"], 8);
+
+    let out = autodidact(&["bench", "augment", "--images", "64"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("augment: "));
+}

@@ -1,5 +1,6 @@
 //! Verbs of the command line, one file each.
 
+mod bench;
 mod demo;
 mod embed;
 mod eval;
@@ -26,6 +27,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Pre-train and evaluate on the bundled MNIST sample, end to end, in a few minutes.
     Demo(demo::DemoArgs),
+    /// Measure the speed of the hot paths (training step, inference, augmentation, k-NN).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command.
@@ -35,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
