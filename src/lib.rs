@@ -9,5 +9,6 @@ pub mod bench;
 pub mod data;
 pub mod encoders;
 pub mod eval;
+pub mod kernels;
 pub mod methods;
 pub mod train;

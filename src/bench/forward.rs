@@ -17,6 +17,8 @@ pub struct ForwardBench {
     pub warmup: usize,
     pub repeats: usize,
     pub device: DeviceChoice,
+    /// Burn's own layers instead of the hand-written kernels.
+    pub plain_kernels: bool,
 }
 
 impl Default for ForwardBench {
@@ -28,6 +30,7 @@ impl Default for ForwardBench {
             warmup: 3,
             repeats: 20,
             device: DeviceChoice::Cpu,
+            plain_kernels: false,
         }
     }
 }
@@ -35,6 +38,7 @@ impl Default for ForwardBench {
 /// Measures the workload.
 pub fn run(cfg: &ForwardBench) -> anyhow::Result<BenchResult> {
     crate::alloc::keep_freed_memory();
+    crate::kernels::set_fused(!cfg.plain_kernels);
     let device = cfg.device.device()?;
     let encoder = seeded_init(&device, 0, || ImageEncoder::new(cfg.encoder, 3, &device)).valid();
     let s = cfg.image_size;

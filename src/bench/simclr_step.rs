@@ -23,6 +23,8 @@ pub struct SimclrStepBench {
     pub warmup: usize,
     pub steps: usize,
     pub device: DeviceChoice,
+    /// Burn's own layers instead of the hand-written kernels.
+    pub plain_kernels: bool,
 }
 
 impl Default for SimclrStepBench {
@@ -34,6 +36,7 @@ impl Default for SimclrStepBench {
             warmup: 3,
             steps: 20,
             device: DeviceChoice::Cpu,
+            plain_kernels: false,
         }
     }
 }
@@ -53,6 +56,7 @@ pub fn reference_model(encoder: EncoderKind, device: &Device) -> SimClr {
 /// with the per-step times in seconds of all steps after `warmup`.
 pub fn run_steps(cfg: &SimclrStepBench) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     crate::alloc::keep_freed_memory();
+    crate::kernels::set_fused(!cfg.plain_kernels);
     let device = cfg.device.device()?.autodiff();
     let mut model = seeded_init(&device, 0, || reference_model(cfg.encoder, &device));
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
@@ -94,6 +98,7 @@ pub fn run(cfg: &SimclrStepBench) -> anyhow::Result<BenchResult> {
             "batch_size": cfg.batch_size,
             "image_size": cfg.image_size,
             "device": format!("{:?}", cfg.device).to_lowercase(),
+            "kernels": if cfg.plain_kernels { "burn" } else { "fused" },
             "first_loss": losses.first(),
             "last_loss": losses.last(),
         }),

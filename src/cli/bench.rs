@@ -36,6 +36,9 @@ enum Workload {
         warmup: usize,
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
+        /// Use Burn's own convolution and BatchNorm instead of autodidact's kernels.
+        #[arg(long)]
+        plain_kernels: bool,
     },
     /// Encoder inference (eval mode) on RGB 32x32 images.
     Forward {
@@ -47,6 +50,9 @@ enum Workload {
         repeats: usize,
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
+        /// Use Burn's own convolution and BatchNorm instead of autodidact's kernels.
+        #[arg(long)]
+        plain_kernels: bool,
     },
     /// SimCLR augmentation of RGB 32x32 images.
     Augment {
@@ -73,12 +79,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             steps,
             warmup,
             device,
+            plain_kernels,
         } => autodidact::bench::simclr_step::run(&SimclrStepBench {
             encoder,
             batch_size,
             steps,
             warmup,
             device,
+            plain_kernels,
             ..Default::default()
         })?,
         Workload::Forward {
@@ -86,11 +94,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             batch_size,
             repeats,
             device,
+            plain_kernels,
         } => autodidact::bench::forward::run(&ForwardBench {
             encoder,
             batch_size,
             repeats,
             device,
+            plain_kernels,
             ..Default::default()
         })?,
         Workload::Augment { threads, images } => autodidact::bench::augment::run(&AugmentBench {

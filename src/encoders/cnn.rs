@@ -1,18 +1,20 @@
 //! The small fast CNN: the default encoder on CPU.
 
 use burn::nn::{
-    BatchNorm, BatchNormConfig, PaddingConfig2d, Relu,
+    BatchNorm, BatchNormConfig, PaddingConfig2d,
     conv::{Conv2d, Conv2dConfig},
     pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig},
 };
 use burn::prelude::*;
 
-/// Conv 3x3 (no bias) -> BatchNorm -> ReLU.
+use crate::kernels::burn_bn::batch_norm;
+use crate::kernels::burn_conv::conv2d;
+
+/// Conv 3x3 (no bias) -> BatchNorm -> ReLU (fused kernels when training on Flex).
 #[derive(Module, Debug)]
 pub struct ConvBnRelu {
     conv: Conv2d,
     bn: BatchNorm,
-    act: Relu,
 }
 
 impl ConvBnRelu {
@@ -25,12 +27,11 @@ impl ConvBnRelu {
                 .with_bias(false)
                 .init(device),
             bn: BatchNormConfig::new(c_out).init(device),
-            act: Relu::new(),
         }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(self.bn.forward(self.conv.forward(x)))
+        batch_norm(&self.bn, conv2d(&self.conv, x), true)
     }
 }
 

@@ -6,6 +6,9 @@ use burn::nn::{
     pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig},
 };
 use burn::prelude::*;
+
+use crate::kernels::burn_bn::batch_norm;
+use crate::kernels::burn_conv::conv2d;
 use burn::tensor::activation::relu;
 
 fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
@@ -51,11 +54,11 @@ impl BasicBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => batch_norm(&d.bn, conv2d(&d.conv, x.clone()), false),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = batch_norm(&self.bn1, conv2d(&self.conv1, x), true);
+        let out = batch_norm(&self.bn2, conv2d(&self.conv2, out), false);
         relu(out + identity)
     }
 }
@@ -92,7 +95,7 @@ impl ResNet18 {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.stem_bn.forward(self.stem.forward(x)));
+        let x = batch_norm(&self.stem_bn, conv2d(&self.stem, x), true);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         self.pool.forward(x).flatten(1, 3)
     }

@@ -1,0 +1,167 @@
+//! Training-mode BatchNorm fused with an optional ReLU, forward and backward, on NCHW `f32`
+//! slices. One task per channel; each reads its channel as `batch` contiguous runs of `h * w`.
+//!
+//! Burn's generic BatchNorm swaps the batch and channel axes (a full copy) for every statistic
+//! and records half a dozen element-wise operations, each a pass over the activation; here the
+//! forward is three passes (mean, variance, output) and the backward two.
+
+use rayon::prelude::*;
+
+/// Layout of a `[batch, channels, plane]` activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnShape {
+    pub batch: usize,
+    pub channels: usize,
+    /// Elements per sample and channel (`h * w`).
+    pub plane: usize,
+}
+
+impl BnShape {
+    fn count(&self) -> f64 {
+        (self.batch * self.plane) as f64
+    }
+
+    /// The runs of channel `c`: `(offset, len)` for each sample.
+    fn runs(&self, c: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        (0..self.batch).map(move |b| {
+            let start = (b * self.channels + c) * self.plane;
+            start..start + self.plane
+        })
+    }
+}
+
+/// Per-channel batch mean and biased variance (two passes, `f64` accumulation).
+pub fn batch_stats(s: &BnShape, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), s.batch * s.channels * s.plane, "input length");
+    let stats: Vec<(f32, f32)> = (0..s.channels)
+        .into_par_iter()
+        .map(|c| {
+            let sum: f64 = s
+                .runs(c)
+                .map(|r| x[r].iter().map(|&v| v as f64).sum::<f64>())
+                .sum();
+            let mean = sum / s.count();
+            let sq: f64 = s
+                .runs(c)
+                .map(|r| {
+                    x[r].iter()
+                        .map(|&v| {
+                            let d = v as f64 - mean;
+                            d * d
+                        })
+                        .sum::<f64>()
+                })
+                .sum();
+            (mean as f32, (sq / s.count()) as f32)
+        })
+        .collect();
+    stats.into_iter().unzip()
+}
+
+/// `y = gamma * (x - mean) / sqrt(var + eps) + beta`, then `max(y, 0)` when `relu`.
+#[allow(clippy::too_many_arguments)]
+pub fn bn_forward(
+    s: &BnShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+    relu: bool,
+) -> Vec<f32> {
+    let mut y = vec![0.0; x.len()];
+    let (scale, shift) = affine(gamma, beta, mean, var, eps);
+    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
+    y.par_chunks_mut(s.plane)
+        .zip(x.par_chunks(s.plane))
+        .enumerate()
+        .for_each(|(i, (y, x))| {
+            let c = i % s.channels;
+            let (a, b) = (scale[c], shift[c]);
+            y.iter_mut()
+                .zip(x)
+                .for_each(|(y, &x)| *y = (a * x + b).max(floor));
+        });
+    y
+}
+
+/// The per-channel affine map `x * scale + shift` that BatchNorm applies.
+fn affine(
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>) {
+    (0..gamma.len())
+        .map(|c| {
+            let inv_std = 1.0 / (var[c] as f64 + eps).sqrt();
+            let scale = gamma[c] as f64 * inv_std;
+            (
+                scale as f32,
+                (beta[c] as f64 - mean[c] as f64 * scale) as f32,
+            )
+        })
+        .unzip()
+}
+
+/// Gradients of [`bn_forward`] (with statistics of this same batch) given the output gradient:
+/// `(dx, dgamma, dbeta)`.
+#[allow(clippy::too_many_arguments)]
+pub fn bn_backward(
+    s: &BnShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+    relu: bool,
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (scale, shift) = affine(gamma, beta, mean, var, eps);
+    let n = s.count();
+    // Pass 1, per channel: dbeta = sum(g), dgamma = sum(g * xhat) where g is dy masked by ReLU.
+    let sums: Vec<(f64, f64)> = (0..s.channels)
+        .into_par_iter()
+        .map(|c| {
+            let (a, b) = (scale[c], shift[c]);
+            let (m, inv_std) = (mean[c], 1.0 / (var[c] as f64 + eps).sqrt() as f32);
+            let mut sum_g = 0.0f64;
+            let mut sum_gx = 0.0f64;
+            for r in s.runs(c) {
+                let (mut sg, mut sgx) = (0.0f32, 0.0f32);
+                for (&x, &d) in x[r.clone()].iter().zip(&dy[r]) {
+                    let g = if relu && a * x + b <= 0.0 { 0.0 } else { d };
+                    sg += g;
+                    sgx += g * (x - m) * inv_std;
+                }
+                sum_g += sg as f64;
+                sum_gx += sgx as f64;
+            }
+            (sum_g, sum_gx)
+        })
+        .collect();
+    let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+    let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    // Pass 2: dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)).
+    let mut dx = vec![0.0; x.len()];
+    dx.par_chunks_mut(s.plane)
+        .zip(x.par_chunks(s.plane).zip(dy.par_chunks(s.plane)))
+        .enumerate()
+        .for_each(|(i, (dx, (x, dy)))| {
+            let c = i % s.channels;
+            let (a, b) = (scale[c], shift[c]);
+            let inv_std = (1.0 / (var[c] as f64 + eps).sqrt()) as f32;
+            let m = mean[c];
+            let mean_g = (sums[c].0 / n) as f32;
+            let mean_gx = (sums[c].1 / n) as f32;
+            for ((dx, &x), &d) in dx.iter_mut().zip(x).zip(dy) {
+                let g = if relu && a * x + b <= 0.0 { 0.0 } else { d };
+                let xhat = (x - m) * inv_std;
+                *dx = a * (g - mean_g - xhat * mean_gx);
+            }
+        });
+    (dx, dgamma, dbeta)
+}

@@ -1,0 +1,36 @@
+//! Hand-written CPU kernels for the hot spots of training (convolution, BatchNorm + ReLU) and
+//! their hooks into Burn: each `burn_*` module registers a backend extension for Flex with its own
+//! backward pass and falls back to Burn's layers on other devices.
+
+pub mod batch_norm;
+pub mod burn_bn;
+pub mod burn_conv;
+pub mod conv;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::backend::DispatchDevice;
+use burn::prelude::*;
+
+static FUSED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the hand-written kernels on or off for the whole process (off: Burn's own layers
+/// everywhere, the "plain implementation" that the numerics tests and benchmarks compare with).
+pub fn set_fused(enabled: bool) {
+    FUSED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the hand-written kernels are on (the default).
+pub fn fused() -> bool {
+    FUSED.load(Ordering::Relaxed)
+}
+
+/// Whether the hand-written kernels handle tensors on `device`: they are on, and `device`
+/// computes on the Flex CPU backend (with or without autodiff).
+fn is_flex(device: &Device) -> bool {
+    fused()
+        && matches!(
+            device.clone().without_autodiff().as_dispatch(),
+            DispatchDevice::Flex(_)
+        )
+}
