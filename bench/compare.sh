@@ -32,7 +32,12 @@ if [[ -z "$bin" ]]; then
     bin="$root/target/release/autodidact"
 fi
 torch_device=cpu
-[[ "$device" == vulkan ]] && torch_device=cuda
+warm=""
+if [[ "$device" == vulkan ]]; then
+    torch_device=cuda
+    # GPU stacks compile and autotune kernels during their first steps.
+    warm="--warmup 10"
+fi
 "$python" -c "import torch" 2>/dev/null || {
     echo "compare.sh: $python cannot import torch; see bench/reference/requirements.txt" >&2
     exit 2
@@ -48,16 +53,17 @@ rm -f "$out"/*.json
 
 # name | our command | reference command
 workloads=(
-    "simclr-step-cnn|simclr-step --encoder cnn --device $device|simclr-step --encoder cnn --device $torch_device"
-    "forward-cnn|forward --encoder cnn --device $device|forward --encoder cnn --device $torch_device"
+    "simclr-step-cnn|simclr-step --encoder cnn --device $device $warm|simclr-step --encoder cnn --device $torch_device $warm"
+    "forward-cnn|forward --encoder cnn --device $device $warm|forward --encoder cnn --device $torch_device $warm"
 )
 if [[ "$device" == cpu ]]; then
     workloads+=("knn|knn|knn")
 else
-    workloads+=("simclr-step-resnet18|simclr-step --encoder resnet18 --device $device|simclr-step --encoder resnet18 --device $torch_device"
-                "forward-resnet18|forward --encoder resnet18 --device $device|forward --encoder resnet18 --device $torch_device")
+    workloads+=("simclr-step-resnet18|simclr-step --encoder resnet18 --device $device $warm|simclr-step --encoder resnet18 --device $torch_device $warm"
+                "forward-resnet18|forward --encoder resnet18 --device $device $warm|forward --encoder resnet18 --device $torch_device $warm")
 fi
 
+[[ "$device" == vulkan ]] && command -v nvidia-smi >/dev/null && echo "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)"
 echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
 for round in $(seq 1 "$rounds"); do
     for w in "${workloads[@]}"; do

@@ -160,7 +160,7 @@ def forward(args):
         with torch.inference_mode():
             enc(x.to(args.device)).cpu()
 
-    times = timed(3, args.steps, args.device, run)
+    times = timed(args.warmup, args.steps, args.device, run)
     med = statistics.median(times)
     return {
         "bench": "forward",

@@ -48,6 +48,9 @@ enum Workload {
         batch_size: usize,
         #[arg(long, default_value_t = 20)]
         repeats: usize,
+        /// Untimed passes first.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
         /// Use Burn's own convolution and BatchNorm instead of autodidact's kernels.
@@ -93,12 +96,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             encoder,
             batch_size,
             repeats,
+            warmup,
             device,
             plain_kernels,
         } => autodidact::bench::forward::run(&ForwardBench {
             encoder,
             batch_size,
             repeats,
+            warmup,
             device,
             plain_kernels,
             ..Default::default()

@@ -175,25 +175,42 @@ impl<C: CheckpointStrategy> FusedBatchNorm for Autodiff<Flex, C> {
     }
 }
 
-/// `bn.forward(x)`, followed by a ReLU when `relu`: fused kernels when training on Flex, Burn's
-/// layers otherwise. Updates the running statistics exactly as [`BatchNorm::forward`] does.
+/// The normalisation with the given `[2, channels]` statistics, as a Burn tensor operation.
+fn normalize_op(bn: &BatchNorm, x: Tensor<4>, stats: Tensor<2>, relu: bool) -> Tensor<4> {
+    Tensor::<4>::from_dispatch(<Dispatch as FusedBatchNorm>::bn_normalize(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        stats.into_dispatch(),
+        bn.epsilon,
+        relu,
+    ))
+}
+
+/// `bn.forward(x)`, followed by a ReLU when `relu`: fused kernels on Flex (training, or
+/// inference without autodiff), Burn's layers otherwise (other devices, frozen layers on an
+/// autodiff device). Updates the running statistics exactly as [`BatchNorm::forward`] does.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let device = x.device();
-    if !(is_flex(&device) && device.is_autodiff() && bn.training.is_enabled()) {
+    if is_flex(&device) && !device.is_autodiff() {
+        // Inference: the running statistics, one pass.
+        let stats = Tensor::cat(
+            vec![
+                bn.running_mean.value().unsqueeze::<2>(),
+                bn.running_var.value().unsqueeze::<2>(),
+            ],
+            0,
+        );
+        return normalize_op(bn, x, stats, relu);
+    }
+    if !(is_flex(&device) && bn.training.is_enabled()) {
         let y = bn.forward(x);
         return if relu { relu_op(y) } else { y };
     }
     let stats = Tensor::<2>::from_dispatch(<Dispatch as FusedBatchNorm>::bn_batch_stats(
         x.clone().into_dispatch(),
     ));
-    let y = Tensor::<4>::from_dispatch(<Dispatch as FusedBatchNorm>::bn_normalize(
-        x.into_dispatch(),
-        bn.gamma.val().into_dispatch(),
-        bn.beta.val().into_dispatch(),
-        stats.clone().into_dispatch(),
-        bn.epsilon,
-        relu,
-    ));
+    let y = normalize_op(bn, x, stats.clone(), relu);
     let [mean, var] = [0, 1].map(|row| stats.clone().narrow(0, row, 1).flatten::<1>(0, 1));
     let m = bn.momentum;
     let running_mean = bn.running_mean.value_sync().to_device(&device);
@@ -275,6 +292,21 @@ mod tests {
                 theirs_bn.running_var.value(),
                 "running var",
             );
+        }
+    }
+
+    #[test]
+    fn inference_uses_the_running_statistics() {
+        let device = Device::flex();
+        let mut bn = BatchNormConfig::new(2).init(&device);
+        bn.running_mean =
+            burn::module::RunningState::new(Tensor::from_floats([1.0, -2.0], &device));
+        bn.running_var = burn::module::RunningState::new(Tensor::from_floats([4.0, 0.25], &device));
+        let x = Tensor::<4>::random([3, 2, 4, 4], Distribution::Normal(0.0, 3.0), &device);
+        for relu in [true, false] {
+            let theirs = bn.forward(x.clone());
+            let theirs = if relu { relu_op(theirs) } else { theirs };
+            close(batch_norm(&bn, x.clone(), relu), theirs, "inference");
         }
     }
 }
