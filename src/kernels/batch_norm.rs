@@ -30,29 +30,34 @@ impl BnShape {
     }
 }
 
-/// Per-channel batch mean and biased variance (two passes, `f64` accumulation).
+/// Sum of `f(v)` over `values` in 16 independent `f32` lanes (vectorisable), returned as `f64`.
+/// Callers keep runs short (one sample's plane), so the `f32` partial sums stay accurate.
+#[inline]
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut lanes = [0.0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += f(v);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
+}
+
+/// Per-channel batch mean and biased variance (two passes: mean, then centred squares).
 pub fn batch_stats(s: &BnShape, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), s.batch * s.channels * s.plane, "input length");
     let stats: Vec<(f32, f32)> = (0..s.channels)
         .into_par_iter()
         .map(|c| {
-            let sum: f64 = s
-                .runs(c)
-                .map(|r| x[r].iter().map(|&v| v as f64).sum::<f64>())
-                .sum();
-            let mean = sum / s.count();
+            let sum: f64 = s.runs(c).map(|r| lane_sum(&x[r], |v| v)).sum();
+            let mean = (sum / s.count()) as f32;
             let sq: f64 = s
                 .runs(c)
-                .map(|r| {
-                    x[r].iter()
-                        .map(|&v| {
-                            let d = v as f64 - mean;
-                            d * d
-                        })
-                        .sum::<f64>()
-                })
+                .map(|r| lane_sum(&x[r], |v| (v - mean) * (v - mean)))
                 .sum();
-            (mean as f32, (sq / s.count()) as f32)
+            (mean, (sq / s.count()) as f32)
         })
         .collect();
     stats.into_iter().unzip()
@@ -130,15 +135,29 @@ pub fn bn_backward(
             let (m, inv_std) = (mean[c], 1.0 / (var[c] as f64 + eps).sqrt() as f32);
             let mut sum_g = 0.0f64;
             let mut sum_gx = 0.0f64;
+            let mut masked = Vec::with_capacity(s.plane);
             for r in s.runs(c) {
-                let (mut sg, mut sgx) = (0.0f32, 0.0f32);
-                for (&x, &d) in x[r.clone()].iter().zip(&dy[r]) {
-                    let g = if relu && a * x + b <= 0.0 { 0.0 } else { d };
-                    sg += g;
-                    sgx += g * (x - m) * inv_std;
+                let (x, dy) = (&x[r.clone()], &dy[r]);
+                masked.clear();
+                masked.extend(x.iter().zip(dy).map(|(&x, &d)| {
+                    if relu && a * x + b <= 0.0 { 0.0 } else { d }
+                }));
+                sum_g += lane_sum(&masked, |g| g);
+                let mut lanes = [0.0f32; 16];
+                let mut gs = masked.chunks_exact(16);
+                let mut xs = x.chunks_exact(16);
+                for (g, x) in (&mut gs).zip(&mut xs) {
+                    for ((l, &g), &x) in lanes.iter_mut().zip(g).zip(x) {
+                        *l += g * (x - m) * inv_std;
+                    }
                 }
-                sum_g += sg as f64;
-                sum_gx += sgx as f64;
+                let tail: f32 = gs
+                    .remainder()
+                    .iter()
+                    .zip(xs.remainder())
+                    .map(|(&g, &x)| g * (x - m) * inv_std)
+                    .sum();
+                sum_gx += lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64;
             }
             (sum_g, sum_gx)
         })
