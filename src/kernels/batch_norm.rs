@@ -139,9 +139,11 @@ pub fn bn_backward(
             for r in s.runs(c) {
                 let (x, dy) = (&x[r.clone()], &dy[r]);
                 masked.clear();
-                masked.extend(x.iter().zip(dy).map(|(&x, &d)| {
-                    if relu && a * x + b <= 0.0 { 0.0 } else { d }
-                }));
+                masked.extend(x.iter().zip(dy).map(
+                    |(&x, &d)| {
+                        if relu && a * x + b <= 0.0 { 0.0 } else { d }
+                    },
+                ));
                 sum_g += lane_sum(&masked, |g| g);
                 let mut lanes = [0.0f32; 16];
                 let mut gs = masked.chunks_exact(16);

@@ -12,7 +12,9 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
-use super::conv::{ConvShape, conv2d_backward, conv2d_forward};
+use super::conv::{
+    Columns, ConvShape, KEEP_COLUMNS_MAX_BYTES, conv2d_backward, conv2d_forward_keep,
+};
 use super::is_flex;
 
 /// The convolution as a backend operation: square kernel, symmetric padding, no groups or bias.
@@ -45,16 +47,28 @@ fn f32_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-fn forward(x: &FlexTensor, weight: &FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+/// The convolution; with `keep`, also its im2col matrices when they fit
+/// [`KEEP_COLUMNS_MAX_BYTES`].
+fn forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: usize,
+    padding: usize,
+    keep: bool,
+) -> (FlexTensor, Option<Columns>) {
     let s = shape_of(x, weight, stride, padding);
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-    let y = conv2d_forward(&s, x.storage::<f32>(), weight.storage::<f32>());
-    f32_tensor(y, [s.batch, s.c_out, s.out_h(), s.out_w()])
+    let keep = keep && s.columns_bytes() <= KEEP_COLUMNS_MAX_BYTES;
+    let (y, columns) = conv2d_forward_keep(&s, x.storage::<f32>(), weight.storage::<f32>(), keep);
+    (
+        f32_tensor(y, [s.batch, s.c_out, s.out_h(), s.out_w()]),
+        columns,
+    )
 }
 
 impl GemmConv for Flex {
     fn gemm_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
-        forward(&x, &weight, stride, padding)
+        forward(&x, &weight, stride, padding, false).0
     }
 }
 
@@ -62,12 +76,13 @@ impl GemmConv for Flex {
 struct GemmConvBackward;
 
 impl Backward<Flex, 2> for GemmConvBackward {
-    type State = (FlexTensor, FlexTensor, usize, usize);
+    /// Input, weight, stride, padding, and the forward's im2col matrices if it kept them.
+    type State = (FlexTensor, FlexTensor, usize, usize, Option<Columns>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (x, weight, stride, padding) = ops.state;
+        let (x, weight, stride, padding, columns) = ops.state;
         let s = shape_of(&x, &weight, stride, padding);
         let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
         let (dx, dw) = conv2d_backward(
@@ -76,6 +91,7 @@ impl Backward<Flex, 2> for GemmConvBackward {
             weight.storage::<f32>(),
             dy.storage::<f32>(),
             node_x.is_some(),
+            columns,
         );
         if let (Some(node), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(node.id, f32_tensor(dx, [s.batch, s.c_in, s.h, s.w]));
@@ -101,11 +117,11 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (x, w) = (x.primitive().clone(), weight.primitive().clone());
-                let y = forward(&x, &w, stride, padding);
-                prep.finish((x, w, stride, padding), y)
+                let (y, columns) = forward(&x, &w, stride, padding, true);
+                prep.finish((x, w, stride, padding, columns), y)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.primitive(), weight.primitive(), stride, padding))
+                prep.finish(forward(x.primitive(), weight.primitive(), stride, padding, false).0)
             }
         }
     }

@@ -182,16 +182,42 @@ fn matmul(
     }
 }
 
+/// The im2col matrices of a forward pass, one per chunk of samples, kept for the backward pass.
+pub type Columns = Vec<Vec<f32>>;
+
+/// Largest im2col footprint (bytes, whole batch) that a training forward keeps for its backward
+/// pass instead of rebuilding it there; ResNet-18's full-resolution layers exceed it and recompute.
+pub const KEEP_COLUMNS_MAX_BYTES: usize = 128 << 20;
+
+impl ConvShape {
+    /// Bytes of the im2col matrices of the whole batch.
+    pub fn columns_bytes(&self) -> usize {
+        self.k() * self.batch * self.pixels() * std::mem::size_of::<f32>()
+    }
+}
+
 /// `y = conv(x, weight)`: `x` is `[batch, c_in, h, w]`, `weight` `[c_out, c_in, kernel, kernel]`,
 /// the result `[batch, c_out, out_h, out_w]`.
 pub fn conv2d_forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    conv2d_forward_keep(s, x, weight, false).0
+}
+
+/// [`conv2d_forward`] that also returns its im2col matrices when `keep` (for
+/// [`conv2d_backward`]).
+pub fn conv2d_forward_keep(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    keep: bool,
+) -> (Vec<f32>, Option<Columns>) {
     assert_eq!(x.len(), s.batch * s.in_len(), "input length");
     assert_eq!(weight.len(), s.c_out * s.k(), "weight length");
     let (p, k, g) = (s.pixels(), s.k(), s.chunk());
     let mut y = vec![0.0; s.batch * s.out_len()];
-    y.par_chunks_mut(g * s.out_len())
+    let columns: Vec<Vec<f32>> = y
+        .par_chunks_mut(g * s.out_len())
         .zip(x.par_chunks(g * s.in_len()))
-        .for_each(|(y, x)| {
+        .map(|(y, x)| {
             let samples = x.len() / s.in_len();
             let cols = samples * p;
             let mut col = vec![0.0; k * cols];
@@ -200,20 +226,22 @@ pub fn conv2d_forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
             }
             if samples == 1 {
                 matmul(s.c_out, cols, k, y, false, weight, false, &col, false);
-                return;
-            }
-            let mut out = vec![0.0; s.c_out * cols];
-            matmul(
-                s.c_out, cols, k, &mut out, false, weight, false, &col, false,
-            );
-            // [c_out, samples * p] -> [samples, c_out, p]
-            for (j, ys) in y.chunks_mut(s.out_len()).enumerate() {
-                for (o, row) in ys.chunks_mut(p).enumerate() {
-                    row.copy_from_slice(&out[o * cols + j * p..][..p]);
+            } else {
+                let mut out = vec![0.0; s.c_out * cols];
+                matmul(
+                    s.c_out, cols, k, &mut out, false, weight, false, &col, false,
+                );
+                // [c_out, samples * p] -> [samples, c_out, p]
+                for (j, ys) in y.chunks_mut(s.out_len()).enumerate() {
+                    for (o, row) in ys.chunks_mut(p).enumerate() {
+                        row.copy_from_slice(&out[o * cols + j * p..][..p]);
+                    }
                 }
             }
-        });
-    y
+            if keep { col } else { Vec::new() }
+        })
+        .collect();
+    (y, keep.then_some(columns))
 }
 
 /// Independent accumulators of the weight gradient. A fixed number, each summing a fixed range of
@@ -223,14 +251,20 @@ const WEIGHT_GRAD_LANES: usize = 8;
 
 /// Gradients of [`conv2d_forward`] given the output gradient `dy`: `(dx, dweight)`; `dx` is
 /// skipped (`None`) when `want_dx` is false (e.g. for the input images).
+///
+/// `columns` are the forward pass's im2col matrices ([`conv2d_forward_keep`]); without them they
+/// are rebuilt from `x`, which may then be empty when `columns` are given.
 pub fn conv2d_backward(
     s: &ConvShape,
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
     want_dx: bool,
+    columns: Option<Columns>,
 ) -> (Option<Vec<f32>>, Vec<f32>) {
-    assert_eq!(x.len(), s.batch * s.in_len(), "input length");
+    if columns.is_none() {
+        assert_eq!(x.len(), s.batch * s.in_len(), "input length");
+    }
     assert_eq!(weight.len(), s.c_out * s.k(), "weight length");
     assert_eq!(dy.len(), s.batch * s.out_len(), "output-gradient length");
     let g = s.chunk();
@@ -238,7 +272,7 @@ pub fn conv2d_backward(
     let per_lane = chunks.div_ceil(WEIGHT_GRAD_LANES.min(chunks).max(1)).max(1);
     let lane_samples = per_lane * g;
     let mut dx = if want_dx {
-        vec![0.0; x.len()]
+        vec![0.0; s.batch * s.in_len()]
     } else {
         Vec::new()
     };
@@ -249,10 +283,22 @@ pub fn conv2d_backward(
         Vec::new()
     };
     dx_lanes.resize_with(lanes, Default::default);
+    // Each lane takes the kept columns of its own chunks.
+    let mut lane_columns: Vec<Vec<Vec<f32>>> = Vec::new();
+    if let Some(mut columns) = columns {
+        assert_eq!(columns.len(), chunks, "one im2col matrix per chunk");
+        while !columns.is_empty() {
+            let rest = columns.split_off(per_lane.min(columns.len()));
+            lane_columns.push(std::mem::replace(&mut columns, rest));
+        }
+    }
+    lane_columns.resize_with(lanes, Vec::new);
     let partials: Vec<Vec<f32>> = dx_lanes
         .into_par_iter()
+        .zip(lane_columns)
         .enumerate()
-        .map(|(lane, dx)| {
+        .map(|(lane, (dx, kept))| {
+            let mut kept = kept.into_iter();
             let mut dw = vec![0.0f32; s.c_out * s.k()];
             let first = lane * lane_samples;
             let last = (first + lane_samples).min(s.batch);
@@ -264,7 +310,7 @@ pub fn conv2d_backward(
                 } else {
                     None
                 };
-                backward_chunk(s, x, weight, dy, start, samples, &mut dw, dx);
+                backward_chunk(s, x, weight, dy, start, samples, kept.next(), &mut dw, dx);
             }
             dw
         })
@@ -277,7 +323,8 @@ pub fn conv2d_backward(
 }
 
 /// Adds the weight gradient of samples `first..first + samples` to `dw` and, when asked, writes
-/// their input gradient into `dx` (zeroed, `samples x c_in x h x w`).
+/// their input gradient into `dx` (zeroed, `samples x c_in x h x w`). `kept` is the chunk's
+/// im2col matrix from the forward pass, if it was kept.
 #[allow(clippy::too_many_arguments)]
 fn backward_chunk(
     s: &ConvShape,
@@ -286,17 +333,29 @@ fn backward_chunk(
     dy: &[f32],
     first: usize,
     samples: usize,
+    kept: Option<Vec<f32>>,
     dw: &mut [f32],
     dx: Option<&mut [f32]>,
 ) {
     let (p, k) = (s.pixels(), s.k());
     let cols = samples * p;
-    let xs = &x[first * s.in_len()..(first + samples) * s.in_len()];
     let dys = &dy[first * s.out_len()..(first + samples) * s.out_len()];
-    let mut col = vec![0.0; k * cols];
-    for (j, xj) in xs.chunks(s.in_len()).enumerate() {
-        im2col(s, xj, &mut col, cols, j * p);
-    }
+    let mut col = match kept {
+        Some(col) => col,
+        None => {
+            let xs = &x[first * s.in_len()..(first + samples) * s.in_len()];
+            let mut col = vec![0.0; k * cols];
+            for (j, xj) in xs.chunks(s.in_len()).enumerate() {
+                im2col(s, xj, &mut col, cols, j * p);
+            }
+            col
+        }
+    };
+    assert_eq!(
+        col.len(),
+        k * cols,
+        "kept im2col matrix has the chunk's size"
+    );
     // dy of the chunk as [c_out, samples * p]
     let gathered;
     let dyc: &[f32] = if samples == 1 {
@@ -433,7 +492,7 @@ mod tests {
             let x = values(s.batch * s.in_len(), 3);
             let w = values(s.c_out * s.k(), 4);
             let dy = values(s.batch * s.out_len(), 5);
-            let (dx, dw) = conv2d_backward(&s, &x, &w, &dy, true);
+            let (dx, dw) = conv2d_backward(&s, &x, &w, &dy, true, None);
             let dx = dx.expect("asked for dx");
             let dot = |y: &[f32]| y.iter().zip(&dy).map(|(a, b)| a * b).sum::<f32>();
             for i in (0..x.len()).step_by(7) {
@@ -456,9 +515,14 @@ mod tests {
                     dw[i]
                 );
             }
-            let (none, dw2) = conv2d_backward(&s, &x, &w, &dy, false);
+            let (none, dw2) = conv2d_backward(&s, &x, &w, &dy, false, None);
             assert!(none.is_none());
             assert_close(&dw2, &dw, "dw without dx");
+            let (y, kept) = conv2d_forward_keep(&s, &x, &w, true);
+            assert_close(&y, &naive_forward(&s, &x, &w), "forward that keeps columns");
+            let (dx3, dw3) = conv2d_backward(&s, &[], &w, &dy, true, kept);
+            assert_close(&dx3.expect("asked for dx"), &dx, "dx from kept columns");
+            assert_close(&dw3, &dw, "dw from kept columns");
         }
     }
 }
