@@ -1,5 +1,6 @@
 //! SSL methods: pretext + encoder + head + objective, one file each, listed in [`MethodKind`].
 
+pub mod ema;
 pub mod losses;
 pub mod simclr;
 
