@@ -51,6 +51,20 @@ pub struct StepOutput {
     pub loss: Tensor<1>,
     /// Embeddings used by the collapse watch (e.g. the projections of the first view).
     pub embeddings: Tensor<2>,
+    /// Detached tensors handed to [`Method::after_step`] once the optimiser has stepped (MoCo's
+    /// new keys, which join its queue); empty for most methods.
+    pub carry: Vec<Tensor<2>>,
+}
+
+impl StepOutput {
+    /// A step output with nothing to carry.
+    pub fn new(loss: Tensor<1>, embeddings: Tensor<2>) -> Self {
+        Self {
+            loss,
+            embeddings,
+            carry: Vec::new(),
+        }
+    }
 }
 
 /// A self-supervised method: the trainer runs any type that implements this.
@@ -70,9 +84,10 @@ pub trait Method: Module + Sized {
     /// Consumes the method and returns its backbone.
     fn into_encoder(self) -> ImageEncoder;
 
-    /// Called after every optimiser step with the training progress in `[0, 1]` (EMA targets,
-    /// queues and schedules live here).
-    fn after_step(self, _progress: f64) -> Self {
+    /// Called after every optimiser step with the training progress in `[0, 1]` and the step's
+    /// [`StepOutput::carry`] (EMA targets, queues and schedules live here). State changed here
+    /// must live in the module (e.g. a `Param` without gradient) so checkpoints keep it.
+    fn after_step(self, _progress: f64, _carry: Vec<Tensor<2>>) -> Self {
         self
     }
 }
