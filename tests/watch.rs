@@ -36,10 +36,7 @@ impl Method for FailsAtStep3 {
         if STEPS.fetch_add(1, Ordering::SeqCst) == 2 {
             loss = loss.mul_scalar(f32::NAN);
         }
-        StepOutput {
-            loss,
-            embeddings: z,
-        }
+        StepOutput::new(loss, z)
     }
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder

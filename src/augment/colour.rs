@@ -1,5 +1,5 @@
 //! Colour operations on `C x H x W` float images with values in `[0, 255]` (torchvision's
-//! `ColorJitter` and `Grayscale` semantics).
+//! `ColorJitter`, `Grayscale` and `RandomSolarize` semantics).
 
 /// ITU-R 601 luma weights, as torchvision's `rgb_to_grayscale`.
 pub(super) const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
@@ -83,4 +83,16 @@ pub(super) fn to_grayscale(img: &mut [f32]) {
         let gray = LUMA[0] * *r + LUMA[1] * *g + LUMA[2] * *b;
         (*r, *g, *b) = (gray, gray, gray);
     }
+}
+
+/// torchvision's `solarize` threshold for 8-bit images (BYOL's 0.5 on `[0, 1]`).
+pub(super) const SOLARIZE_THRESHOLD: f32 = 128.0;
+
+/// Inverts every value at or above the threshold: `v >= 128 -> 255 - v`.
+pub(super) fn solarize(img: &mut [f32]) {
+    img.iter_mut().for_each(|v| {
+        if *v >= SOLARIZE_THRESHOLD {
+            *v = 255.0 - *v;
+        }
+    });
 }

@@ -1,5 +1,5 @@
-//! SimCLR's augmentations on `u8` `C x H x W` images: random resized crop, flip, colour jitter,
-//! grayscale and blur, then normalisation to `f32` `C x S x S`.
+//! SimCLR's and BYOL's augmentations on `u8` `C x H x W` images: random resized crop, flip,
+//! colour jitter, grayscale, blur and solarisation, then normalisation to `f32` `C x S x S`.
 
 use std::cell::RefCell;
 
@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::colour::{
-    adjust_brightness, adjust_contrast, adjust_saturation, rotate_hue, to_grayscale,
+    adjust_brightness, adjust_contrast, adjust_saturation, rotate_hue, solarize, to_grayscale,
 };
 use crate::data::ImageSet;
 
@@ -46,6 +46,9 @@ pub struct AugmentConfig {
     pub blur_prob: f32,
     /// Range of the blur's standard deviation in pixels.
     pub blur_sigma: (f32, f32),
+    /// Probability of solarising (inverting values at or above mid-gray), after the blur.
+    #[serde(default)]
+    pub solarize_prob: f32,
 }
 
 /// A field of an [`AugmentConfig`] outside its valid range.
@@ -81,6 +84,7 @@ impl AugmentConfig {
                 // SimCLR's blur probability and sigma range.
                 blur_prob: 0.5,
                 blur_sigma: (0.1, 2.0),
+                solarize_prob: 0.0,
             }
         } else {
             Self {
@@ -101,6 +105,7 @@ impl AugmentConfig {
                 // SimCLR's blur: p = 0.5, sigma in [0.1, 2.0], kernel 10% of the image side.
                 blur_prob: 0.5,
                 blur_sigma: (0.1, 2.0),
+                solarize_prob: 0.0,
             }
         }
     }
@@ -120,7 +125,36 @@ impl AugmentConfig {
             grayscale_prob: 0.0,
             blur_prob: 0.0,
             blur_sigma: (0.1, 2.0),
+            solarize_prob: 0.0,
         }
+    }
+
+    /// BYOL's asymmetric pair (also used by MoCo v3, Barlow Twins and VICReg): SimCLR's crop,
+    /// flip and grayscale, colour jitter with saturation 0.2; the first view always blurred, the
+    /// second blurred with p = 0.1 and solarised with p = 0.2. One channel keeps the digit-safe
+    /// crop and no flip of [`AugmentConfig::simclr`].
+    pub fn byol_pair(channels: usize, size: usize) -> [Self; 2] {
+        let base = Self::simclr(channels, size);
+        let base = if channels == 1 {
+            base
+        } else {
+            Self {
+                saturation: 0.2,
+                ..base
+            }
+        };
+        [
+            Self {
+                blur_prob: 1.0,
+                solarize_prob: 0.0,
+                ..base.clone()
+            },
+            Self {
+                blur_prob: 0.1,
+                solarize_prob: 0.2,
+                ..base
+            },
+        ]
     }
 
     /// Half-width of the blur kernel: SimCLR's kernel `int(0.1 * size)` made odd, at least 3 wide.
@@ -153,6 +187,7 @@ impl AugmentConfig {
             ("jitter_prob", self.jitter_prob),
             ("grayscale_prob", self.grayscale_prob),
             ("blur_prob", self.blur_prob),
+            ("solarize_prob", self.solarize_prob),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return err(
@@ -299,6 +334,10 @@ pub fn augment_into(
         if rng.random::<f32>() < cfg.blur_prob {
             let sigma = uniform(rng, cfg.blur_sigma.0, cfg.blur_sigma.1);
             gaussian_blur(out, size, cfg.blur_radius(), sigma, scratch);
+        }
+        // Drawn only when enabled, so presets without it keep their random streams.
+        if cfg.solarize_prob > 0.0 && rng.random::<f32>() < cfg.solarize_prob {
+            solarize(out);
         }
     });
     out.iter_mut().for_each(|v| *v = normalise(*v));
@@ -566,7 +605,7 @@ fn gaussian_blur(img: &mut [f32], size: usize, radius: usize, sigma: f32, scratc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::augment::colour::hue_matrix;
+    use crate::augment::colour::{hue_matrix, solarize};
 
     /// Deterministic pseudo-random pixels.
     fn noise_image(channels: usize, h: usize, w: usize, seed: u64) -> Vec<u8> {
@@ -614,6 +653,48 @@ mod tests {
     }
 
     #[test]
+    fn byol_pair_is_asymmetric_and_digit_safe() {
+        for channels in [1, 3] {
+            let [a, b] = AugmentConfig::byol_pair(channels, 28);
+            a.validate().unwrap();
+            b.validate().unwrap();
+            assert_eq!((a.blur_prob, a.solarize_prob), (1.0, 0.0));
+            assert_eq!((b.blur_prob, b.solarize_prob), (0.1, 0.2));
+            assert_eq!(a.crop_scale, AugmentConfig::simclr(channels, 28).crop_scale);
+        }
+        let [gray, _] = AugmentConfig::byol_pair(1, 28);
+        assert_eq!((gray.flip_prob, gray.saturation, gray.hue), (0.0, 0.0, 0.0));
+        let [rgb, _] = AugmentConfig::byol_pair(3, 32);
+        assert_eq!((rgb.flip_prob, rgb.saturation, rgb.hue), (0.5, 0.2, 0.1));
+    }
+
+    #[test]
+    fn solarize_inverts_values_from_mid_gray_up() {
+        let mut v = vec![0.0, 127.0, 128.0, 200.0, 255.0];
+        solarize(&mut v);
+        assert_eq!(v, [0.0, 127.0, 127.0, 55.0, 0.0]);
+        // Through the pipeline: identity + solarise with p = 1.
+        let src = [10u8, 127, 128, 250];
+        let cfg = AugmentConfig {
+            solarize_prob: 1.0,
+            ..AugmentConfig::identity(2)
+        };
+        let mut out = vec![0.0; 4];
+        augment_into(&src, 1, 2, 2, &cfg, &mut StdRng::seed_from_u64(0), &mut out);
+        let expected: Vec<f32> = [10.0, 127.0, 127.0, 5.0].map(normalise).to_vec();
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn config_without_a_solarize_field_loads_as_zero() {
+        // A config read from an older file has no solarize field: it means 0.
+        let cfg = AugmentConfig::simclr(1, 28);
+        let mut json: serde_json::Value = serde_json::to_value(&cfg).unwrap();
+        json.as_object_mut().unwrap().remove("solarize_prob");
+        assert_eq!(serde_json::from_value::<AugmentConfig>(json).unwrap(), cfg);
+    }
+
+    #[test]
     fn validate_names_the_bad_field() {
         let mut cfg = AugmentConfig::simclr(3, 32);
         cfg.crop_scale = (0.9, 0.1);
@@ -621,6 +702,9 @@ mod tests {
         let mut cfg = AugmentConfig::simclr(3, 32);
         cfg.flip_prob = f32::NAN;
         assert_eq!(cfg.validate().unwrap_err().field, "flip_prob");
+        let mut cfg = AugmentConfig::simclr(3, 32);
+        cfg.solarize_prob = 1.5;
+        assert_eq!(cfg.validate().unwrap_err().field, "solarize_prob");
         let mut cfg = AugmentConfig::simclr(3, 32);
         cfg.blur_sigma = (0.0, 1.0);
         let err = cfg.validate().unwrap_err();

@@ -56,9 +56,9 @@ pub struct PretrainArgs {
     lr: Option<f64>,
     #[arg(long)]
     weight_decay: Option<f64>,
-    /// Temperature of the contrastive loss.
-    #[arg(long, default_value_t = 0.5)]
-    temperature: f64,
+    /// Temperature of the contrastive loss (default: the method's, 0.5 for SimCLR, 0.2 for MoCo).
+    #[arg(long)]
+    temperature: Option<f64>,
     /// Save a checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: usize,
@@ -138,9 +138,12 @@ fn config_from_args(args: &PretrainArgs, train: &ImageSet) -> RunConfig {
             weight_decay: args.weight_decay.unwrap_or(wd),
             ..OptimizerConfig::default()
         },
-        method_config: MethodConfig {
-            temperature: args.temperature,
-            ..MethodConfig::default()
+        method_config: {
+            let defaults = MethodConfig::for_method(args.method);
+            MethodConfig {
+                temperature: args.temperature.unwrap_or(defaults.temperature),
+                ..defaults
+            }
         },
         checkpoint_every: args.checkpoint_every.max(1),
         log_every: args.log_every.max(1),

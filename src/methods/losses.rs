@@ -27,6 +27,116 @@ pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f64) -> Tensor<1> {
         .forward(logits, targets)
 }
 
+/// Row-wise cosine similarity of two `[N, D]` batches: `[N]`.
+fn row_cosine(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
+    (l2_normalize(a) * l2_normalize(b)).sum_dim(1).flatten(0, 1)
+}
+
+/// Negative cosine similarity, mean over rows (SimSiam's `D(p, z)`). Stop the gradient through
+/// `z` at the call site (`z.detach()`).
+pub fn negative_cosine(p: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
+    row_cosine(p, z).mean().neg()
+}
+
+/// BYOL's normalised squared error `|p/|p| - z/|z||^2 = 2 - 2 cos(p, z)`, mean over rows. Stop
+/// the gradient through the target `z` at the call site.
+pub fn byol_loss(p: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
+    row_cosine(p, z).mean().mul_scalar(-2.0).add_scalar(2.0)
+}
+
+/// Each column standardised over the batch (BatchNorm without affine, biased variance, eps 1e-5).
+fn standardise_columns(z: Tensor<2>) -> Tensor<2> {
+    let centred = z.clone() - z.mean_dim(0);
+    let var = centred.clone().square().mean_dim(0);
+    centred / var.add_scalar(1e-5).sqrt()
+}
+
+/// Sum of the squares of a square matrix's off-diagonal entries.
+fn off_diagonal_square_sum(c: Tensor<2>) -> Tensor<1> {
+    let [d, _] = c.dims();
+    let eye = Tensor::<2>::eye(d, &c.device()).bool();
+    c.square().mask_fill(eye, 0.0).sum()
+}
+
+/// Barlow Twins: `C = z1n^T z2n / N` of the batch-standardised projections;
+/// `sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2`.
+pub fn barlow_twins_loss(z1: Tensor<2>, z2: Tensor<2>, lambda: f64) -> Tensor<1> {
+    let [n, d] = z1.dims();
+    let c = standardise_columns(z1)
+        .transpose()
+        .matmul(standardise_columns(z2))
+        .div_scalar(n as f64);
+    let diagonal = (c.clone() * Tensor::<2>::eye(d, &c.device())).sum_dim(1);
+    let on_diagonal = diagonal.sub_scalar(1.0).square().sum();
+    on_diagonal + off_diagonal_square_sum(c).mul_scalar(lambda)
+}
+
+/// Weights of VICReg's three terms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VicregWeights {
+    pub invariance: f64,
+    pub variance: f64,
+    pub covariance: f64,
+}
+
+/// VICReg (Bardes et al. 2022): invariance (mean squared error between the views), variance
+/// (hinge keeping each dimension's standard deviation, `sqrt(var + 1e-4)`, at 1 or above) and
+/// covariance (squared off-diagonal covariances divided by the dimension), the last two per view
+/// (variance averaged over the two, covariance summed), as in the reference code.
+pub fn vicreg_loss(z1: Tensor<2>, z2: Tensor<2>, w: VicregWeights) -> Tensor<1> {
+    let [n, d] = z1.dims();
+    let invariance = (z1.clone() - z2.clone()).square().mean();
+    let centre = |z: Tensor<2>| z.clone() - z.mean_dim(0);
+    let (x, y) = (centre(z1), centre(z2));
+    let hinge = |z: Tensor<2>| {
+        let std = z
+            .square()
+            .sum_dim(0)
+            .div_scalar((n - 1) as f64)
+            .add_scalar(1e-4)
+            .sqrt();
+        std.neg().add_scalar(1.0).clamp_min(0.0).mean()
+    };
+    let variance = (hinge(x.clone()) + hinge(y.clone())).div_scalar(2.0);
+    let cov = |z: Tensor<2>| {
+        let c = z.clone().transpose().matmul(z).div_scalar((n - 1) as f64);
+        off_diagonal_square_sum(c).div_scalar(d as f64)
+    };
+    let covariance = cov(x) + cov(y);
+    invariance.mul_scalar(w.invariance)
+        + variance.mul_scalar(w.variance)
+        + covariance.mul_scalar(w.covariance)
+}
+
+/// InfoNCE with in-batch keys (MoCo v3): row `i` of `k` is the positive of row `i` of `q`, every
+/// other row of `k` a negative; both sides are L2-normalised; mean over the rows of `q`.
+pub fn info_nce(q: Tensor<2>, k: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let [n, _] = q.dims();
+    let device = q.device();
+    let logits = l2_normalize(q)
+        .matmul(l2_normalize(k).transpose())
+        .div_scalar(temperature);
+    let targets = Tensor::<1, Int>::arange(0..n as i64, &device);
+    CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(logits, targets)
+}
+
+/// InfoNCE against a queue (MoCo v2): row `i` of `k` is the positive of row `i` of `q`, the rows
+/// of `queue` (already L2-normalised keys of earlier batches) are the negatives.
+pub fn info_nce_queue(q: Tensor<2>, k: Tensor<2>, queue: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let [n, _] = q.dims();
+    let device = q.device();
+    let q = l2_normalize(q);
+    let positive = (q.clone() * l2_normalize(k)).sum_dim(1);
+    let negative = q.matmul(queue.transpose());
+    let logits = Tensor::cat(vec![positive, negative], 1).div_scalar(temperature);
+    let targets = Tensor::<1, Int>::zeros([n], &device);
+    CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(logits, targets)
+}
+
 /// Mean per-dimension standard deviation of L2-normalised embeddings, times `sqrt(dim)`: about 1
 /// for well-spread embeddings, near 0 when the representation has collapsed to a point.
 pub fn normalized_spread(z: Tensor<2>) -> f64 {
@@ -67,6 +177,91 @@ mod tests {
         let near = nt_xent(a.clone(), a.clone(), 0.5).into_scalar::<f32>();
         let wrong = nt_xent(a, far, 0.5).into_scalar::<f32>();
         assert!(near < wrong, "{near} should be below {wrong}");
+    }
+
+    fn scalar(t: Tensor<1>) -> f64 {
+        t.into_scalar::<f32>() as f64
+    }
+
+    fn assert_close(found: f64, expected: f64, what: &str) {
+        assert!(
+            (found - expected).abs() < 1e-4,
+            "{what}: {found} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn cosine_losses_match_hand_computed_values() {
+        // Row cosines: (1,0)·(1,1) = 1/sqrt(2); (0,1)·(0,2) = 1. Mean 0.853553.
+        let p = tensor(&[[1.0, 0.0], [0.0, 1.0]]);
+        let z = tensor(&[[1.0, 1.0], [0.0, 2.0]]);
+        let mean_cos = (std::f64::consts::FRAC_1_SQRT_2 + 1.0) / 2.0;
+        assert_close(
+            scalar(negative_cosine(p.clone(), z.clone())),
+            -mean_cos,
+            "negative cosine",
+        );
+        assert_close(
+            scalar(byol_loss(p.clone(), z)),
+            2.0 - 2.0 * mean_cos,
+            "BYOL",
+        );
+        assert_close(scalar(byol_loss(p.clone(), p.clone())), 0.0, "aligned");
+        assert_close(scalar(byol_loss(p.clone(), p.neg())), 4.0, "opposite");
+    }
+
+    #[test]
+    fn barlow_twins_matches_hand_computed_value() {
+        // N = 2: every column standardises to +-1/s with s^2 = 1 + 1e-5.
+        // z1n = [[1, 1], [-1, -1]] / s, z2n = [[1, -1], [-1, 1]] / s, so with a = 1/s^2
+        // C = [[a, -a], [a, -a]]: on-diagonal (1 - a)^2 + (1 + a)^2, off-diagonal 2a^2.
+        let z1 = tensor(&[[1.0, 3.0], [-1.0, 1.0]]);
+        let z2 = tensor(&[[2.0, 0.0], [0.0, 4.0]]);
+        let a = 1.0 / (1.0 + 1e-5);
+        let lambda = 0.5;
+        let expected = (1.0 - a) * (1.0 - a) + (1.0 + a) * (1.0 + a) + lambda * 2.0 * a * a;
+        assert_close(
+            scalar(barlow_twins_loss(z1, z2, lambda)),
+            expected,
+            "Barlow Twins",
+        );
+    }
+
+    #[test]
+    fn vicreg_matches_hand_computed_value() {
+        // Invariance: diff [[0, 0], [2, 0]] -> 4 / 4 = 1.
+        // z1 centred [[-1, -1], [1, 1]]: stds sqrt(2 + 1e-4) > 1 -> hinge 0; covariance
+        //   [[2, 2], [2, 2]] -> off-diagonal squares 8 / d = 4.
+        // z2 centred [[0, -1], [0, 1]]: stds 0.01 and > 1 -> hinge mean (0.99 + 0) / 2 = 0.495;
+        //   covariance [[0, 0], [0, 2]] -> 0.
+        // Variance term (0 + 0.495) / 2; total 25 * 1 + 25 * 0.2475 + 1 * 4 = 35.1875.
+        let z1 = tensor(&[[0.0, 0.0], [2.0, 2.0]]);
+        let z2 = tensor(&[[0.0, 0.0], [0.0, 2.0]]);
+        let w = VicregWeights {
+            invariance: 25.0,
+            variance: 25.0,
+            covariance: 1.0,
+        };
+        assert_close(scalar(vicreg_loss(z1, z2, w)), 35.1875, "VICReg");
+    }
+
+    #[test]
+    fn info_nce_matches_hand_computed_values() {
+        // In-batch, T = 1: logits = I; each row -ln(e / (e + 1)).
+        let q = tensor(&[[1.0, 0.0], [0.0, 2.0]]);
+        let k = tensor(&[[3.0, 0.0], [0.0, 1.0]]);
+        let e = std::f64::consts::E;
+        assert_close(
+            scalar(info_nce(q, k, 1.0)),
+            ((e + 1.0) / e).ln(),
+            "in-batch",
+        );
+        // Queue, T = 0.5: logits [1, 0, -1] / 0.5 = [2, 0, -2], the positive first.
+        let q = tensor(&[[2.0, 0.0]]);
+        let k = tensor(&[[1.0, 0.0]]);
+        let queue = tensor(&[[0.0, 1.0], [-1.0, 0.0]]);
+        let expected = -(e.powi(2) / (e.powi(2) + 1.0 + e.powi(-2))).ln();
+        assert_close(scalar(info_nce_queue(q, k, queue, 0.5)), expected, "queue");
     }
 
     #[test]

@@ -1,7 +1,14 @@
 //! SSL methods: pretext + encoder + head + objective, one file each, listed in [`MethodKind`].
 
+pub mod barlow;
+pub mod byol;
+pub mod ema;
 pub mod losses;
+pub mod moco;
+pub mod mocov3;
 pub mod simclr;
+pub mod simsiam;
+pub mod vicreg;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,25 +28,97 @@ use crate::train::trainer::{TrainOptions, TrainSummary, pretrain_with};
 pub enum MethodKind {
     /// SimCLR: two augmented views, NT-Xent over the batch.
     Simclr,
+    /// MoCo v2: momentum key encoder and a queue of negatives.
+    Moco,
+    /// MoCo v3: momentum encoder, predictor, symmetric InfoNCE over in-batch keys.
+    Mocov3,
+    /// BYOL: predictor regressing a momentum target's projection.
+    Byol,
+    /// SimSiam: predictor and stop-gradient, no momentum target.
+    Simsiam,
+    /// Barlow Twins: cross-correlation of the two views' projections driven to the identity.
+    Barlow,
+    /// VICReg: invariance, variance and covariance terms.
+    Vicreg,
 }
 
-/// Method hyper-parameters that are not optimiser settings.
+/// Method hyper-parameters that are not optimiser settings. Each method reads the fields it
+/// needs; missing fields take their defaults, so older `config.toml` files still load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MethodConfig {
-    /// Softmax temperature of contrastive losses.
+    /// Softmax temperature of contrastive losses (SimCLR, MoCo v2, MoCo v3).
     pub temperature: f64,
     /// Hidden width of the projection head.
     pub proj_hidden: usize,
     /// Output width of the projection head.
     pub proj_dim: usize,
+    /// Hidden width of the predictor (BYOL, SimSiam, MoCo v3).
+    pub pred_hidden: usize,
+    /// Whether the online branch has a predictor (BYOL, SimSiam, MoCo v3). Off is an ablation:
+    /// BYOL and SimSiam collapse without it.
+    pub predictor: bool,
+    /// Momentum of the EMA target: constant for MoCo v2; where BYOL's and MoCo v3's cosine
+    /// schedule starts (it ends at 1).
+    pub ema_momentum: f64,
+    /// Negatives kept in MoCo v2's queue.
+    pub queue_size: usize,
+    /// Barlow Twins' weight of the off-diagonal (redundancy) term, lambda.
+    pub redundancy_weight: f64,
+    /// VICReg's weight of the invariance (mean squared error) term.
+    pub vicreg_invariance: f64,
+    /// VICReg's weight of the variance (standard deviation hinge) term.
+    pub vicreg_variance: f64,
+    /// VICReg's weight of the covariance term.
+    pub vicreg_covariance: f64,
 }
 
 impl Default for MethodConfig {
+    /// SimCLR's settings, and every other method's own fields at that method's defaults.
     fn default() -> Self {
         Self {
             temperature: 0.5,
             proj_hidden: 512,
             proj_dim: 128,
+            pred_hidden: 512,
+            predictor: true,
+            // The papers' 0.996 (BYOL) and 0.999 (MoCo) assume hundreds of thousands of steps;
+            // short CPU runs of a few thousand need the target to follow faster.
+            ema_momentum: 0.99,
+            queue_size: 4096,
+            // The paper's 5e-3 is for 8192 dimensions at batch 2048. At the noise floor
+            // (|C_ij| ~ 1/sqrt(N)) one dimension's redundancy term is about lambda * D / N, 0.02
+            // in the paper; 0.01 keeps that for Barlow's 512 dimensions at batch 256.
+            redundancy_weight: 0.01,
+            vicreg_invariance: 25.0,
+            vicreg_variance: 25.0,
+            vicreg_covariance: 1.0,
+        }
+    }
+}
+
+impl MethodConfig {
+    /// The defaults of `kind` (tuned for the small CNN on CPU).
+    pub fn for_method(kind: MethodKind) -> Self {
+        let base = Self::default();
+        match kind {
+            MethodKind::Simclr | MethodKind::Byol => base,
+            // Both MoCo papers' temperature.
+            MethodKind::Moco | MethodKind::Mocov3 => Self {
+                temperature: 0.2,
+                ..base
+            },
+            // SimSiam's predictor is a bottleneck a quarter of the projection's width.
+            MethodKind::Simsiam => Self {
+                proj_dim: 512,
+                pred_hidden: 128,
+                ..base
+            },
+            // Both rely on wide, decorrelated projections (the papers use 8192).
+            MethodKind::Barlow | MethodKind::Vicreg => Self {
+                proj_dim: 512,
+                ..base
+            },
         }
     }
 }
@@ -50,6 +129,20 @@ pub struct StepOutput {
     pub loss: Tensor<1>,
     /// Embeddings used by the collapse watch (e.g. the projections of the first view).
     pub embeddings: Tensor<2>,
+    /// Detached tensors handed to [`Method::after_step`] once the optimiser has stepped (MoCo's
+    /// new keys, which join its queue); empty for most methods.
+    pub carry: Vec<Tensor<2>>,
+}
+
+impl StepOutput {
+    /// A step output with nothing to carry.
+    pub fn new(loss: Tensor<1>, embeddings: Tensor<2>) -> Self {
+        Self {
+            loss,
+            embeddings,
+            carry: Vec::new(),
+        }
+    }
 }
 
 /// A self-supervised method: the trainer runs any type that implements this.
@@ -69,9 +162,10 @@ pub trait Method: Module + Sized {
     /// Consumes the method and returns its backbone.
     fn into_encoder(self) -> ImageEncoder;
 
-    /// Called after every optimiser step with the training progress in `[0, 1]` (EMA targets,
-    /// queues and schedules live here).
-    fn after_step(self, _progress: f64) -> Self {
+    /// Called after every optimiser step with the training progress in `[0, 1]` and the step's
+    /// [`StepOutput::carry`] (EMA targets, queues and schedules live here). State changed here
+    /// must live in the module (e.g. a `Param` without gradient) so checkpoints keep it.
+    fn after_step(self, _progress: f64, _carry: Vec<Tensor<2>>) -> Self {
         self
     }
 }
@@ -86,5 +180,56 @@ pub fn pretrain(
 ) -> anyhow::Result<TrainSummary> {
     match cfg.method {
         MethodKind::Simclr => pretrain_with::<simclr::SimClr>(cfg, data, run_dir, opts),
+        MethodKind::Moco => pretrain_with::<moco::MocoV2>(cfg, data, run_dir, opts),
+        MethodKind::Mocov3 => pretrain_with::<mocov3::MocoV3>(cfg, data, run_dir, opts),
+        MethodKind::Byol => pretrain_with::<byol::Byol>(cfg, data, run_dir, opts),
+        MethodKind::Simsiam => pretrain_with::<simsiam::SimSiam>(cfg, data, run_dir, opts),
+        MethodKind::Barlow => pretrain_with::<barlow::BarlowTwins>(cfg, data, run_dir, opts),
+        MethodKind::Vicreg => pretrain_with::<vicreg::Vicreg>(cfg, data, run_dir, opts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn method_names_on_the_command_line_and_in_config_files() {
+        let names: Vec<String> = MethodKind::value_variants()
+            .iter()
+            .map(|m| {
+                let cli = m.to_possible_value().expect("no variant is hidden");
+                let serde = serde_json::to_string(m).expect("serialisable");
+                assert_eq!(serde, format!("\"{}\"", cli.get_name()));
+                cli.get_name().to_string()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "simclr", "moco", "mocov3", "byol", "simsiam", "barlow", "vicreg"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_older_method_config_loads_with_defaults_for_new_fields() {
+        let old = "temperature = 0.3\nproj_hidden = 256\nproj_dim = 64\n";
+        let cfg: MethodConfig = toml::from_str(old).expect("older configs load");
+        assert_eq!(
+            cfg,
+            MethodConfig {
+                temperature: 0.3,
+                proj_hidden: 256,
+                proj_dim: 64,
+                ..MethodConfig::default()
+            }
+        );
+        assert_eq!(
+            MethodConfig::for_method(MethodKind::Simclr),
+            MethodConfig::default()
+        );
+        assert_eq!(MethodConfig::for_method(MethodKind::Moco).temperature, 0.2);
     }
 }

@@ -40,10 +40,7 @@ impl Method for SimClr {
             .forward(self.encoder.forward(Tensor::cat(views, 0)));
         let z1 = z.clone().narrow(0, 0, n);
         let z2 = z.narrow(0, n, n);
-        StepOutput {
-            loss: losses::nt_xent(z1.clone(), z2, self.temperature),
-            embeddings: z1,
-        }
+        StepOutput::new(losses::nt_xent(z1.clone(), z2, self.temperature), z1)
     }
 
     fn encoder(&self) -> &ImageEncoder {

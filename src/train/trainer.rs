@@ -26,7 +26,7 @@ use crate::methods::{Method, losses::normalized_spread};
 /// Steps timed before a `--minutes` budget fixes the length of the schedule.
 const CALIBRATION_STEPS: usize = 5;
 /// Below this normalised spread the embeddings are reported as collapsing.
-const COLLAPSE_SPREAD: f64 = 0.1;
+pub const COLLAPSE_SPREAD: f64 = 0.1;
 
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,8 @@ pub struct TrainSummary {
     pub final_loss: f64,
     pub elapsed_s: f64,
     pub encoder_path: PathBuf,
+    /// Logged steps of this session whose spread was below [`COLLAPSE_SPREAD`].
+    pub collapse_warnings: usize,
 }
 
 /// Options of one invocation of the loop that are not part of the run's config.
@@ -111,6 +113,7 @@ pub fn pretrain_with<M: Method>(
             final_loss: last_loss(&metrics_path).unwrap_or(f64::NAN),
             elapsed_s: state.elapsed_s,
             encoder_path,
+            collapse_warnings: 0,
         });
     }
     truncate_metrics(&metrics_path, state.step)?;
@@ -141,6 +144,7 @@ pub fn pretrain_with<M: Method>(
     let mut window_start = (Instant::now(), state.step);
     let mut last_loss_value = f64::NAN;
     let mut steps_this_session = 0;
+    let mut collapse_warnings = 0;
     let images_per_step = cfg.batch_size * M::views(cfg.channels, cfg.image_size).len();
 
     loop {
@@ -200,7 +204,7 @@ pub fn pretrain_with<M: Method>(
         let progress_fraction = state
             .total_steps
             .map_or(0.0, |t| state.step as f64 / t as f64);
-        model = model.after_step(progress_fraction);
+        model = model.after_step(progress_fraction, out.carry);
         last_loss_value = loss_value;
 
         if let (None, Some(budget)) = (state.total_steps, budget_s) {
@@ -249,6 +253,7 @@ pub fn pretrain_with<M: Method>(
             writeln!(metrics, "{}", serde_json::to_string(&line)?)
                 .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
             if spread < COLLAPSE_SPREAD {
+                collapse_warnings += 1;
                 progress.message(&format!(
                     "warning: step {}: embeddings are collapsing (normalised spread {spread:.3}, healthy is about 1)",
                     state.step
@@ -270,6 +275,7 @@ pub fn pretrain_with<M: Method>(
         final_loss: last_loss_value,
         elapsed_s: state.elapsed_s,
         encoder_path,
+        collapse_warnings,
     })
 }
 

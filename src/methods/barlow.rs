@@ -1,0 +1,50 @@
+//! Barlow Twins (Zbontar et al. 2021): the cross-correlation of the two views' batch-standardised
+//! projections is driven to the identity: invariance on the diagonal, redundancy reduction off it.
+
+use burn::prelude::*;
+
+use super::{Method, MethodConfig, StepOutput, losses};
+use crate::augment::image::AugmentConfig;
+use crate::encoders::ImageEncoder;
+use crate::encoders::heads::MlpHead;
+
+#[derive(Module, Debug)]
+pub struct BarlowTwins {
+    pub encoder: ImageEncoder,
+    pub projector: MlpHead,
+    pub lambda: f64,
+}
+
+impl Method for BarlowTwins {
+    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+        let projector = MlpHead::new(
+            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
+            true,
+            device,
+        );
+        Self {
+            encoder,
+            projector,
+            lambda: cfg.redundancy_weight,
+        }
+    }
+
+    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+        AugmentConfig::byol_pair(channels, size).to_vec()
+    }
+
+    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+        let [v1, v2]: [Tensor<4>; 2] = views.try_into().expect("Barlow Twins takes two views");
+        let z1 = self.projector.forward(self.encoder.forward(v1));
+        let z2 = self.projector.forward(self.encoder.forward(v2));
+        StepOutput::new(losses::barlow_twins_loss(z1.clone(), z2, self.lambda), z1)
+    }
+
+    fn encoder(&self) -> &ImageEncoder {
+        &self.encoder
+    }
+
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
