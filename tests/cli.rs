@@ -250,3 +250,45 @@ fn bench_writes_its_figures_as_json() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("augment: "));
 }
+
+#[test]
+fn recipe_settings_apply_and_flags_override_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    write_folder(&data, 12);
+    let recipe = tmp.path().join("r.toml");
+    std::fs::write(
+        &recipe,
+        format!(
+            "method = \"byol\"\ndata = {:?}\nepochs = 5\nbatch_size = 8\nseed = 3\n\
+             [method_config]\nema_momentum = 0.9\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let out = autodidact(&[
+        "pretrain",
+        "--recipe",
+        recipe.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
+    let cfg: toml::Table = std::fs::read_to_string(run.join("config.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(cfg["method"].as_str(), Some("byol"));
+    assert_eq!(cfg["batch_size"].as_integer(), Some(8));
+    assert_eq!(cfg["seed"].as_integer(), Some(3));
+    assert_eq!(cfg["budget"]["epochs"].as_integer(), Some(1), "{cfg:?}");
+    assert_eq!(cfg["method_config"]["ema_momentum"].as_float(), Some(0.9));
+
+    std::fs::write(&recipe, "method = \"byol\"\nbatchsize = 8\n").unwrap();
+    let out = autodidact(&["pretrain", "--recipe", recipe.to_str().unwrap()]);
+    assert_clean_error(&out, "batchsize");
+}

@@ -12,32 +12,39 @@ use autodidact::encoders::EncoderKind;
 use autodidact::methods::{MethodConfig, MethodKind, pretrain};
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
+use autodidact::train::recipe::Recipe;
 use autodidact::train::trainer::{TrainOptions, TrainSummary};
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
-    /// Self-supervised method.
-    #[arg(long, value_enum, default_value_t = MethodKind::Simclr)]
-    method: MethodKind,
-    /// Data set: MNIST IDX folder, image folder, or .tar/.tar.gz of an image folder.
+    /// Settings from a recipe file (recipes/*.toml); flags given here override it.
     #[arg(long)]
-    data: PathBuf,
+    recipe: Option<PathBuf>,
+    /// Self-supervised method [default: simclr].
+    #[arg(long, value_enum)]
+    method: Option<MethodKind>,
+    /// Data set: MNIST IDX folder, image folder, or .tar/.tar.gz of an image folder (required
+    /// unless the recipe names one).
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Data format (detected from the path by default).
     #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
     format: ImageFormat,
-    /// Backbone.
-    #[arg(long, value_enum, default_value_t = EncoderKind::Cnn)]
-    encoder: EncoderKind,
+    /// Backbone [default: cnn].
+    #[arg(long, value_enum)]
+    encoder: Option<EncoderKind>,
     /// Train for this many epochs (default 20 unless --minutes is given).
     #[arg(long, conflicts_with = "minutes")]
     epochs: Option<usize>,
     /// Train for this many minutes of wall-clock time instead of a number of epochs.
     #[arg(long)]
     minutes: Option<f64>,
-    #[arg(long, default_value_t = 256)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Images per batch [default: 256].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Seed of initialisation, sample order and augmentations [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Run folder (default runs/<method>-<data name>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -49,8 +56,9 @@ pub struct PretrainArgs {
     force: bool,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Adamw)]
-    optimizer: OptimizerKind,
+    /// Optimiser [default: adamw].
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
     /// Peak learning rate.
     #[arg(long)]
     lr: Option<f64>,
@@ -80,14 +88,20 @@ fn optimizer_defaults(kind: OptimizerKind, batch_size: usize) -> (f64, f64) {
 }
 
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
+    let recipe = match &args.recipe {
+        Some(path) => Recipe::load(path)?,
+        None => Recipe::default(),
+    };
+    let method = args.method.or(recipe.method).unwrap_or(MethodKind::Simclr);
+    let data_path = args.data.clone().or_else(|| recipe.data.clone());
     let out = args.out.clone().unwrap_or_else(|| {
-        let name = args
-            .data
-            .file_name()
+        let name = data_path
+            .as_ref()
+            .and_then(|d| d.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "data".into());
         let name = name.split('.').next().unwrap_or("data").to_string();
-        PathBuf::from("runs").join(format!("{:?}-{name}", args.method).to_lowercase())
+        PathBuf::from("runs").join(format!("{method:?}-{name}").to_lowercase())
     });
     if args.resume {
         let cfg = RunConfig::load(&out.join("config.toml"))?;
@@ -96,58 +110,81 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         print_summary(&out, &summary);
         return Ok(());
     }
+    let Some(data_path) = data_path else {
+        bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
+    };
     prepare_run_dir(&out, args.force)?;
-    let data = load_data(&args.data, args.format, args.no_cache)?;
-    let cfg = config_from_args(&args, &data.train);
+    let data = load_data(&data_path, args.format, args.no_cache)?;
+    let cfg = config_from_args(&args, &recipe, method, data_path.clone(), &data.train)?;
     cfg.save(&out.join("config.toml"))?;
     println!(
-        "pre-training {:?} ({:?} encoder) on {} images of {}x{}x{} from {}",
+        "pre-training {:?} ({:?} encoder, {}) on {} images of {}x{}x{} from {}",
         cfg.method,
         cfg.encoder,
+        cfg.budget,
         data.train.len(),
         cfg.channels,
         data.train.height,
         data.train.width,
-        args.data.display()
+        data_path.display()
     );
     let summary = train(&cfg, Arc::new(data.train), &out, false, false)?;
     print_summary(&out, &summary);
     Ok(())
 }
 
-/// The run config for `args` on training images `train`.
-fn config_from_args(args: &PretrainArgs, train: &ImageSet) -> RunConfig {
-    let (lr, wd) = optimizer_defaults(args.optimizer, args.batch_size);
-    RunConfig {
-        method: args.method,
-        encoder: args.encoder,
-        data: args.data.clone(),
+/// The run config: command-line flags, then the recipe, then the defaults.
+fn config_from_args(
+    args: &PretrainArgs,
+    recipe: &Recipe,
+    method: MethodKind,
+    data: PathBuf,
+    train: &ImageSet,
+) -> anyhow::Result<RunConfig> {
+    let optimizer = args
+        .optimizer
+        .or(recipe.optimizer)
+        .unwrap_or(OptimizerKind::Adamw);
+    let batch_size = args.batch_size.or(recipe.batch_size).unwrap_or(256);
+    let (lr, wd) = optimizer_defaults(optimizer, batch_size);
+    let budget = match (args.epochs, args.minutes, recipe.epochs, recipe.minutes) {
+        (Some(e), _, _, _) => Budget::Epochs(e),
+        (None, Some(m), _, _) => Budget::Minutes(m),
+        (None, None, Some(e), _) => Budget::Epochs(e),
+        (None, None, None, Some(m)) => Budget::Minutes(m),
+        (None, None, None, None) => Budget::Epochs(20),
+    };
+    let method_config = recipe.method_config(method)?;
+    Ok(RunConfig {
+        method,
+        encoder: args.encoder.or(recipe.encoder).unwrap_or(EncoderKind::Cnn),
+        data,
         format: args.format,
         channels: train.channels,
         image_size: train.height.min(train.width),
-        budget: match args.minutes {
-            Some(m) => Budget::Minutes(m),
-            None => Budget::Epochs(args.epochs.unwrap_or(20)),
-        },
-        batch_size: args.batch_size,
-        seed: args.seed,
+        budget,
+        batch_size,
+        seed: args.seed.or(recipe.seed).unwrap_or(0),
         device: args.device,
         optimizer: OptimizerConfig {
-            kind: args.optimizer,
-            lr: args.lr.unwrap_or(lr),
-            weight_decay: args.weight_decay.unwrap_or(wd),
+            kind: optimizer,
+            lr: args.lr.or(recipe.lr).unwrap_or(lr),
+            weight_decay: args.weight_decay.or(recipe.weight_decay).unwrap_or(wd),
+            warmup_fraction: recipe
+                .warmup_fraction
+                .unwrap_or(OptimizerConfig::default().warmup_fraction),
             ..OptimizerConfig::default()
         },
-        method_config: {
-            let defaults = MethodConfig::for_method(args.method);
-            MethodConfig {
-                temperature: args.temperature.unwrap_or(defaults.temperature),
-                ..defaults
-            }
+        method_config: MethodConfig {
+            temperature: args
+                .temperature
+                .or(recipe.temperature)
+                .unwrap_or(method_config.temperature),
+            ..method_config
         },
         checkpoint_every: args.checkpoint_every.max(1),
         log_every: args.log_every.max(1),
-    }
+    })
 }
 
 /// Refuses to overwrite an existing run unless `force`.

@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod optim;
 pub mod progress;
+pub mod recipe;
 pub mod schedule;
 pub mod seed;
 pub mod trainer;
