@@ -133,3 +133,27 @@ fn too_few_images_for_a_batch_is_an_error_not_a_panic() {
     let err = pretrain(&config(1, 64), train, dir.path(), &quiet()).unwrap_err();
     assert!(err.to_string().contains("fewer than one batch"), "{err}");
 }
+
+#[test]
+fn a_time_budget_ends_on_time_with_the_schedule_finished() {
+    let data = Arc::new(common::first(&common::bundled_mnist(), 512));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(1, 32);
+    cfg.budget = autodidact::train::config::Budget::Minutes(0.1);
+    let start = std::time::Instant::now();
+    let summary = pretrain(&cfg, data, dir.path(), &quiet()).unwrap();
+    let took = start.elapsed().as_secs_f64();
+    // Loading, the last checkpoint and a loaded test machine come on top of the 6 s.
+    assert!(took < 6.0 + 10.0, "a 6 s budget took {took:.1} s");
+    assert!(summary.steps > 6, "{} steps", summary.steps);
+    let lines = read_metrics(dir.path()).unwrap();
+    let last = lines.last().unwrap();
+    // Warm-up 5% then cosine to zero: the last step's rate is a small fraction of the peak.
+    assert!(
+        last.lr < 0.15 * cfg.optimizer.lr,
+        "lr {} at step {} of a finished schedule (peak {})",
+        last.lr,
+        last.step,
+        cfg.optimizer.lr
+    );
+}

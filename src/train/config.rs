@@ -27,13 +27,35 @@ impl DeviceChoice {
         match self {
             DeviceChoice::Cpu => Ok(Device::flex()),
             #[cfg(feature = "vulkan")]
-            DeviceChoice::Vulkan => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+            DeviceChoice::Vulkan => {
+                let device = Device::vulkan(burn::tensor::DeviceKind::DefaultDevice);
+                probe(&device)?;
+                Ok(device)
+            }
             #[cfg(not(feature = "vulkan"))]
             DeviceChoice::Vulkan => anyhow::bail!(
                 "--device vulkan needs a build with the vulkan feature: cargo run --release --features vulkan -- ..."
             ),
         }
     }
+}
+
+/// Runs one tiny operation on `device`: Burn's GPU runtimes panic on a worker thread when no
+/// adapter exists, which would otherwise surface as a backtrace in the middle of a run.
+#[cfg(feature = "vulkan")]
+fn probe(device: &Device) -> anyhow::Result<()> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let d = device.clone();
+    let ok = std::panic::catch_unwind(move || Tensor::<1>::zeros([1], &d).into_data()).is_ok();
+    std::panic::set_hook(hook);
+    if !ok {
+        anyhow::bail!(
+            "--device vulkan: no usable Vulkan GPU found (is a Vulkan driver and its ICD file installed? \
+             `vulkaninfo` should list the GPU)"
+        );
+    }
+    Ok(())
 }
 
 /// How long to train: a number of epochs, or a wall-clock budget.

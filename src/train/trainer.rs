@@ -25,6 +25,8 @@ use crate::methods::{Method, losses::normalized_spread};
 
 /// Steps timed before a `--minutes` budget fixes the length of the schedule.
 const CALIBRATION_STEPS: usize = 5;
+/// A time budget's schedule length is planned again every this many steps.
+const REPLAN_EVERY: usize = 20;
 /// Below this normalised spread the embeddings are reported as collapsing.
 pub const COLLAPSE_SPREAD: f64 = 0.1;
 
@@ -130,7 +132,11 @@ pub fn pretrain_with<M: Method>(
         cfg.batch_size,
         cfg.seed,
         state.step,
-        state.total_steps,
+        // A time budget's length moves with its plan; the loop stops at it.
+        match cfg.budget {
+            Budget::Epochs(_) => state.total_steps,
+            Budget::Minutes(_) => None,
+        },
         3,
     );
     let budget_s = match cfg.budget {
@@ -207,17 +213,29 @@ pub fn pretrain_with<M: Method>(
         model = model.after_step(progress_fraction, out.carry);
         last_loss_value = loss_value;
 
-        if let (None, Some(budget)) = (state.total_steps, budget_s) {
-            // Time the steps after the first (which pays one-off allocation costs).
-            match calibration_start {
-                None if state.step >= 1 => calibration_start = Some((Instant::now(), state.step)),
-                Some((t0, s0)) if state.step >= s0 + CALIBRATION_STEPS => {
-                    let per_step = t0.elapsed().as_secs_f64() / (state.step - s0) as f64;
-                    let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
-                    let remaining = ((budget - elapsed) / per_step).floor().max(0.0) as usize;
-                    state.total_steps = Some(state.step + remaining);
-                    prefetch.set_end_step(state.step + remaining);
+        if let Some(budget) = budget_s {
+            let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
+            // Steps that fit the rest of the budget at the pace since `(t0, s0)`.
+            let plan = |t0: Instant, s0: usize, step: usize| {
+                let per_step = t0.elapsed().as_secs_f64() / (step - s0) as f64;
+                step + ((budget - elapsed) / per_step).floor().max(0.0) as usize
+            };
+            match (state.total_steps, calibration_start) {
+                // Time the steps after the first (which pays one-off allocation costs).
+                (None, None) if state.step >= 1 => {
+                    calibration_start = Some((Instant::now(), state.step))
                 }
+                (None, Some((t0, s0))) if state.step >= s0 + CALIBRATION_STEPS => {
+                    state.total_steps = Some(plan(t0, s0, state.step));
+                    calibration_start = Some((Instant::now(), state.step));
+                }
+                // The pace changes (other load, a resumed run on another machine): plan again
+                // from the last stretch so the cosine ends when the time does.
+                (Some(_), Some((t0, s0))) if state.step >= s0 + REPLAN_EVERY => {
+                    state.total_steps = Some(plan(t0, s0, state.step));
+                    calibration_start = Some((Instant::now(), state.step));
+                }
+                (Some(_), None) => calibration_start = Some((Instant::now(), state.step)),
                 _ => {}
             }
         }
