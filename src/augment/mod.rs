@@ -2,4 +2,5 @@
 
 mod colour;
 pub mod image;
+pub mod multicrop;
 pub mod prefetch;

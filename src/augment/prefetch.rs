@@ -25,10 +25,18 @@ pub struct ViewBatch {
     pub step: usize,
     pub batch_size: usize,
     pub channels: usize,
-    /// Side of every (square) view.
-    pub size: usize,
-    /// One buffer per view, each `batch_size x channels x size x size`.
+    /// Side of each (square) view, one per view: multi-crop methods mix sizes.
+    pub sizes: Vec<usize>,
+    /// One buffer per view, view `v` being `batch_size x channels x sizes[v] x sizes[v]`.
     pub views: Vec<Vec<f32>>,
+}
+
+impl ViewBatch {
+    /// The `[batch, channels, side, side]` shape of view `view`.
+    pub fn shape(&self, view: usize) -> [usize; 4] {
+        let side = self.sizes[view];
+        [self.batch_size, self.channels, side, side]
+    }
 }
 
 /// The samples of global step `step`: epochs of `n / batch_size` steps (the remainder is dropped),
@@ -94,7 +102,7 @@ pub struct Prefetcher {
 impl Prefetcher {
     /// Starts producing steps `start_step..end_step` (no end when `None`), at most `depth` ahead;
     /// view `v` of step `s` is `augment_batch(set, batch_indices(..), &views[v], view_seed(seed, s, v))`.
-    /// Every view must share one `out_size`; `1 <= batch_size <= set.len()` (the caller checks).
+    /// Views may differ in `out_size` (multi-crop); `1 <= batch_size <= set.len()` (the caller checks).
     pub fn spawn(
         set: Arc<ImageSet>,
         views: Vec<AugmentConfig>,
@@ -104,11 +112,7 @@ impl Prefetcher {
         end_step: Option<usize>,
         depth: usize,
     ) -> Prefetcher {
-        let size = views.first().map_or(0, |v| v.out_size);
-        assert!(
-            views.iter().all(|v| v.out_size == size),
-            "all views of a batch must have one out_size"
-        );
+        let sizes: Vec<usize> = views.iter().map(|v| v.out_size).collect();
         let mut order = EpochOrder::new(set.len(), batch_size, seed);
         let (sender, receiver) = sync_channel(depth);
         let stop = Arc::new(AtomicBool::new(false));
@@ -133,7 +137,7 @@ impl Prefetcher {
                         step,
                         batch_size,
                         channels: set.channels,
-                        size,
+                        sizes: sizes.clone(),
                         views: buffers,
                     };
                     if sender.send(batch).is_err() {
@@ -236,8 +240,13 @@ mod tests {
         for step in 3..8 {
             let batch = prefetch.next().expect("a batch before end_step");
             assert_eq!(
-                (batch.step, batch.batch_size, batch.channels, batch.size),
-                (step, 4, 3, 8)
+                (
+                    batch.step,
+                    batch.batch_size,
+                    batch.channels,
+                    batch.sizes.clone()
+                ),
+                (step, 4, 3, vec![8, 8])
             );
             let indices = batch_indices(20, 4, 7, step);
             for (v, cfg) in views.iter().enumerate() {
@@ -247,6 +256,32 @@ mod tests {
         }
         assert!(prefetch.next().is_none());
         assert!(prefetch.next().is_none());
+    }
+
+    #[test]
+    fn views_of_different_sizes_keep_their_own_shapes() {
+        let set = image_set(10, 1, 12);
+        let views = vec![
+            AugmentConfig::simclr(1, 12),
+            AugmentConfig::simclr(1, 6),
+            AugmentConfig::simclr(1, 6),
+        ];
+        let mut prefetch = Prefetcher::spawn(Arc::clone(&set), views.clone(), 5, 2, 0, Some(1), 1);
+        let batch = prefetch.next().expect("one batch");
+        assert_eq!(batch.sizes, vec![12, 6, 6]);
+        assert_eq!(
+            (batch.shape(0), batch.shape(2)),
+            ([5, 1, 12, 12], [5, 1, 6, 6])
+        );
+        let indices = batch_indices(10, 5, 2, 0);
+        for (v, cfg) in views.iter().enumerate() {
+            assert_eq!(
+                batch.views[v].len(),
+                batch.shape(v).iter().product::<usize>()
+            );
+            let direct = augment_batch(&set, &indices, cfg, view_seed(2, 0, v));
+            assert_eq!(batch.views[v], direct, "view {v}");
+        }
     }
 
     #[test]

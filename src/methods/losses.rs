@@ -2,6 +2,7 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, softmax};
 
 /// Row-wise L2 normalisation.
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
@@ -137,6 +138,42 @@ pub fn info_nce_queue(q: Tensor<2>, k: Tensor<2>, queue: Tensor<2>, temperature:
         .forward(logits, targets)
 }
 
+/// DINO's loss: for every pair of a teacher output `teacher[i]` (global crop `i`) and a student
+/// output `student[v]` (crop `v`; the global crops come first, in the teacher's order) with
+/// `v != i`, the cross-entropy between the teacher's centred, sharpened distribution
+/// `softmax((t - center) / teacher_temp)` (no gradient) and the student's
+/// `softmax(s / student_temp)`, averaged over the batch; then the mean over the pairs.
+pub fn dino_loss(
+    teacher: &[Tensor<2>],
+    student: &[Tensor<2>],
+    center: Tensor<2>,
+    teacher_temp: f64,
+    student_temp: f64,
+) -> Tensor<1> {
+    let targets: Vec<Tensor<2>> = teacher
+        .iter()
+        .map(|t| softmax((t.clone() - center.clone()).div_scalar(teacher_temp), 1).detach())
+        .collect();
+    let log_probs: Vec<Tensor<2>> = student
+        .iter()
+        .map(|s| log_softmax(s.clone().div_scalar(student_temp), 1))
+        .collect();
+    let mut terms = Vec::new();
+    for (i, q) in targets.iter().enumerate() {
+        for (v, log_p) in log_probs.iter().enumerate() {
+            if v != i {
+                terms.push((q.clone() * log_p.clone()).sum_dim(1).mean().neg());
+            }
+        }
+    }
+    assert!(
+        !terms.is_empty(),
+        "DINO needs a student crop other than the teacher's (the method passes at least two)"
+    );
+    let pairs = terms.len();
+    Tensor::cat(terms, 0).sum().div_scalar(pairs as f64)
+}
+
 /// Mean per-dimension standard deviation of L2-normalised embeddings, times `sqrt(dim)`: about 1
 /// for well-spread embeddings, near 0 when the representation has collapsed to a point.
 pub fn normalized_spread(z: Tensor<2>) -> f64 {
@@ -168,6 +205,33 @@ mod tests {
         let e = std::f64::consts::E;
         let expected = -(e / (e + 2.0)).ln();
         assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    }
+
+    #[test]
+    fn dino_loss_matches_hand_computed_value() {
+        // Two prototypes, batch 1, centre (1, 0), teacher temperature 0.5, student 0.5.
+        // Teacher: (t0 - c) / 0.5 = (ln 3, 0) -> q0 = (3/4, 1/4); (t1 - c) / 0.5 = (0, ln 3) ->
+        // q1 = (1/4, 3/4). Student crops (the third one local): s / 0.5 = (0, 0), (ln 3, 0),
+        // (0, ln 3) -> p0 = (1/2, 1/2), p1 = (3/4, 1/4), p2 = (1/4, 3/4).
+        // Pairs (0,1): H(q0, p1) = ln 4 - 3/4 ln 3; (0,2): ln 4 - 1/4 ln 3; (1,0): ln 2;
+        // (1,2): ln 4 - 3/4 ln 3. Mean over 4 pairs: (7 ln 2 - 7/4 ln 3) / 4.
+        let h = 0.5 * 3f32.ln();
+        let teacher = [tensor(&[[1.0 + h, 0.0]]), tensor(&[[1.0, h]])];
+        let student = [
+            tensor(&[[0.0, 0.0]]),
+            tensor(&[[h, 0.0]]),
+            tensor(&[[0.0, h]]),
+        ];
+        let center = tensor(&[[1.0, 0.0]]);
+        let loss = dino_loss(&teacher, &student, center.clone(), 0.5, 0.5).into_scalar::<f32>();
+        let expected = (7.0 * 2f64.ln() - 1.75 * 3f64.ln()) / 4.0;
+        assert!(
+            (loss as f64 - expected).abs() < 1e-5,
+            "{loss} vs {expected}"
+        );
+        // Without the centre the teacher's targets change, and so does the loss.
+        let uncentred = dino_loss(&teacher, &student, center.zeros_like(), 0.5, 0.5);
+        assert!((uncentred.into_scalar::<f32>() as f64 - expected).abs() > 1e-2);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod barlow;
 pub mod byol;
+pub mod dino;
 pub mod ema;
 pub mod losses;
 pub mod moco;
@@ -40,6 +41,8 @@ pub enum MethodKind {
     Barlow,
     /// VICReg: invariance, variance and covariance terms.
     Vicreg,
+    /// DINO: a student matches a momentum teacher's centred, sharpened outputs across multi-crop views.
+    Dino,
 }
 
 /// Method hyper-parameters that are not optimiser settings. Each method reads the fields it
@@ -47,11 +50,11 @@ pub enum MethodKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MethodConfig {
-    /// Softmax temperature of contrastive losses (SimCLR, MoCo v2, MoCo v3).
+    /// Softmax temperature of contrastive losses (SimCLR, MoCo v2, MoCo v3) and of DINO's student.
     pub temperature: f64,
     /// Hidden width of the projection head.
     pub proj_hidden: usize,
-    /// Output width of the projection head.
+    /// Output width of the projection head (DINO: its bottleneck, before the prototypes).
     pub proj_dim: usize,
     /// Hidden width of the predictor (BYOL, SimSiam, MoCo v3).
     pub pred_hidden: usize,
@@ -71,6 +74,12 @@ pub struct MethodConfig {
     pub vicreg_variance: f64,
     /// VICReg's weight of the covariance term.
     pub vicreg_covariance: f64,
+    /// DINO's number of prototypes (the head's output width, K).
+    pub prototypes: usize,
+    /// DINO's teacher softmax temperature (sharpening).
+    pub teacher_temperature: f64,
+    /// Momentum of DINO's centre (EMA of the teacher's batch-mean output).
+    pub center_momentum: f64,
 }
 
 impl Default for MethodConfig {
@@ -93,6 +102,11 @@ impl Default for MethodConfig {
             vicreg_invariance: 25.0,
             vicreg_variance: 25.0,
             vicreg_covariance: 1.0,
+            // The paper uses 65,536 prototypes; 1024 keeps DINO's [B, K] softmaxes cheap on a CPU.
+            prototypes: 1024,
+            // DINO's teacher temperature and centre momentum.
+            teacher_temperature: 0.04,
+            center_momentum: 0.9,
         }
     }
 }
@@ -117,6 +131,13 @@ impl MethodConfig {
             // Both rely on wide, decorrelated projections (the papers use 8192).
             MethodKind::Barlow | MethodKind::Vicreg => Self {
                 proj_dim: 512,
+                ..base
+            },
+            // DINO's student temperature; its head's 256-d bottleneck (the paper's width) after
+            // a 512-wide MLP (the paper: 2048).
+            MethodKind::Dino => Self {
+                temperature: 0.1,
+                proj_dim: 256,
                 ..base
             },
         }
@@ -153,7 +174,8 @@ pub trait Method: Module + Sized {
     /// One augmentation pipeline per view the method consumes.
     fn views(channels: usize, size: usize) -> Vec<AugmentConfig>;
 
-    /// Forward pass and loss for one batch; `views[v]` is `[B, C, S, S]`.
+    /// Forward pass and loss for one batch; `views[v]` is `[B, C, S_v, S_v]` with `S_v` the
+    /// `out_size` of `views()[v]` (one size for two-view methods, several for multi-crop).
     fn step(&self, views: Vec<Tensor<4>>) -> StepOutput;
 
     /// The backbone being trained.
@@ -186,6 +208,7 @@ pub fn pretrain(
         MethodKind::Simsiam => pretrain_with::<simsiam::SimSiam>(cfg, data, run_dir, opts),
         MethodKind::Barlow => pretrain_with::<barlow::BarlowTwins>(cfg, data, run_dir, opts),
         MethodKind::Vicreg => pretrain_with::<vicreg::Vicreg>(cfg, data, run_dir, opts),
+        MethodKind::Dino => pretrain_with::<dino::Dino>(cfg, data, run_dir, opts),
     }
 }
 
@@ -208,7 +231,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "simclr", "moco", "mocov3", "byol", "simsiam", "barlow", "vicreg"
+                "simclr", "moco", "mocov3", "byol", "simsiam", "barlow", "vicreg", "dino"
             ]
         );
     }
@@ -231,5 +254,14 @@ mod tests {
             MethodConfig::default()
         );
         assert_eq!(MethodConfig::for_method(MethodKind::Moco).temperature, 0.2);
+        let dino = MethodConfig::for_method(MethodKind::Dino);
+        assert_eq!(
+            (
+                dino.temperature,
+                dino.teacher_temperature,
+                dino.center_momentum
+            ),
+            (0.1, 0.04, 0.9)
+        );
     }
 }

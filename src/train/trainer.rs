@@ -168,11 +168,12 @@ pub fn pretrain_with<M: Method>(
             state.finished = true;
             break;
         };
-        let shape = [batch.batch_size, batch.channels, batch.size, batch.size];
+        let shapes: Vec<[usize; 4]> = (0..batch.views.len()).map(|v| batch.shape(v)).collect();
         let inputs: Vec<Tensor<4>> = batch
             .views
             .into_iter()
-            .map(|v| Tensor::from_data(TensorData::new(v, shape), &device))
+            .zip(shapes)
+            .map(|(v, shape)| Tensor::from_data(TensorData::new(v, shape), &device))
             .collect();
 
         let out = model.step(inputs);
