@@ -165,6 +165,10 @@ impl Method for Inpaint {
         StepOutput::new(out.loss, out.pooled)
     }
 
+    fn watches_collapse() -> bool {
+        false
+    }
+
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder
     }

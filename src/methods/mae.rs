@@ -198,6 +198,10 @@ impl Method for Mae {
         StepOutput::new(self.loss(&out), out.latent)
     }
 
+    fn watches_collapse() -> bool {
+        false
+    }
+
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder
     }

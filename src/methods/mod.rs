@@ -206,6 +206,14 @@ pub trait Method: Module + Sized {
         self
     }
 
+    /// Whether the trainer warns when [`StepOutput::embeddings`] lose their spread. Joint-embedding
+    /// methods can collapse to a constant; reconstruction methods cannot (a constant cannot
+    /// reconstruct different images), and their pooled features have a low uncentred spread by
+    /// construction, which would only raise false alarms. The spread is logged either way.
+    fn watches_collapse() -> bool {
+        true
+    }
+
     /// Writes pictures of what the method does into `run_dir` (MAE's and inpainting's
     /// `reconstruction.png`), called by the trainer at the end of a run on the evaluation copy
     /// (`valid()`) with `batch[0]` = up to 8 un-augmented training images, `[N, C, S, S]`.

@@ -257,7 +257,7 @@ pub fn pretrain_with<M: Method>(
             };
             writeln!(metrics, "{}", serde_json::to_string(&line)?)
                 .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
-            if spread < COLLAPSE_SPREAD {
+            if M::watches_collapse() && spread < COLLAPSE_SPREAD {
                 collapse_warnings += 1;
                 progress.message(&format!(
                     "warning: step {}: embeddings are collapsing (normalised spread {spread:.3}, healthy is about 1)",
