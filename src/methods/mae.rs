@@ -27,7 +27,7 @@ pub const DECODER_DEPTH: usize = 2;
 /// Decoder attention heads.
 pub const DECODER_HEADS: usize = 4;
 /// Seed of the masks drawn for `reconstruction.png`.
-const GRID_SEED: u64 = 0x6d61_65;
+const GRID_SEED: u64 = 0x006d_6165;
 
 #[derive(Module, Debug)]
 pub struct Mae {
