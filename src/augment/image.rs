@@ -157,6 +157,23 @@ impl AugmentConfig {
         ]
     }
 
+    /// MAE's light augmentation (also used by inpainting): a random resized crop of 20-100% of
+    /// the area and a flip for colour images; for one channel the digit-safe crop of
+    /// [`AugmentConfig::simclr`] and no flip. No colour changes: the target is the pixels.
+    pub fn masked_modelling(channels: usize, size: usize) -> Self {
+        let crop_scale = if channels == 1 {
+            (0.4, 1.0)
+        } else {
+            (0.2, 1.0)
+        };
+        Self {
+            crop_scale,
+            crop_ratio: (3.0 / 4.0, 4.0 / 3.0),
+            flip_prob: if channels == 1 { 0.0 } else { 0.5 },
+            ..Self::identity(size)
+        }
+    }
+
     /// Half-width of the blur kernel: SimCLR's kernel `int(0.1 * size)` made odd, at least 3 wide.
     pub fn blur_radius(&self) -> usize {
         (self.out_size / 10 / 2).max(1)
@@ -666,6 +683,27 @@ mod tests {
         assert_eq!((gray.flip_prob, gray.saturation, gray.hue), (0.0, 0.0, 0.0));
         let [rgb, _] = AugmentConfig::byol_pair(3, 32);
         assert_eq!((rgb.flip_prob, rgb.saturation, rgb.hue), (0.5, 0.2, 0.1));
+    }
+
+    #[test]
+    fn masked_modelling_preset_crops_and_flips_only() {
+        let rgb = AugmentConfig::masked_modelling(3, 32);
+        rgb.validate().unwrap();
+        assert_eq!((rgb.crop_scale, rgb.flip_prob), ((0.2, 1.0), 0.5));
+        let gray = AugmentConfig::masked_modelling(1, 28);
+        gray.validate().unwrap();
+        assert_eq!((gray.crop_scale, gray.flip_prob), ((0.4, 1.0), 0.0));
+        for cfg in [rgb, gray] {
+            assert_eq!(
+                (
+                    cfg.jitter_prob,
+                    cfg.grayscale_prob,
+                    cfg.blur_prob,
+                    cfg.solarize_prob
+                ),
+                (0.0, 0.0, 0.0, 0.0)
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::Args;
 use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
-use autodidact::methods::{MethodConfig, MethodKind, pretrain};
+use autodidact::methods::{MethodConfig, MethodKind, check_encoder, pretrain};
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact::train::recipe::Recipe;
@@ -30,7 +30,7 @@ pub struct PretrainArgs {
     /// Data format (detected from the path by default).
     #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
     format: ImageFormat,
-    /// Backbone [default: cnn].
+    /// Backbone [default: vit for mae, cnn otherwise].
     #[arg(long, value_enum)]
     encoder: Option<EncoderKind>,
     /// Train for this many epochs (default 20 unless --minutes is given).
@@ -113,6 +113,11 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
     };
+    // Refuse an encoder the method cannot use before touching the run folder (the image size
+    // is checked once the data is read).
+    if let Some(problem) = check_encoder(method, encoder_for(&args, &recipe, method), 0) {
+        bail!("{problem}");
+    }
     prepare_run_dir(&out, args.force)?;
     let data = load_data(&data_path, args.format, args.no_cache)?;
     let cfg = config_from_args(&args, &recipe, method, data_path.clone(), &data.train)?;
@@ -131,6 +136,15 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     let summary = train(&cfg, Arc::new(data.train), &out, false, false)?;
     print_summary(&out, &summary);
     Ok(())
+}
+
+/// The encoder: the flag, then the recipe, then the method's default (the ViT for MAE, else the
+/// small CNN).
+fn encoder_for(args: &PretrainArgs, recipe: &Recipe, method: MethodKind) -> EncoderKind {
+    args.encoder.or(recipe.encoder).unwrap_or(match method {
+        MethodKind::Mae => EncoderKind::Vit,
+        _ => EncoderKind::Cnn,
+    })
 }
 
 /// The run config: command-line flags, then the recipe, then the defaults.
@@ -157,7 +171,7 @@ fn config_from_args(
     let method_config = recipe.method_config(method)?;
     Ok(RunConfig {
         method,
-        encoder: args.encoder.or(recipe.encoder).unwrap_or(EncoderKind::Cnn),
+        encoder: encoder_for(args, recipe, method),
         data,
         format: args.format,
         channels: train.channels,

@@ -33,6 +33,11 @@ impl ConvBnRelu {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         batch_norm(&self.bn, conv2d(&self.conv, x), true)
     }
+
+    /// Input channels (read from the weight's shape, without initialising it).
+    pub fn in_channels(&self) -> usize {
+        self.conv.weight.lazy_shape()[1]
+    }
 }
 
 /// Four conv blocks (32, 64, 128, 256 channels; the last three with stride 2) and global average
@@ -65,8 +70,16 @@ impl SmallCnn {
         SMALL_CNN_WIDTHS[SMALL_CNN_WIDTHS.len() - 1]
     }
 
+    pub fn in_channels(&self) -> usize {
+        self.blocks[0].in_channels()
+    }
+
+    /// The last block's output before pooling: `[B, 256, ceil(H / 8), ceil(W / 8)]`.
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
+        self.blocks.iter().fold(x, |x, block| block.forward(x))
+    }
+
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        self.pool.forward(x).flatten(1, 3)
+        self.pool.forward(self.feature_map(x)).flatten(1, 3)
     }
 }

@@ -3,6 +3,7 @@
 pub mod cnn;
 pub mod heads;
 pub mod resnet;
+pub mod vit;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,8 @@ pub enum EncoderKind {
     Cnn,
     /// CIFAR ResNet-18 (512-d output).
     Resnet18,
+    /// Tiny Vision Transformer: 4x4 patches, width 128, depth 4 (128-d output).
+    Vit,
 }
 
 /// An image backbone: `[B, C, H, W] -> [B, D]`.
@@ -24,6 +27,7 @@ pub enum EncoderKind {
 pub enum ImageEncoder {
     Cnn(cnn::SmallCnn),
     Resnet18(resnet::ResNet18),
+    Vit(vit::Vit),
 }
 
 impl ImageEncoder {
@@ -34,6 +38,7 @@ impl ImageEncoder {
             EncoderKind::Resnet18 => {
                 ImageEncoder::Resnet18(resnet::ResNet18::new(in_channels, device))
             }
+            EncoderKind::Vit => ImageEncoder::Vit(vit::Vit::new(in_channels, device)),
         }
     }
 
@@ -42,6 +47,7 @@ impl ImageEncoder {
         match self {
             ImageEncoder::Cnn(_) => EncoderKind::Cnn,
             ImageEncoder::Resnet18(_) => EncoderKind::Resnet18,
+            ImageEncoder::Vit(_) => EncoderKind::Vit,
         }
     }
 
@@ -50,6 +56,16 @@ impl ImageEncoder {
         match self {
             ImageEncoder::Cnn(e) => e.out_dim(),
             ImageEncoder::Resnet18(e) => e.out_dim(),
+            ImageEncoder::Vit(e) => e.out_dim(),
+        }
+    }
+
+    /// Channels of the images it takes.
+    pub fn in_channels(&self) -> usize {
+        match self {
+            ImageEncoder::Cnn(e) => e.in_channels(),
+            ImageEncoder::Resnet18(e) => e.in_channels(),
+            ImageEncoder::Vit(e) => e.channels,
         }
     }
 
@@ -57,6 +73,25 @@ impl ImageEncoder {
         match self {
             ImageEncoder::Cnn(e) => e.forward(x),
             ImageEncoder::Resnet18(e) => e.forward(x),
+            ImageEncoder::Vit(e) => e.forward(x),
+        }
+    }
+
+    /// The last feature map before pooling, `[B, out_dim, ceil(H / s), ceil(W / s)]` with `s`
+    /// = [`ImageEncoder::feature_stride`] (for the ViT: whole patches only, `floor`).
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            ImageEncoder::Cnn(e) => e.feature_map(x),
+            ImageEncoder::Resnet18(e) => e.feature_map(x),
+            ImageEncoder::Vit(e) => e.feature_map(x),
+        }
+    }
+
+    /// Downsampling factor of [`ImageEncoder::feature_map`].
+    pub fn feature_stride(&self) -> usize {
+        match self {
+            ImageEncoder::Cnn(_) | ImageEncoder::Resnet18(_) => 8,
+            ImageEncoder::Vit(e) => e.patch,
         }
     }
 }
@@ -69,12 +104,21 @@ mod tests {
     #[test]
     fn encoders_map_images_to_vectors_of_their_width() {
         let device = Device::flex();
-        for (kind, channels, dim) in [(EncoderKind::Cnn, 1, 256), (EncoderKind::Resnet18, 3, 512)] {
+        for (kind, channels, dim) in [
+            (EncoderKind::Cnn, 1, 256),
+            (EncoderKind::Resnet18, 3, 512),
+            (EncoderKind::Vit, 3, 128),
+        ] {
             let encoder = ImageEncoder::new(kind, channels, &device);
             assert_eq!(encoder.kind(), kind);
             assert_eq!(encoder.out_dim(), dim);
-            let x = Tensor::<4>::random([2, channels, 32, 32], Distribution::Default, &device);
-            assert_eq!(encoder.forward(x).dims(), [2, dim]);
+            assert_eq!(encoder.in_channels(), channels);
+            let x = Tensor::<4>::random([2, channels, 28, 28], Distribution::Default, &device);
+            assert_eq!(encoder.forward(x.clone()).dims(), [2, dim]);
+            // 28 is not a multiple of 8: the CNNs' padded convolutions round up, the ViT's
+            // whole 4x4 patches fit exactly.
+            let side = 28usize.div_ceil(encoder.feature_stride());
+            assert_eq!(encoder.feature_map(x).dims(), [2, dim, side, side]);
         }
     }
 

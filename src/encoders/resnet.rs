@@ -94,9 +94,18 @@ impl ResNet18 {
         512
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+    /// Input channels (read from the stem's shape, without initialising it).
+    pub fn in_channels(&self) -> usize {
+        self.stem.weight.lazy_shape()[1]
+    }
+
+    /// The last stage's output before pooling: `[B, 512, ceil(H / 8), ceil(W / 8)]`.
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
         let x = batch_norm(&self.stem_bn, conv2d(&self.stem, x), true);
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        self.pool.forward(x).flatten(1, 3)
+        self.blocks.iter().fold(x, |x, block| block.forward(x))
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.pool.forward(self.feature_map(x)).flatten(1, 3)
     }
 }

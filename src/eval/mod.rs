@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod embed;
+pub mod grid;
 pub mod knn;
 pub mod linear;
 pub mod npy;

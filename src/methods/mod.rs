@@ -4,7 +4,10 @@ pub mod barlow;
 pub mod byol;
 pub mod dino;
 pub mod ema;
+pub mod inpaint;
 pub mod losses;
+pub mod mae;
+pub mod masking;
 pub mod moco;
 pub mod mocov3;
 pub mod simclr;
@@ -12,6 +15,7 @@ pub mod simsiam;
 pub mod vicreg;
 
 use burn::prelude::*;
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use std::path::Path;
@@ -19,7 +23,8 @@ use std::sync::Arc;
 
 use crate::augment::image::AugmentConfig;
 use crate::data::ImageSet;
-use crate::encoders::ImageEncoder;
+use crate::encoders::vit::VIT_PATCH;
+use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::train::config::RunConfig;
 use crate::train::trainer::{TrainOptions, TrainSummary, pretrain_with};
 
@@ -43,6 +48,18 @@ pub enum MethodKind {
     Vicreg,
     /// DINO: a student matches a momentum teacher's centred, sharpened outputs across multi-crop views.
     Dino,
+    /// MAE: a ViT encodes the visible 25% of patches, a light decoder reconstructs the rest.
+    Mae,
+    /// Inpainting: a CNN encoder and an upsampling decoder fill in hidden rectangles.
+    Inpaint,
+}
+
+impl MethodKind {
+    /// The name used on the command line and in config files.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
+    }
 }
 
 /// Method hyper-parameters that are not optimiser settings. Each method reads the fields it
@@ -80,6 +97,14 @@ pub struct MethodConfig {
     pub teacher_temperature: f64,
     /// Momentum of DINO's centre (EMA of the teacher's batch-mean output).
     pub center_momentum: f64,
+    /// Fraction of patches MAE hides from its encoder.
+    pub mask_ratio: f64,
+    /// MAE regresses each patch normalised by its own mean and variance (the paper's better
+    /// representations) instead of raw pixels.
+    pub norm_pix_loss: bool,
+    /// Inpainting's weight of the visible pixels' error relative to the hidden ones' (0: only the
+    /// hidden pixels count).
+    pub inpaint_visible_weight: f64,
 }
 
 impl Default for MethodConfig {
@@ -107,6 +132,9 @@ impl Default for MethodConfig {
             // DINO's teacher temperature and centre momentum.
             teacher_temperature: 0.04,
             center_momentum: 0.9,
+            mask_ratio: 0.75,
+            norm_pix_loss: false,
+            inpaint_visible_weight: 0.0,
         }
     }
 }
@@ -116,7 +144,8 @@ impl MethodConfig {
     pub fn for_method(kind: MethodKind) -> Self {
         let base = Self::default();
         match kind {
-            MethodKind::Simclr | MethodKind::Byol => base,
+            // MAE and inpainting read only their own fields, at the defaults above.
+            MethodKind::Simclr | MethodKind::Byol | MethodKind::Mae | MethodKind::Inpaint => base,
             // Both MoCo papers' temperature.
             MethodKind::Moco | MethodKind::Mocov3 => Self {
                 temperature: 0.2,
@@ -178,6 +207,14 @@ pub trait Method: Module + Sized {
     /// `out_size` of `views()[v]` (one size for two-view methods, several for multi-crop).
     fn step(&self, views: Vec<Tensor<4>>) -> StepOutput;
 
+    /// [`Method::step`] for methods that draw randomness of their own (MAE's and inpainting's
+    /// masks): `seed` is a pure function of the run's seed and the step, so runs and resumes stay
+    /// exact. The trainer calls this; the default ignores the seed.
+    fn step_seeded(&self, views: Vec<Tensor<4>>, seed: u64) -> StepOutput {
+        let _ = seed;
+        self.step(views)
+    }
+
     /// The backbone being trained.
     fn encoder(&self) -> &ImageEncoder;
 
@@ -190,6 +227,43 @@ pub trait Method: Module + Sized {
     fn after_step(self, _progress: f64, _carry: Vec<Tensor<2>>) -> Self {
         self
     }
+
+    /// Whether the trainer warns when [`StepOutput::embeddings`] lose their spread. Joint-embedding
+    /// methods can collapse to a constant; reconstruction methods cannot (a constant cannot
+    /// reconstruct different images), and their pooled features have a low uncentred spread by
+    /// construction, which would only raise false alarms. The spread is logged either way.
+    fn watches_collapse() -> bool {
+        true
+    }
+
+    /// Writes pictures of what the method does into `run_dir` (MAE's and inpainting's
+    /// `reconstruction.png`), called by the trainer at the end of a run on the evaluation copy
+    /// (`valid()`) with `batch[0]` = up to 8 un-augmented training images, `[N, C, S, S]`.
+    fn write_artifacts(&self, _batch: &[Tensor<4>], _run_dir: &Path) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why `encoder` cannot run `method` on `size`-pixel images, if it cannot.
+pub fn check_encoder(method: MethodKind, encoder: EncoderKind, size: usize) -> Option<String> {
+    match (method, encoder) {
+        (MethodKind::Mae, EncoderKind::Vit) | (MethodKind::Inpaint, EncoderKind::Vit)
+            if !size.is_multiple_of(VIT_PATCH) =>
+        {
+            Some(format!(
+                "--encoder vit needs images whose side is a multiple of {VIT_PATCH} pixels for                  --method {}; these are {size}x{size}",
+                method.name()
+            ))
+        }
+        (MethodKind::Mae, EncoderKind::Vit) => None,
+        (MethodKind::Mae, other) => Some(format!(
+            "--method mae needs --encoder vit (it hides patches from a transformer); got --encoder {}",
+            other
+                .to_possible_value()
+                .map_or("?".into(), |v| v.get_name().to_string())
+        )),
+        _ => None,
+    }
 }
 
 /// Pre-trains the method named in `cfg` on `data` into `run_dir`: the one place where a method's
@@ -200,6 +274,9 @@ pub fn pretrain(
     run_dir: &Path,
     opts: &TrainOptions,
 ) -> anyhow::Result<TrainSummary> {
+    if let Some(problem) = check_encoder(cfg.method, cfg.encoder, cfg.image_size) {
+        anyhow::bail!("{problem}");
+    }
     match cfg.method {
         MethodKind::Simclr => pretrain_with::<simclr::SimClr>(cfg, data, run_dir, opts),
         MethodKind::Moco => pretrain_with::<moco::MocoV2>(cfg, data, run_dir, opts),
@@ -209,6 +286,8 @@ pub fn pretrain(
         MethodKind::Barlow => pretrain_with::<barlow::BarlowTwins>(cfg, data, run_dir, opts),
         MethodKind::Vicreg => pretrain_with::<vicreg::Vicreg>(cfg, data, run_dir, opts),
         MethodKind::Dino => pretrain_with::<dino::Dino>(cfg, data, run_dir, opts),
+        MethodKind::Mae => pretrain_with::<mae::Mae>(cfg, data, run_dir, opts),
+        MethodKind::Inpaint => pretrain_with::<inpaint::Inpaint>(cfg, data, run_dir, opts),
     }
 }
 
@@ -231,7 +310,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "simclr", "moco", "mocov3", "byol", "simsiam", "barlow", "vicreg", "dino"
+                "simclr", "moco", "mocov3", "byol", "simsiam", "barlow", "vicreg", "dino", "mae",
+                "inpaint"
             ]
         );
     }
@@ -263,5 +343,18 @@ mod tests {
             ),
             (0.1, 0.04, 0.9)
         );
+    }
+
+    #[test]
+    fn mae_refuses_encoders_other_than_the_vit() {
+        let msg = check_encoder(MethodKind::Mae, EncoderKind::Cnn, 28).expect("refused");
+        assert!(
+            msg.contains("--encoder vit") && msg.contains("cnn"),
+            "{msg}"
+        );
+        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, 28).is_none());
+        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, 30).is_some());
+        assert!(check_encoder(MethodKind::Inpaint, EncoderKind::Resnet18, 30).is_none());
+        assert!(check_encoder(MethodKind::Simclr, EncoderKind::Vit, 32).is_none());
     }
 }

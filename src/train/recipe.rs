@@ -125,6 +125,6 @@ mod tests {
             assert!(recipe.data.is_some() && (recipe.minutes.is_some() || recipe.epochs.is_some()));
             count += 1;
         }
-        assert!(count >= 14, "{count} recipes");
+        assert!(count >= 18, "{count} recipes");
     }
 }

@@ -18,11 +18,16 @@ use super::optim::build_optimizer;
 use super::progress::{Progress, StepReport};
 use super::schedule::{warmup_cosine, warmup_steps};
 use super::seed::seeded_init;
+use crate::augment::image::{mix, normalise_batch};
 use crate::augment::prefetch::Prefetcher;
 use crate::data::ImageSet;
 use crate::encoders::ImageEncoder;
 use crate::methods::{Method, losses::normalized_spread};
 
+/// Stream of the per-step seed handed to [`Method::step_seeded`] (apart from the augmentations').
+const METHOD_STREAM: u64 = 0x4d45_5448_4f44;
+/// Images in the picture a method draws at the end of a run ([`Method::write_artifacts`]).
+const ARTIFACT_IMAGES: usize = 8;
 /// Steps timed before a `--minutes` budget fixes the length of the schedule.
 const CALIBRATION_STEPS: usize = 5;
 /// A time budget's schedule length is planned again every this many steps.
@@ -127,7 +132,7 @@ pub fn pretrain_with<M: Method>(
 
     let views = M::views(cfg.channels, cfg.image_size);
     let mut prefetch = Prefetcher::spawn(
-        data,
+        data.clone(),
         views,
         cfg.batch_size,
         cfg.seed,
@@ -176,7 +181,7 @@ pub fn pretrain_with<M: Method>(
             .map(|(v, shape)| Tensor::from_data(TensorData::new(v, shape), &device))
             .collect();
 
-        let out = model.step(inputs);
+        let out = model.step_seeded(inputs, mix(cfg.seed ^ METHOD_STREAM, state.step as u64));
         let loss_value = out.loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
             let kept = checkpoints
@@ -271,7 +276,7 @@ pub fn pretrain_with<M: Method>(
             };
             writeln!(metrics, "{}", serde_json::to_string(&line)?)
                 .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
-            if spread < COLLAPSE_SPREAD {
+            if M::watches_collapse() && spread < COLLAPSE_SPREAD {
                 collapse_warnings += 1;
                 progress.message(&format!(
                     "warning: step {}: embeddings are collapsing (normalised spread {spread:.3}, healthy is about 1)",
@@ -289,6 +294,15 @@ pub fn pretrain_with<M: Method>(
     state.elapsed_s = elapsed_before + session_start.elapsed().as_secs_f64();
     checkpoints.save(&model, &optim, &state)?;
     save_encoder(model.encoder(), &encoder_path)?;
+    if state.finished {
+        write_artifacts(
+            &model,
+            &data,
+            cfg.image_size,
+            &cfg.device.device()?,
+            run_dir,
+        )?;
+    }
     Ok(TrainSummary {
         steps: state.step,
         final_loss: last_loss_value,
@@ -296,6 +310,30 @@ pub fn pretrain_with<M: Method>(
         encoder_path,
         collapse_warnings,
     })
+}
+
+/// Lets the method draw its pictures from the first training images, un-augmented, with the
+/// evaluation copy of the model.
+fn write_artifacts<M: Method>(
+    model: &M,
+    data: &ImageSet,
+    size: usize,
+    device: &Device,
+    run_dir: &Path,
+) -> anyhow::Result<()> {
+    let n = data.len().min(ARTIFACT_IMAGES);
+    let indices: Vec<usize> = (0..n).collect();
+    let model = model.valid();
+    let batch = Tensor::<4>::from_data(
+        TensorData::new(
+            normalise_batch(data, &indices, size),
+            [n, data.channels, size, size],
+        ),
+        device,
+    );
+    model
+        .write_artifacts(&[batch], run_dir)
+        .context("writing the method's pictures")
 }
 
 /// Drops metric lines past `step` (written after the checkpoint a resume starts from).

@@ -1,0 +1,199 @@
+//! A tiny Vision Transformer sized for 28x28 and 32x32 images on a CPU: 4x4 patches (49 or 64
+//! tokens), width 128, 4 pre-norm blocks with 4 heads, fixed 2-D sine-cosine positions, no CLS
+//! token: the representation is the mean of the patch tokens.
+
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+/// Side of a square patch in pixels (28 / 4 = 7 and 32 / 4 = 8 patches a side).
+pub const VIT_PATCH: usize = 4;
+/// Token width.
+pub const VIT_DIM: usize = 128;
+/// Transformer blocks.
+pub const VIT_DEPTH: usize = 4;
+/// Attention heads (32 dimensions each).
+pub const VIT_HEADS: usize = 4;
+
+/// `[B, C, H, W] -> [B, N, p * p * C]`, patches in row-major order, each patch's values ordered
+/// (row, column, channel) as in MAE's `patchify`. Pixels past the last whole patch are dropped.
+pub fn patchify(x: Tensor<4>, p: usize) -> Tensor<3> {
+    let [b, c, h, w] = x.dims();
+    let (gh, gw) = (h / p, w / p);
+    let x = if gh * p != h || gw * p != w {
+        x.slice([0..b, 0..c, 0..gh * p, 0..gw * p])
+    } else {
+        x
+    };
+    x.reshape([b, c, gh, p, gw, p])
+        .permute([0, 2, 4, 3, 5, 1])
+        .reshape([b, gh * gw, p * p * c])
+}
+
+/// The inverse of [`patchify`]: `[B, gh * gw, p * p * C] -> [B, C, gh * p, gw * p]`.
+pub fn unpatchify(t: Tensor<3>, p: usize, channels: usize, gh: usize, gw: usize) -> Tensor<4> {
+    let [b, _, _] = t.dims();
+    t.reshape([b, gh, gw, p, p, channels])
+        .permute([0, 5, 1, 3, 2, 4])
+        .reshape([b, channels, gh * p, gw * p])
+}
+
+/// MAE's fixed 2-D sine-cosine position embedding, `[gh * gw, dim]` row-major: the first half of
+/// the dimensions encodes the row, the second the column (`dim` must be a multiple of 4).
+pub fn sincos_2d(dim: usize, gh: usize, gw: usize) -> Vec<f32> {
+    let quarter = dim / 4;
+    let omega: Vec<f64> = (0..quarter)
+        .map(|i| 1.0 / 10_000f64.powf(i as f64 / quarter as f64))
+        .collect();
+    let mut out = Vec::with_capacity(gh * gw * dim);
+    for r in 0..gh {
+        for c in 0..gw {
+            for pos in [r as f64, c as f64] {
+                out.extend(omega.iter().map(|o| (pos * o).sin() as f32));
+                out.extend(omega.iter().map(|o| (pos * o).cos() as f32));
+            }
+        }
+    }
+    out
+}
+
+/// The position embedding as a `[1, gh * gw, dim]` tensor on `device`.
+pub fn position_embedding(dim: usize, gh: usize, gw: usize, device: &Device) -> Tensor<3> {
+    Tensor::from_data(
+        TensorData::new(sincos_2d(dim, gh, gw), [1, gh * gw, dim]),
+        device,
+    )
+}
+
+/// ViT-tiny-ish encoder: `[B, C, H, W] -> [B, 128]` (mean of the patch tokens).
+#[derive(Module, Debug)]
+pub struct Vit {
+    patch_embed: Linear,
+    blocks: TransformerEncoder,
+    norm: LayerNorm,
+    pub patch: usize,
+    pub dim: usize,
+    pub channels: usize,
+}
+
+impl Vit {
+    pub fn new(in_channels: usize, device: &Device) -> Self {
+        Self {
+            patch_embed: LinearConfig::new(VIT_PATCH * VIT_PATCH * in_channels, VIT_DIM)
+                .init(device),
+            blocks: TransformerEncoderConfig::new(VIT_DIM, 4 * VIT_DIM, VIT_HEADS, VIT_DEPTH)
+                .with_norm_first(true)
+                .with_dropout(0.0)
+                .init(device),
+            norm: LayerNormConfig::new(VIT_DIM)
+                .with_epsilon(1e-6)
+                .init(device),
+            patch: VIT_PATCH,
+            dim: VIT_DIM,
+            channels: in_channels,
+        }
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Values in one flattened patch.
+    pub fn patch_dim(&self) -> usize {
+        self.patch * self.patch * self.channels
+    }
+
+    /// Patches (from [`patchify`]) to tokens with their positions: `[B, N, D]` for a
+    /// `gh x gw` grid.
+    pub fn embed_patches(&self, patches: Tensor<3>, gh: usize, gw: usize) -> Tensor<3> {
+        let pos = position_embedding(self.dim, gh, gw, &patches.device());
+        self.patch_embed.forward(patches) + pos
+    }
+
+    /// The transformer and its final norm over any subset of tokens.
+    pub fn encode_tokens(&self, tokens: Tensor<3>) -> Tensor<3> {
+        self.norm
+            .forward(self.blocks.forward(TransformerEncoderInput::new(tokens)))
+    }
+
+    /// All patch tokens of full images, `[B, gh * gw, D]`, and the grid `(gh, gw)`.
+    pub fn tokens(&self, x: Tensor<4>) -> (Tensor<3>, usize, usize) {
+        let [_, _, h, w] = x.dims();
+        let (gh, gw) = (h / self.patch, w / self.patch);
+        let tokens = self.embed_patches(patchify(x, self.patch), gh, gw);
+        (self.encode_tokens(tokens), gh, gw)
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let (tokens, _, _) = self.tokens(x);
+        let [b, _, d] = tokens.dims();
+        tokens.mean_dim(1).reshape([b, d])
+    }
+
+    /// Tokens laid out as a feature map `[B, D, gh, gw]` (stride [`VIT_PATCH`]).
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
+        let (tokens, gh, gw) = self.tokens(x);
+        let [b, _, d] = tokens.dims();
+        tokens.reshape([b, gh, gw, d]).permute([0, 3, 1, 2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn patchify_orders_values_and_round_trips_exactly() {
+        let device = Device::flex();
+        // 2 images, 3 channels, 8x12: every value distinct.
+        let values: Vec<f32> = (0..2 * 3 * 8 * 12).map(|v| v as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(values.clone(), [2, 3, 8, 12]), &device);
+        let patches = patchify(x, 4);
+        assert_eq!(patches.dims(), [2, 6, 48]);
+        let p = patches.clone().into_data().try_to_vec::<f32>().unwrap();
+        // Image 1, patch (row 1, column 2) = index 5; its value (row 3, column 2, channel 1)
+        // sits at (3 * 4 + 2) * 3 + 1 and comes from pixel (1, 4 + 3, 8 + 2) of the input.
+        let got = p[(6 + 5) * 48 + (3 * 4 + 2) * 3 + 1];
+        let want = values[((3 + 1) * 8 + 4 + 3) * 12 + 8 + 2];
+        assert_eq!(got, want);
+        let back = unpatchify(patches, 4, 3, 2, 3)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(back, values);
+    }
+
+    #[test]
+    fn position_embedding_matches_the_formula() {
+        let pe = sincos_2d(8, 2, 3);
+        assert_eq!(pe.len(), 6 * 8);
+        // Token (row 1, column 2): dims 0..2 sin(row * omega), 2..4 cos, 4..6 sin(col * omega), 6..8 cos.
+        let t = &pe[5 * 8..6 * 8];
+        let omega1 = 1.0 / 100f64;
+        let want = [
+            1f64.sin(),
+            omega1.sin(),
+            1f64.cos(),
+            omega1.cos(),
+            2f64.sin(),
+            (2.0 * omega1).sin(),
+            2f64.cos(),
+            (2.0 * omega1).cos(),
+        ];
+        for (g, w) in t.iter().zip(want) {
+            assert!((*g as f64 - w).abs() < 1e-6, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn vit_maps_images_to_pooled_tokens_and_feature_maps() {
+        let device = Device::flex();
+        let vit = Vit::new(1, &device);
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
+        assert_eq!(vit.forward(x.clone()).dims(), [2, VIT_DIM]);
+        assert_eq!(vit.feature_map(x).dims(), [2, VIT_DIM, 7, 7]);
+    }
+}
