@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
+use autodidact::data::ImageSet;
 use autodidact::encoders::EncoderKind;
 use autodidact::eval::grid::grid_dims;
 use autodidact::methods::{MethodConfig, MethodKind, pretrain};
@@ -137,6 +138,34 @@ fn collapse_watch_flags_byol_without_its_predictor() {
     assert_eq!(summary.collapse_warnings, 0);
 }
 
+/// Runs `cfg` (8 steps) once whole and once split after 4 steps with `--resume`: the two loss
+/// curves must match bit for bit, so everything a method keeps between steps was checkpointed.
+fn assert_resume_is_exact(cfg: &RunConfig, train: Arc<ImageSet>) {
+    let whole = tempfile::tempdir().unwrap();
+    pretrain(cfg, train.clone(), whole.path(), &common::quiet()).unwrap();
+    let split = tempfile::tempdir().unwrap();
+    let first_half = TrainOptions {
+        stop_after: Some(4),
+        ..common::quiet()
+    };
+    pretrain(cfg, train.clone(), split.path(), &first_half).unwrap();
+    let rest = TrainOptions {
+        resume: true,
+        ..common::quiet()
+    };
+    pretrain(cfg, train, split.path(), &rest).unwrap();
+    let curve = |dir: &std::path::Path| {
+        read_metrics(dir)
+            .unwrap()
+            .iter()
+            .map(|m| (m.step, m.loss))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (curve(whole.path()), curve(split.path()));
+    assert_eq!(a.len(), 8);
+    assert_eq!(a, b);
+}
+
 #[test]
 fn moco_resume_restores_queue_and_key_encoder_exactly() {
     // 8 steps of 32 with a 96-key queue: the queue wraps, and the resumed half starts with a full
@@ -150,29 +179,7 @@ fn moco_resume_restores_queue_and_key_encoder_exactly() {
         },
         ..common::mnist_run_config(1, 32)
     };
-    let whole = tempfile::tempdir().unwrap();
-    pretrain(&cfg, train.clone(), whole.path(), &common::quiet()).unwrap();
-    let split = tempfile::tempdir().unwrap();
-    let first_half = TrainOptions {
-        stop_after: Some(4),
-        ..common::quiet()
-    };
-    pretrain(&cfg, train.clone(), split.path(), &first_half).unwrap();
-    let rest = TrainOptions {
-        resume: true,
-        ..common::quiet()
-    };
-    pretrain(&cfg, train, split.path(), &rest).unwrap();
-    let curve = |dir: &std::path::Path| {
-        read_metrics(dir)
-            .unwrap()
-            .iter()
-            .map(|m| (m.step, m.loss))
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = (curve(whole.path()), curve(split.path()));
-    assert_eq!(a.len(), 8);
-    assert_eq!(a, b);
+    assert_resume_is_exact(&cfg, train);
 }
 
 #[test]
@@ -201,29 +208,7 @@ fn dino_resume_restores_centre_and_teacher_exactly() {
         method_config: MethodConfig::for_method(MethodKind::Dino),
         ..common::mnist_run_config(1, 32)
     };
-    let whole = tempfile::tempdir().unwrap();
-    pretrain(&cfg, train.clone(), whole.path(), &common::quiet()).unwrap();
-    let split = tempfile::tempdir().unwrap();
-    let first_half = TrainOptions {
-        stop_after: Some(4),
-        ..common::quiet()
-    };
-    pretrain(&cfg, train.clone(), split.path(), &first_half).unwrap();
-    let rest = TrainOptions {
-        resume: true,
-        ..common::quiet()
-    };
-    pretrain(&cfg, train, split.path(), &rest).unwrap();
-    let curve = |dir: &std::path::Path| {
-        read_metrics(dir)
-            .unwrap()
-            .iter()
-            .map(|m| (m.step, m.loss))
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = (curve(whole.path()), curve(split.path()));
-    assert_eq!(a.len(), 8);
-    assert_eq!(a, b);
+    assert_resume_is_exact(&cfg, train);
 }
 
 /// A short run of a masked-modelling method (32 steps of 64 digits): the mean loss of the last

@@ -225,20 +225,9 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::assert_close as close;
     use burn::nn::BatchNormConfig;
     use burn::tensor::Distribution;
-
-    fn close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
-        let a = a.into_data().try_to_vec::<f32>().expect("f32");
-        let b = b.into_data().try_to_vec::<f32>().expect("f32");
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!(
-                (x - y).abs() < 1e-4 * (1.0 + y.abs()),
-                "{what}[{i}]: {x} vs {y}"
-            );
-        }
-    }
 
     #[test]
     fn matches_burns_batch_norm_relu_gradients_and_running_stats() {

@@ -158,19 +158,8 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::assert_close as close;
     use burn::nn::conv::Conv2dConfig;
-
-    fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let a = a.into_data().try_to_vec::<f32>().expect("f32");
-        let b = b.into_data().try_to_vec::<f32>().expect("f32");
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!(
-                (x - y).abs() < 1e-4 * (1.0 + y.abs()),
-                "{what}[{i}]: {x} vs {y}"
-            );
-        }
-    }
 
     #[test]
     fn matches_burns_convolution_and_its_gradients() {

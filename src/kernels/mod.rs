@@ -34,3 +34,17 @@ fn is_flex(device: &Device) -> bool {
             DispatchDevice::Flex(_)
         )
 }
+
+/// Asserts two tensors agree element by element within 1e-4 relative (test helper).
+#[cfg(test)]
+fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
+    let a = a.into_data().try_to_vec::<f32>().expect("f32");
+    let b = b.into_data().try_to_vec::<f32>().expect("f32");
+    assert_eq!(a.len(), b.len(), "{what}: length");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() < 1e-4 * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
