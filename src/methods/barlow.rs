@@ -17,11 +17,7 @@ pub struct BarlowTwins {
 
 impl Method for BarlowTwins {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = MlpHead::new(
-            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
-            true,
-            device,
-        );
+        let projector = cfg.projector(encoder.out_dim(), device);
         Self {
             encoder,
             projector,

@@ -43,14 +43,8 @@ impl Byol {
 
 impl Method for Byol {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = MlpHead::new(
-            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
-            true,
-            device,
-        );
-        let predictor = cfg
-            .predictor
-            .then(|| MlpHead::new(&[cfg.proj_dim, cfg.pred_hidden, cfg.proj_dim], true, device));
+        let projector = cfg.projector(encoder.out_dim(), device);
+        let predictor = cfg.predictor_head(device);
         Self {
             target_encoder: momentum_copy(&encoder),
             target_projector: momentum_copy(&projector),

@@ -52,14 +52,8 @@ impl MocoV3 {
 
 impl Method for MocoV3 {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = MlpHead::new(
-            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
-            true,
-            device,
-        );
-        let predictor = cfg
-            .predictor
-            .then(|| MlpHead::new(&[cfg.proj_dim, cfg.pred_hidden, cfg.proj_dim], true, device));
+        let projector = cfg.projector(encoder.out_dim(), device);
+        let predictor = cfg.predictor_head(device);
         Self {
             momentum_encoder: momentum_copy(&encoder),
             momentum_projector: momentum_copy(&projector),

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crate::augment::image::AugmentConfig;
 use crate::data::ImageSet;
+use crate::encoders::heads::MlpHead;
 use crate::encoders::vit::VIT_PATCH;
 use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::train::config::RunConfig;
@@ -140,6 +141,24 @@ impl Default for MethodConfig {
 }
 
 impl MethodConfig {
+    /// The projection head most methods put on the encoder: `in_dim -> proj_hidden -> proj_dim`
+    /// with BatchNorm.
+    pub fn projector(&self, in_dim: usize, device: &Device) -> MlpHead {
+        MlpHead::new(&[in_dim, self.proj_hidden, self.proj_dim], true, device)
+    }
+
+    /// The predictor of BYOL-style methods (`proj_dim -> pred_hidden -> proj_dim`), or `None` when
+    /// `predictor` is off.
+    pub fn predictor_head(&self, device: &Device) -> Option<MlpHead> {
+        self.predictor.then(|| {
+            MlpHead::new(
+                &[self.proj_dim, self.pred_hidden, self.proj_dim],
+                true,
+                device,
+            )
+        })
+    }
+
     /// The defaults of `kind` (tuned for the small CNN on CPU).
     pub fn for_method(kind: MethodKind) -> Self {
         let base = Self::default();

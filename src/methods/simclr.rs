@@ -16,11 +16,7 @@ pub struct SimClr {
 
 impl Method for SimClr {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = MlpHead::new(
-            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
-            true,
-            device,
-        );
+        let projector = cfg.projector(encoder.out_dim(), device);
         Self {
             encoder,
             projector,

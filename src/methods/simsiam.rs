@@ -30,14 +30,8 @@ impl SimSiam {
 
 impl Method for SimSiam {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = MlpHead::new(
-            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
-            true,
-            device,
-        );
-        let predictor = cfg
-            .predictor
-            .then(|| MlpHead::new(&[cfg.proj_dim, cfg.pred_hidden, cfg.proj_dim], true, device));
+        let projector = cfg.projector(encoder.out_dim(), device);
+        let predictor = cfg.predictor_head(device);
         Self {
             encoder,
             projector,

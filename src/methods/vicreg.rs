@@ -21,11 +21,7 @@ pub struct Vicreg {
 
 impl Method for Vicreg {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let expander = MlpHead::new(
-            &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
-            true,
-            device,
-        );
+        let expander = cfg.projector(encoder.out_dim(), device);
         Self {
             encoder,
             expander,
