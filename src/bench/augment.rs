@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{BenchResult, median, peak_rss_mib, time_repeats};
+use super::{BenchResult, time_repeats};
 use crate::augment::image::{AugmentConfig, augment_batch};
 use crate::data::ImageSet;
 
@@ -60,18 +60,15 @@ pub fn run(cfg: &AugmentBench) -> anyhow::Result<BenchResult> {
             std::hint::black_box(augment_batch(&set, &indices, &aug, seed));
         })
     });
-    let median_s = median(&times);
-    Ok(BenchResult {
-        bench: "augment".into(),
-        images_per_s: cfg.images as f64 / median_s,
-        median_s,
-        repeats: times.len(),
-        peak_rss_mib: peak_rss_mib(),
-        settings: json!({
+    Ok(BenchResult::from_times(
+        "augment",
+        cfg.images,
+        &times,
+        json!({
             "images": cfg.images,
             "image_size": cfg.image_size,
             "threads": cfg.threads,
             "preset": "simclr rgb",
         }),
-    })
+    ))
 }

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use serde_json::json;
 
-use super::{BenchResult, median, peak_rss_mib, pseudo_random, time_repeats};
+use super::{BenchResult, pseudo_random, time_repeats};
 use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::train::config::DeviceChoice;
 use crate::train::seed::seeded_init;
@@ -50,18 +50,15 @@ pub fn run(cfg: &ForwardBench) -> anyhow::Result<BenchResult> {
         let out = encoder.forward(x).into_data();
         std::hint::black_box(out);
     });
-    let median_s = median(&times);
-    Ok(BenchResult {
-        bench: "forward".into(),
-        images_per_s: cfg.batch_size as f64 / median_s,
-        median_s,
-        repeats: times.len(),
-        peak_rss_mib: peak_rss_mib(),
-        settings: json!({
+    Ok(BenchResult::from_times(
+        "forward",
+        cfg.batch_size,
+        &times,
+        json!({
             "encoder": format!("{:?}", cfg.encoder).to_lowercase(),
             "batch_size": cfg.batch_size,
             "image_size": cfg.image_size,
             "device": format!("{:?}", cfg.device).to_lowercase(),
         }),
-    })
+    ))
 }

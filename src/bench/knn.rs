@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{BenchResult, median, peak_rss_mib, pseudo_random, time_repeats};
+use super::{BenchResult, pseudo_random, time_repeats};
 use crate::eval::Embeddings;
 use crate::eval::knn::{KnnConfig, knn_predict};
 
@@ -43,19 +43,16 @@ pub fn run(cfg: &KnnBench) -> anyhow::Result<BenchResult> {
     let times = time_repeats(cfg.warmup, cfg.repeats, || {
         std::hint::black_box(knn_predict(&bank, &labels, cfg.classes, &queries, &knn));
     });
-    let median_s = median(&times);
-    Ok(BenchResult {
-        bench: "knn".into(),
-        images_per_s: cfg.queries as f64 / median_s,
-        median_s,
-        repeats: times.len(),
-        peak_rss_mib: peak_rss_mib(),
-        settings: json!({
+    Ok(BenchResult::from_times(
+        "knn",
+        cfg.queries,
+        &times,
+        json!({
             "queries": cfg.queries,
             "bank": cfg.bank,
             "dim": cfg.dim,
             "k": knn.k,
             "temperature": knn.temperature,
         }),
-    })
+    ))
 }

@@ -30,6 +30,25 @@ pub struct BenchResult {
 }
 
 impl BenchResult {
+    /// The result of workload `bench` whose timed repetitions took `times` seconds, each handling
+    /// `items` images (or queries).
+    pub fn from_times(
+        bench: &str,
+        items: usize,
+        times: &[f64],
+        settings: serde_json::Value,
+    ) -> Self {
+        let median_s = median(times);
+        Self {
+            bench: bench.into(),
+            images_per_s: items as f64 / median_s,
+            median_s,
+            repeats: times.len(),
+            peak_rss_mib: peak_rss_mib(),
+            settings,
+        }
+    }
+
     /// One human line: name, figure, median time and peak memory.
     pub fn summary(&self) -> String {
         let mem = self

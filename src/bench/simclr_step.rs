@@ -6,7 +6,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use serde_json::json;
 
-use super::{BenchResult, median, peak_rss_mib, pseudo_random, time_repeats};
+use super::{BenchResult, pseudo_random, time_repeats};
 use crate::encoders::heads::MlpHead;
 use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::methods::Method;
@@ -86,14 +86,11 @@ pub fn run(cfg: &SimclrStepBench) -> anyhow::Result<BenchResult> {
     if let Some(bad) = losses.iter().find(|l| !l.is_finite()) {
         anyhow::bail!("simclr-step: the loss became {bad}");
     }
-    let median_s = median(&times);
-    Ok(BenchResult {
-        bench: "simclr-step".into(),
-        images_per_s: (2 * cfg.batch_size) as f64 / median_s,
-        median_s,
-        repeats: times.len(),
-        peak_rss_mib: peak_rss_mib(),
-        settings: json!({
+    Ok(BenchResult::from_times(
+        "simclr-step",
+        2 * cfg.batch_size,
+        &times,
+        json!({
             "encoder": format!("{:?}", cfg.encoder).to_lowercase(),
             "batch_size": cfg.batch_size,
             "image_size": cfg.image_size,
@@ -102,5 +99,5 @@ pub fn run(cfg: &SimclrStepBench) -> anyhow::Result<BenchResult> {
             "first_loss": losses.first(),
             "last_loss": losses.last(),
         }),
-    })
+    ))
 }
