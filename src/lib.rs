@@ -11,4 +11,5 @@ pub mod encoders;
 pub mod eval;
 pub mod kernels;
 pub mod methods;
+pub mod series;
 pub mod train;
