@@ -11,8 +11,6 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
-use crate::encoders::ImageEncoder;
-
 /// How many step checkpoints to keep besides the newest.
 const KEEP_OLDER: usize = 1;
 
@@ -47,7 +45,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Exports the backbone alone as SafeTensors (atomically).
-pub fn save_encoder(encoder: &ImageEncoder, path: &Path) -> anyhow::Result<()> {
+pub fn save_encoder<M: Module>(encoder: &M, path: &Path) -> anyhow::Result<()> {
     let tmp = tmp_path(path);
     let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
     encoder
@@ -58,7 +56,7 @@ pub fn save_encoder(encoder: &ImageEncoder, path: &Path) -> anyhow::Result<()> {
 }
 
 /// Loads a backbone written by [`save_encoder`] into `encoder` (which fixes the architecture).
-pub fn load_encoder(mut encoder: ImageEncoder, path: &Path) -> anyhow::Result<ImageEncoder> {
+pub fn load_encoder<M: Module>(mut encoder: M, path: &Path) -> anyhow::Result<M> {
     let mut store = SafetensorsStore::from_file(path);
     let result = encoder
         .load_from(&mut store)

@@ -1,0 +1,266 @@
+//! The series encoder: a stack of dilated convolutions over time (TS2Vec's design, Yue et al.
+//! 2022) that takes any length and any number of channels and gives a vector per time step;
+//! the instance representation is their maximum over the valid steps.
+//!
+//! Tensors are time-major, `[batch, time, features]`. A kernel-3 convolution with dilation `d` is
+//! one matrix product over the features of `x[t - d]`, `x[t]` and `x[t + d]` side by side; when
+//! `d` reaches the length both outer taps only see padding, so the layer uses its centre tap
+//! alone instead of convolving mostly zeros (the last blocks have dilation 512 and 1024, the
+//! UCR series are 24 to 251 steps long).
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+use serde::{Deserialize, Serialize};
+
+/// Widths and depth of the encoder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeriesEncoderConfig {
+    /// Features per time step inside the stack.
+    pub hidden: usize,
+    /// Width of the representation.
+    pub out_dim: usize,
+    /// Residual blocks of width `hidden` (dilations 1, 2, 4, ...); one more block maps to `out_dim`.
+    pub depth: usize,
+    /// Dropout on the output during training.
+    pub dropout: f64,
+}
+
+impl Default for SeriesEncoderConfig {
+    /// TS2Vec's sizes.
+    fn default() -> Self {
+        Self {
+            hidden: 64,
+            out_dim: 320,
+            depth: 10,
+            dropout: 0.1,
+        }
+    }
+}
+
+/// A kernel-3 dilated convolution over time, "same" padding with zeros.
+#[derive(Module, Debug)]
+pub struct DilatedConv {
+    /// `[3 * c_in, c_out]`: the weights of the taps `t - d`, `t`, `t + d`, in that order.
+    taps: Linear,
+    c_in: usize,
+    dilation: usize,
+}
+
+impl DilatedConv {
+    fn new(c_in: usize, c_out: usize, dilation: usize, device: &Device) -> Self {
+        Self {
+            taps: LinearConfig::new(3 * c_in, c_out).init(device),
+            c_in,
+            dilation,
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, c] = x.dims();
+        let d = self.dilation;
+        if d >= t {
+            let w = self.taps.weight.val().narrow(0, c, c);
+            let out = x.matmul(w.unsqueeze::<3>());
+            return match &self.taps.bias {
+                Some(bias) => out + bias.val().unsqueeze::<3>(),
+                None => out,
+            };
+        }
+        let zeros = Tensor::<3>::zeros([b, d, c], &x.device());
+        let before = Tensor::cat(vec![zeros.clone(), x.clone().narrow(1, 0, t - d)], 1);
+        let after = Tensor::cat(vec![x.clone().narrow(1, d, t - d), zeros], 1);
+        self.taps.forward(Tensor::cat(vec![before, x, after], 2))
+    }
+}
+
+/// Two dilated convolutions with GELUs before them, and a residual connection.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv1: DilatedConv,
+    conv2: DilatedConv,
+    /// A 1x1 projection of the residual where the width changes (the last block).
+    projection: Option<Linear>,
+}
+
+impl ConvBlock {
+    fn new(c_in: usize, c_out: usize, dilation: usize, device: &Device) -> Self {
+        Self {
+            conv1: DilatedConv::new(c_in, c_out, dilation, device),
+            conv2: DilatedConv::new(c_out, c_out, dilation, device),
+            projection: (c_in != c_out).then(|| LinearConfig::new(c_in, c_out).init(device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let residual = match &self.projection {
+            Some(p) => p.forward(x.clone()),
+            None => x.clone(),
+        };
+        let h = self.conv1.forward(gelu(x));
+        let h = self.conv2.forward(gelu(h));
+        h + residual
+    }
+}
+
+/// The encoder: input projection, dilated residual blocks, dropout.
+#[derive(Module, Debug)]
+pub struct SeriesEncoder {
+    input: Linear,
+    blocks: Vec<ConvBlock>,
+    dropout: Dropout,
+    channels: usize,
+    out_dim: usize,
+}
+
+impl SeriesEncoder {
+    pub fn new(channels: usize, cfg: &SeriesEncoderConfig, device: &Device) -> Self {
+        let mut widths = vec![cfg.hidden; cfg.depth];
+        widths.push(cfg.out_dim);
+        let mut c_in = cfg.hidden;
+        let blocks = widths
+            .iter()
+            .enumerate()
+            .map(|(i, &c_out)| {
+                let block = ConvBlock::new(c_in, c_out, 1 << i, device);
+                c_in = c_out;
+                block
+            })
+            .collect();
+        Self {
+            input: LinearConfig::new(channels, cfg.hidden).init(device),
+            blocks,
+            dropout: DropoutConfig::new(cfg.dropout).init(),
+            channels,
+            out_dim: cfg.out_dim,
+        }
+    }
+
+    /// Channels of the input series.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Width of the representation.
+    pub fn out_dim(&self) -> usize {
+        self.out_dim
+    }
+
+    /// One representation per time step, `[B, T, out_dim]`, of `x` (`[B, T, channels]`, missing
+    /// values as 0). `keep` (`[B, T, 1]`, 0 or 1) zeroes the input projection at the steps it
+    /// hides: padding and missing values always, TS2Vec's random timestamp masking in training.
+    pub fn forward_steps(&self, x: Tensor<3>, keep: Tensor<3>) -> Tensor<3> {
+        let h = self.input.forward(x) * keep;
+        let h = self.blocks.iter().fold(h, |h, block| block.forward(h));
+        self.dropout.forward(h)
+    }
+
+    /// The instance representation `[B, out_dim]`: the maximum of `steps` (`[B, T, D]`) over the
+    /// steps where `valid` (`[B, T, 1]`) is 1.
+    pub fn pool(steps: Tensor<3>, valid: Tensor<3>) -> Tensor<2> {
+        let [b, _, d] = steps.dims();
+        let masked = steps + (valid - 1.0) * 1e9;
+        masked.max_dim(1).reshape([b, d])
+    }
+
+    /// [`forward_steps`](Self::forward_steps) without random masking, pooled.
+    pub fn forward(&self, x: Tensor<3>, valid: Tensor<3>) -> Tensor<2> {
+        Self::pool(self.forward_steps(x, valid.clone()), valid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> SeriesEncoderConfig {
+        SeriesEncoderConfig {
+            hidden: 8,
+            out_dim: 12,
+            depth: 3,
+            dropout: 0.0,
+        }
+    }
+
+    #[test]
+    fn any_length_gives_one_vector_per_step_and_one_per_series() {
+        let device = Device::flex();
+        let enc = SeriesEncoder::new(3, &small(), &device);
+        for t in [1, 3, 5, 40] {
+            let x = Tensor::<3>::random([2, t, 3], burn::tensor::Distribution::Default, &device);
+            let valid = Tensor::<3>::ones([2, t, 1], &device);
+            assert_eq!(
+                enc.forward_steps(x.clone(), valid.clone()).dims(),
+                [2, t, 12]
+            );
+            assert_eq!(enc.forward(x, valid).dims(), [2, 12]);
+        }
+    }
+
+    #[test]
+    fn dilated_conv_matches_its_definition_and_the_centre_tap_shortcut() {
+        let device = Device::flex();
+        let conv = DilatedConv::new(2, 3, 2, &device);
+        let w: Vec<f32> = conv
+            .taps
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let bias: Vec<f32> = conv
+            .taps
+            .bias
+            .as_ref()
+            .expect("bias")
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        for t in [2, 5] {
+            let xs: Vec<f32> = (0..t * 2).map(|i| (i as f32 * 0.37).sin()).collect();
+            let x = Tensor::<3>::from_data(TensorData::new(xs.clone(), [1, t, 2]), &device);
+            let got: Vec<f32> = conv
+                .forward(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            for step in 0..t {
+                for o in 0..3 {
+                    let mut want = bias[o];
+                    for (tap, offset) in [-2i64, 0, 2].into_iter().enumerate() {
+                        let src = step as i64 + offset;
+                        if src < 0 || src >= t as i64 {
+                            continue;
+                        }
+                        for c in 0..2 {
+                            want += xs[src as usize * 2 + c] * w[(tap * 2 + c) * 3 + o];
+                        }
+                    }
+                    let g = got[step * 3 + o];
+                    assert!(
+                        (g - want).abs() < 1e-5,
+                        "t={t} step={step} o={o}: {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pooling_ignores_padded_steps() {
+        let device = Device::flex();
+        let steps = Tensor::<3>::from_data(
+            TensorData::new(vec![1.0f32, -1.0, 5.0, 9.0, 2.0, 0.0], [1, 3, 2]),
+            &device,
+        );
+        let valid =
+            Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0], [1, 3, 1]), &device);
+        let pooled: Vec<f32> = SeriesEncoder::pool(steps, valid)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        assert_eq!(pooled, vec![5.0, 9.0]);
+    }
+}
