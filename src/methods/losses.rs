@@ -174,6 +174,77 @@ pub fn dino_loss(
     Tensor::cat(terms, 0).sum().div_scalar(pairs as f64)
 }
 
+/// Cross-entropy of `[N, 2M, 2M]` similarity matrices whose row `i` has its positive at column
+/// `(i + M) mod 2M` and the other `2M - 2` columns (not itself) as negatives; mean over rows.
+fn paired_cross_entropy(sim: Tensor<3>, m: usize) -> Tensor<1> {
+    let [n, two_m, _] = sim.dims();
+    let device = sim.device();
+    let eye = Tensor::<2>::eye(two_m, &device).unsqueeze::<3>();
+    let positives: Vec<f32> = (0..two_m * two_m)
+        .map(|k| f32::from(k % two_m == (k / two_m + m) % two_m))
+        .collect();
+    let positives = Tensor::<2>::from_data(TensorData::new(positives, [two_m, two_m]), &device)
+        .unsqueeze::<3>();
+    let log_p = log_softmax(sim - eye * 1e9, 2);
+    (log_p * positives)
+        .sum()
+        .neg()
+        .div_scalar((n * two_m) as f64)
+}
+
+/// TS2Vec's instance term: at each step, a series' two views are positives and the other series
+/// of the batch (both views) negatives. `z1`, `z2`: `[B, T, D]`. Zero for a batch of one.
+fn instance_contrastive(z1: Tensor<3>, z2: Tensor<3>) -> Tensor<1> {
+    let b = z1.dims()[0];
+    if b < 2 {
+        return Tensor::zeros([1], &z1.device());
+    }
+    let z = Tensor::cat(vec![z1, z2], 0).swap_dims(0, 1);
+    let sim = z.clone().matmul(z.swap_dims(1, 2));
+    paired_cross_entropy(sim, b)
+}
+
+/// TS2Vec's temporal term: within a series, the two views' representations of the same step are
+/// positives and the other steps negatives.
+fn temporal_contrastive(z1: Tensor<3>, z2: Tensor<3>) -> Tensor<1> {
+    let t = z1.dims()[1];
+    let z = Tensor::cat(vec![z1, z2], 1);
+    let sim = z.clone().matmul(z.swap_dims(1, 2));
+    paired_cross_entropy(sim, t)
+}
+
+/// Maximum over pairs of neighbouring steps, `[B, T, D] -> [B, T / 2, D]` (an odd last step is
+/// dropped, as PyTorch's `max_pool1d` does).
+fn max_pool_pairs(z: Tensor<3>) -> Tensor<3> {
+    let [b, t, d] = z.dims();
+    z.narrow(1, 0, t / 2 * 2)
+        .reshape([b, t / 2, 2, d])
+        .max_dim(2)
+        .reshape([b, t / 2, d])
+}
+
+/// TS2Vec's hierarchical contrastive loss (Yue et al. 2022) between two views' per-step
+/// representations of the same steps, `[B, T, D]` each: `alpha` x instance + `(1 - alpha)` x
+/// temporal term on raw dot products, at every scale obtained by max-pooling pairs of steps until
+/// one step is left (where only the instance term applies); the mean over scales.
+pub fn hierarchical_contrastive(z1: Tensor<3>, z2: Tensor<3>, alpha: f64) -> Tensor<1> {
+    let (mut z1, mut z2) = (z1, z2);
+    let mut total = Tensor::zeros([1], &z1.device());
+    let mut scales = 0;
+    loop {
+        let t = z1.dims()[1];
+        total = total + instance_contrastive(z1.clone(), z2.clone()).mul_scalar(alpha);
+        scales += 1;
+        if t <= 1 {
+            break;
+        }
+        total = total + temporal_contrastive(z1.clone(), z2.clone()).mul_scalar(1.0 - alpha);
+        z1 = max_pool_pairs(z1);
+        z2 = max_pool_pairs(z2);
+    }
+    total.div_scalar(scales as f64)
+}
+
 /// Mean per-dimension standard deviation of L2-normalised embeddings, times `sqrt(dim)`: about 1
 /// for well-spread embeddings, near 0 when the representation has collapsed to a point.
 pub fn normalized_spread(z: Tensor<2>) -> f64 {
@@ -334,5 +405,103 @@ mod tests {
         assert!(normalized_spread(collapsed) < 1e-3);
         let spread = tensor(&[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]]);
         assert!(normalized_spread(spread) > 0.5);
+    }
+
+    /// TS2Vec's loss written out with loops: -log softmax of the positive among all other rows.
+    fn paired_ce_reference(rows: &[Vec<f64>], m: usize) -> f64 {
+        let n = rows.len();
+        let mut total = 0.0;
+        for i in 0..n {
+            let dot = |j: usize| {
+                rows[i]
+                    .iter()
+                    .zip(&rows[j])
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+            };
+            let lse = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| dot(j).exp())
+                .sum::<f64>()
+                .ln();
+            total += lse - dot((i + m) % n);
+        }
+        total / n as f64
+    }
+
+    fn hierarchical_reference(z1: &[Vec<Vec<f64>>], z2: &[Vec<Vec<f64>>], alpha: f64) -> f64 {
+        let (b, t) = (z1.len(), z1[0].len());
+        let instance = |t_: usize| {
+            let rows: Vec<Vec<f64>> = z1.iter().chain(z2).map(|s| s[t_].clone()).collect();
+            if b < 2 {
+                0.0
+            } else {
+                paired_ce_reference(&rows, b)
+            }
+        };
+        let mut loss = alpha * (0..t).map(instance).sum::<f64>() / t as f64;
+        if t == 1 {
+            return loss;
+        }
+        let temporal = (0..b)
+            .map(|s| {
+                let rows: Vec<Vec<f64>> = z1[s].iter().chain(&z2[s]).cloned().collect();
+                paired_ce_reference(&rows, t)
+            })
+            .sum::<f64>()
+            / b as f64;
+        loss += (1.0 - alpha) * temporal;
+        let pool = |z: &[Vec<Vec<f64>>]| -> Vec<Vec<Vec<f64>>> {
+            z.iter()
+                .map(|s| {
+                    (0..t / 2)
+                        .map(|k| {
+                            s[2 * k]
+                                .iter()
+                                .zip(&s[2 * k + 1])
+                                .map(|(a, b)| a.max(*b))
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        // The recursion averages over scales: undo and redo the mean.
+        let deeper = hierarchical_reference(&pool(z1), &pool(z2), alpha);
+        let scales = |mut t: usize| {
+            let mut s = 1;
+            while t > 1 {
+                t /= 2;
+                s += 1;
+            }
+            s
+        };
+        (loss + deeper * scales(t / 2) as f64) / scales(t) as f64
+    }
+
+    #[test]
+    fn hierarchical_contrastive_matches_a_loop_implementation() {
+        let (b, t, d) = (3, 5, 2);
+        let value = |k: usize| ((k as f64) * 0.731).sin() * 1.3;
+        let nested = |off: usize| -> Vec<Vec<Vec<f64>>> {
+            (0..b)
+                .map(|i| {
+                    (0..t)
+                        .map(|j| (0..d).map(|k| value(off + (i * t + j) * d + k)).collect())
+                        .collect()
+                })
+                .collect()
+        };
+        let (r1, r2) = (nested(0), nested(100));
+        let flat = |z: &Vec<Vec<Vec<f64>>>| -> Tensor<3> {
+            let v: Vec<f32> = z.iter().flatten().flatten().map(|&x| x as f32).collect();
+            Tensor::from_data(TensorData::new(v, [b, t, d]), &Device::flex())
+        };
+        for alpha in [0.5, 1.0, 0.2] {
+            let got =
+                hierarchical_contrastive(flat(&r1), flat(&r2), alpha).into_scalar::<f32>() as f64;
+            let want = hierarchical_reference(&r1, &r2, alpha);
+            assert!((got - want).abs() < 1e-4, "alpha {alpha}: {got} vs {want}");
+        }
     }
 }

@@ -12,6 +12,9 @@ pub mod moco;
 pub mod mocov3;
 pub mod simclr;
 pub mod simsiam;
+pub mod ts_contrast;
+pub mod ts_mask;
+pub mod ts_order;
 pub mod vicreg;
 
 use burn::prelude::*;
@@ -53,6 +56,22 @@ pub enum MethodKind {
     Mae,
     /// Inpainting: a CNN encoder and an upsampling decoder fill in hidden rectangles.
     Inpaint,
+    /// Series order restoration: cut a series into segments, shuffle them, predict each one's place.
+    #[serde(rename = "ts-order")]
+    TsOrder,
+    /// Series masked modelling: hide spans of time steps, reconstruct their values.
+    #[serde(rename = "ts-mask")]
+    TsMask,
+    /// Series contrast: TS2Vec's hierarchical contrastive loss over two overlapping crops.
+    #[serde(rename = "ts-contrast")]
+    TsContrast,
+}
+
+/// The kind of data a method learns from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Modality {
+    Image,
+    Series,
 }
 
 impl MethodKind {
@@ -60,6 +79,14 @@ impl MethodKind {
     pub fn name(self) -> String {
         self.to_possible_value()
             .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
+    }
+
+    /// What the method learns from.
+    pub fn modality(self) -> Modality {
+        match self {
+            MethodKind::TsOrder | MethodKind::TsMask | MethodKind::TsContrast => Modality::Series,
+            _ => Modality::Image,
+        }
     }
 }
 
@@ -106,6 +133,14 @@ pub struct MethodConfig {
     /// Inpainting's weight of the visible pixels' error relative to the hidden ones' (0: only the
     /// hidden pixels count).
     pub inpaint_visible_weight: f64,
+    /// Segments a series is cut into for order restoration (ts-order).
+    pub segments: usize,
+    /// Mean length of a hidden span, as a fraction of the series length (ts-mask).
+    pub mask_span: f64,
+    /// Weight of TS2Vec's instance term against its temporal term (ts-contrast).
+    pub instance_weight: f64,
+    /// Probability that a time step's input is kept by TS2Vec's random timestamp masking.
+    pub timestamp_keep: f64,
 }
 
 impl Default for MethodConfig {
@@ -136,6 +171,10 @@ impl Default for MethodConfig {
             mask_ratio: 0.75,
             norm_pix_loss: false,
             inpaint_visible_weight: 0.0,
+            segments: 4,
+            mask_span: 0.05,
+            instance_weight: 0.5,
+            timestamp_keep: 0.5,
         }
     }
 }
@@ -164,7 +203,17 @@ impl MethodConfig {
         let base = Self::default();
         match kind {
             // MAE and inpainting read only their own fields, at the defaults above.
-            MethodKind::Simclr | MethodKind::Byol | MethodKind::Mae | MethodKind::Inpaint => base,
+            MethodKind::Simclr
+            | MethodKind::Byol
+            | MethodKind::Mae
+            | MethodKind::Inpaint
+            | MethodKind::TsOrder
+            | MethodKind::TsContrast => base,
+            // Hides fewer steps than MAE hides patches: neighbouring steps are nearly copies.
+            MethodKind::TsMask => Self {
+                mask_ratio: 0.3,
+                ..base
+            },
             // Both MoCo papers' temperature.
             MethodKind::Moco | MethodKind::Mocov3 => Self {
                 temperature: 0.2,
@@ -307,6 +356,10 @@ pub fn pretrain(
         MethodKind::Dino => pretrain_with::<dino::Dino>(cfg, data, run_dir, opts),
         MethodKind::Mae => pretrain_with::<mae::Mae>(cfg, data, run_dir, opts),
         MethodKind::Inpaint => pretrain_with::<inpaint::Inpaint>(cfg, data, run_dir, opts),
+        MethodKind::TsOrder | MethodKind::TsMask | MethodKind::TsContrast => anyhow::bail!(
+            "--method {} learns from time series; give it a series data set (.ts or .csv)",
+            cfg.method.name()
+        ),
     }
 }
 
@@ -329,8 +382,19 @@ mod tests {
         assert_eq!(
             names,
             [
-                "simclr", "moco", "mocov3", "byol", "simsiam", "barlow", "vicreg", "dino", "mae",
-                "inpaint"
+                "simclr",
+                "moco",
+                "mocov3",
+                "byol",
+                "simsiam",
+                "barlow",
+                "vicreg",
+                "dino",
+                "mae",
+                "inpaint",
+                "ts-order",
+                "ts-mask",
+                "ts-contrast"
             ]
         );
     }

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod data;
 pub mod encoder;
+pub mod train;
 
 /// A set of (possibly multivariate, possibly unequal-length) series with optional class labels.
 #[derive(Clone, Debug, PartialEq)]

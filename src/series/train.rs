@@ -1,0 +1,288 @@
+//! Pre-training on series: the [`SeriesMethod`] trait, the run's config and its loop.
+//!
+//! The loop follows TS2Vec's: small batches (8), a fixed number of optimiser steps (200 for data
+//! sets of at most 100,000 values, 600 above), a constant learning rate. Like the image loop it
+//! derives the batch of step `s` from `(seed, s)` alone, checkpoints atomically, stops with the
+//! last good checkpoint kept when the loss is not finite, and resumes exactly.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::SeriesSet;
+use super::batch::{Scaler, SeriesBatch};
+use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
+use crate::augment::image::mix;
+use crate::methods::losses::normalized_spread;
+use crate::methods::{MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask, ts_order};
+use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
+use crate::train::config::DeviceChoice;
+use crate::train::optim::{OptimizerConfig, build_optimizer};
+use crate::train::seed::seeded_init;
+use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary};
+
+/// Stream of the per-step seed handed to [`SeriesMethod::step`].
+const METHOD_STREAM: u64 = 0x5345_5249_4553;
+/// Stream of the per-epoch sample order.
+const ORDER_STREAM: u64 = 0x4f52_4445_52;
+
+/// A self-supervised method on series.
+pub trait SeriesMethod: Module + Sized {
+    /// Builds the method's heads around `encoder`.
+    fn new(cfg: &MethodConfig, encoder: SeriesEncoder, device: &Device) -> Self;
+
+    /// Loss of one batch. The method draws its own randomness (crops, shuffles, masks) from
+    /// `seed`, a pure function of the run's seed and the step.
+    fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput;
+
+    /// The backbone being trained.
+    fn encoder(&self) -> &SeriesEncoder;
+}
+
+/// Optimiser steps TS2Vec trains for: 200 for data sets of at most 100,000 values, else 600.
+pub fn default_steps(set: &SeriesSet) -> usize {
+    let values: usize = set.lengths.iter().sum::<usize>() * set.channels;
+    if values <= 100_000 { 200 } else { 600 }
+}
+
+/// Everything needed to rerun a series pre-training run (`config.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesRunConfig {
+    pub method: MethodKind,
+    pub data: PathBuf,
+    /// Channels of the training series (set from the data).
+    pub channels: usize,
+    pub encoder: SeriesEncoderConfig,
+    /// Standardisation fitted on the training series.
+    pub scaler: Scaler,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Stop earlier when this many minutes have passed.
+    pub minutes: Option<f64>,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    /// The learning rate is `optimizer.lr` throughout (TS2Vec's constant rate).
+    pub optimizer: OptimizerConfig,
+    pub method_config: MethodConfig,
+    pub checkpoint_every: usize,
+    pub log_every: usize,
+}
+
+impl SeriesRunConfig {
+    /// Writes the config as TOML (atomically).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;
+        crate::train::checkpoint::write_atomic(path, text.as_bytes())
+    }
+
+    /// Reads a config written by [`SeriesRunConfig::save`].
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read run config", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))
+    }
+
+    /// A fresh encoder of this run's architecture.
+    pub fn build_encoder(&self, device: &Device) -> SeriesEncoder {
+        SeriesEncoder::new(self.channels, &self.encoder, device)
+    }
+}
+
+/// Pre-trains the series method named in `cfg` on `data` (labels ignored): the one place where a
+/// series method's name is mapped to its type.
+pub fn pretrain(
+    cfg: &SeriesRunConfig,
+    data: &SeriesSet,
+    run_dir: &Path,
+    opts: &TrainOptions,
+) -> anyhow::Result<TrainSummary> {
+    match cfg.method {
+        MethodKind::TsOrder => pretrain_with::<ts_order::TsOrder>(cfg, data, run_dir, opts),
+        MethodKind::TsMask => pretrain_with::<ts_mask::TsMask>(cfg, data, run_dir, opts),
+        MethodKind::TsContrast => {
+            pretrain_with::<ts_contrast::TsContrast>(cfg, data, run_dir, opts)
+        }
+        other => bail!(
+            "--method {} learns from images; series data needs ts-order, ts-mask or ts-contrast",
+            other.name()
+        ),
+    }
+}
+
+/// The series of step `step`: epochs of a seeded shuffle, cut into full batches.
+pub fn batch_indices(n: usize, batch: usize, seed: u64, step: usize) -> Vec<usize> {
+    let per_epoch = (n / batch).max(1);
+    let epoch = step / per_epoch;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(mix(
+        seed ^ ORDER_STREAM,
+        epoch as u64,
+    )));
+    let start = (step % per_epoch) * batch;
+    order[start..start + batch].to_vec()
+}
+
+/// Pre-trains method `M` on `data` into `run_dir`.
+pub fn pretrain_with<M: SeriesMethod>(
+    cfg: &SeriesRunConfig,
+    data: &SeriesSet,
+    run_dir: &Path,
+    opts: &TrainOptions,
+) -> anyhow::Result<TrainSummary> {
+    let n = data.len();
+    if n == 0 {
+        bail!("{}: no series to train on", cfg.data.display());
+    }
+    let batch = cfg.batch_size.min(n);
+    if batch < 2 {
+        bail!(
+            "{}: contrastive and order pretexts need batches of at least 2 series (have {n} series, --batch-size {})",
+            cfg.data.display(),
+            cfg.batch_size
+        );
+    }
+    if data.channels != cfg.channels {
+        bail!(
+            "{}: series have {} channels, the run was configured for {}",
+            cfg.data.display(),
+            data.channels,
+            cfg.channels
+        );
+    }
+    let device = cfg.device.device()?.autodiff();
+    let mut model = seeded_init(&device, cfg.seed, || {
+        M::new(&cfg.method_config, cfg.build_encoder(&device), &device)
+    });
+    let mut optim = build_optimizer(&cfg.optimizer);
+    let checkpoints = Checkpoints::new(run_dir);
+    let mut state = TrainState {
+        step: 0,
+        total_steps: Some(cfg.steps),
+        elapsed_s: 0.0,
+        finished: false,
+    };
+    if opts.resume
+        && let Some(dir) = checkpoints.latest()
+    {
+        (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
+    }
+    let encoder_path = run_dir.join("encoder.safetensors");
+    let metrics_path = run_dir.join("metrics.jsonl");
+    let mut metrics = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
+    let start = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let per_epoch = (n / batch).max(1);
+    let mut last_loss = f64::NAN;
+    let mut collapse_warnings = 0;
+    let mut session_steps = 0;
+    while state.step < cfg.steps {
+        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
+        if cfg.minutes.is_some_and(|m| elapsed >= m * 60.0) {
+            break;
+        }
+        if opts.stop_after.is_some_and(|s| session_steps >= s) {
+            break;
+        }
+        let idx = batch_indices(n, batch, cfg.seed, state.step);
+        let series = SeriesBatch::gather(data, &idx, &cfg.scaler);
+        let out = model.step(
+            &series,
+            mix(cfg.seed ^ METHOD_STREAM, state.step as u64),
+            &device,
+        );
+        let loss = out.loss.clone().into_scalar::<f32>() as f64;
+        if !loss.is_finite() {
+            let kept = checkpoints
+                .latest()
+                .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
+            bail!(
+                "loss became {loss} at step {}; training stopped (last good checkpoint: {kept}). \
+                 Try a lower learning rate (--lr).",
+                state.step
+            );
+        }
+        let log_now = state.step.is_multiple_of(cfg.log_every);
+        let spread = if log_now {
+            normalized_spread(out.embeddings.clone())
+        } else {
+            f64::NAN
+        };
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        model = optim.step(cfg.optimizer.lr, model, grads);
+        state.step += 1;
+        session_steps += 1;
+        last_loss = loss;
+        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
+        if log_now {
+            let line = MetricsLine {
+                step: state.step,
+                epoch: state.step as f64 / per_epoch as f64,
+                loss,
+                lr: cfg.optimizer.lr,
+                images_per_s: state.step as f64 * batch as f64 / elapsed.max(1e-9),
+                spread,
+                elapsed_s: elapsed,
+            };
+            writeln!(metrics, "{}", serde_json::to_string(&line)?)
+                .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+            if spread < crate::train::trainer::COLLAPSE_SPREAD {
+                collapse_warnings += 1;
+            }
+            if !opts.quiet {
+                println!(
+                    "step {:>5}/{}  loss {loss:.4}  spread {spread:.2}  {elapsed:.1} s",
+                    state.step, cfg.steps
+                );
+            }
+        }
+        if state.step.is_multiple_of(cfg.checkpoint_every) {
+            state.elapsed_s = elapsed;
+            checkpoints.save(&model, &optim, &state)?;
+            save_encoder(model.encoder(), &encoder_path)?;
+        }
+    }
+    state.finished = state.step >= cfg.steps
+        || cfg
+            .minutes
+            .is_some_and(|m| elapsed_before + start.elapsed().as_secs_f64() >= m * 60.0);
+    state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
+    checkpoints.save(&model, &optim, &state)?;
+    save_encoder(model.encoder(), &encoder_path)?;
+    Ok(TrainSummary {
+        steps: state.step,
+        final_loss: last_loss,
+        elapsed_s: state.elapsed_s,
+        encoder_path,
+        collapse_warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_every_series_once_per_epoch() {
+        let (n, b) = (10, 3);
+        let mut seen: Vec<usize> = (0..3).flat_map(|s| batch_indices(n, b, 7, s)).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 9, "three batches of an epoch are disjoint");
+        assert_eq!(batch_indices(n, b, 7, 4), batch_indices(n, b, 7, 4));
+        assert_ne!(batch_indices(n, b, 7, 0), batch_indices(n, b, 7, 3));
+    }
+}
