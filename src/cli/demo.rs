@@ -202,7 +202,7 @@ fn accuracy_series(results: &[EvalResult]) -> Vec<(String, Vec<(f64, f64)>)> {
         let points: Vec<(f64, f64)> = results
             .iter()
             .filter(|r| r.protocol == protocol)
-            .filter_map(|r| Some((budget_x(r.labels_per_class)?, r.ssl_accuracy)))
+            .filter_map(|r| Some((budget_x(r.labels_per_class?)?, r.ssl_accuracy)))
             .collect();
         if !points.is_empty() {
             series.push((format!("SimCLR + {protocol}"), points));
@@ -211,7 +211,7 @@ fn accuracy_series(results: &[EvalResult]) -> Vec<(String, Vec<(f64, f64)>)> {
     let baseline: Vec<(f64, f64)> = results
         .iter()
         .filter(|r| r.protocol == "linear")
-        .filter_map(|r| Some((budget_x(r.labels_per_class)?, r.baseline_accuracy?)))
+        .filter_map(|r| Some((budget_x(r.labels_per_class?)?, r.baseline_accuracy?)))
         .collect();
     if !baseline.is_empty() {
         series.push(("supervised from scratch".to_string(), baseline));

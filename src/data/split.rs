@@ -126,6 +126,40 @@ pub fn sample_per_class(labels: &[u32], budget: LabelBudget, seed: u64) -> Vec<u
     chosen
 }
 
+/// Seeded stratified sample of a share of the labels: `round(fraction * n_c)` indices of each
+/// class of `n_c` samples, at least one, sorted. `fraction >= 1` keeps everything.
+pub fn sample_fraction(labels: &[u32], fraction: f64, seed: u64) -> Vec<usize> {
+    if fraction >= 1.0 {
+        return (0..labels.len()).collect();
+    }
+    let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, &label) in labels.iter().enumerate() {
+        by_class.entry(label).or_default().push(i);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut chosen = Vec::new();
+    for indices in by_class.values_mut() {
+        let k = ((fraction * indices.len() as f64).round() as usize).clamp(1, indices.len());
+        let (picked, _) = indices.partial_shuffle(&mut rng, k);
+        chosen.extend_from_slice(picked);
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// Parses `--labels-fraction`: comma-separated shares in (0, 1], e.g. `0.1,1`.
+pub fn parse_fractions(list: &str) -> Result<Vec<f64>, String> {
+    list.split(',')
+        .map(|s| match s.trim().parse::<f64>() {
+            Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+            _ => Err(format!(
+                "invalid label fraction {:?}: expected a number in (0, 1], e.g. 0.1",
+                s.trim()
+            )),
+        })
+        .collect()
+}
+
 /// Seeded random split of `0..n`: `first` indices (at most `n`) in part one, the rest in part
 /// two; each part sorted.
 pub fn split_indices(n: usize, first: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
@@ -211,5 +245,21 @@ mod tests {
         assert_eq!(split_indices(20, 6, 3), (a.clone(), b));
         assert_ne!(split_indices(20, 6, 4).0, a);
         assert_eq!(split_indices(3, 10, 0).0.len(), 3);
+    }
+
+    #[test]
+    fn fractions_are_stratified_with_at_least_one_per_class() {
+        // 50 of class 0, 20 of class 1, 3 of class 2.
+        let labels: Vec<u32> = (0..73)
+            .map(|i| u32::from(i >= 50) + u32::from(i >= 70))
+            .collect();
+        let idx = sample_fraction(&labels, 0.1, 4);
+        let count = |c: u32| idx.iter().filter(|&&i| labels[i] == c).count();
+        assert_eq!((count(0), count(1), count(2)), (5, 2, 1));
+        assert_eq!(idx, sample_fraction(&labels, 0.1, 4));
+        assert_eq!(sample_fraction(&labels, 1.0, 4).len(), 73);
+        assert_eq!(parse_fractions("0.1, 1").unwrap(), vec![0.1, 1.0]);
+        assert!(parse_fractions("0").is_err() && parse_fractions("1.5").is_err());
+        assert!(parse_fractions("ten").unwrap_err().contains("ten"));
     }
 }

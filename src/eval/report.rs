@@ -9,12 +9,26 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EvalResult {
     pub protocol: String,
-    pub labels_per_class: LabelBudget,
+    /// Labels per class (image evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_per_class: Option<LabelBudget>,
+    /// Share of the train labels, stratified by class (series evaluation, `--labels-fraction`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_fraction: Option<f64>,
     pub ssl_accuracy: f64,
     pub baseline_accuracy: Option<f64>,
 }
 
 impl EvalResult {
+    /// How many labels the classifier saw: `10`, `all` (per class) or `10%`.
+    pub fn labels(&self) -> String {
+        match (self.labels_per_class, self.labels_fraction) {
+            (Some(b), _) => b.to_string(),
+            (None, Some(f)) => format!("{}%", f * 100.0),
+            (None, None) => "-".to_string(),
+        }
+    }
+
     /// SSL minus baseline accuracy in percentage points, if there is a baseline.
     pub fn difference_points(&self) -> Option<f64> {
         self.baseline_accuracy
@@ -49,11 +63,20 @@ const HEADERS: [&str; 5] = [
     "diff (pts)",
 ];
 
+/// The column titles; the labels column says "labels/class" unless some row counts a share.
+fn headers(results: &[EvalResult]) -> [&'static str; 5] {
+    let mut h = HEADERS;
+    if results.iter().any(|r| r.labels_per_class.is_none()) {
+        h[1] = "labels";
+    }
+    h
+}
+
 /// The cells of one result row: percentages with two decimals, "-" where there is no baseline.
 fn cells(r: &EvalResult) -> [String; 5] {
     [
         r.protocol.clone(),
-        r.labels_per_class.to_string(),
+        r.labels(),
         format!("{:.2}", r.ssl_accuracy * 100.0),
         r.baseline_accuracy
             .map_or_else(|| "-".to_string(), |b| format!("{:.2}", b * 100.0)),
@@ -65,7 +88,8 @@ fn cells(r: &EvalResult) -> [String; 5] {
 /// Plain-text table, columns aligned (protocol left, numbers right), one line per result.
 pub fn format_table(results: &[EvalResult]) -> String {
     let rows: Vec<[String; 5]> = results.iter().map(cells).collect();
-    let mut widths = HEADERS.map(|h| h.chars().count());
+    let titles = headers(results);
+    let mut widths = titles.map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -78,7 +102,7 @@ pub fn format_table(results: &[EvalResult]) -> String {
         }
         s.trim_end().to_string() + "\n"
     };
-    let mut out = line(HEADERS);
+    let mut out = line(titles);
     for row in &rows {
         out.push_str(&line(row.each_ref().map(String::as_str)));
     }
@@ -87,7 +111,10 @@ pub fn format_table(results: &[EvalResult]) -> String {
 
 /// GitHub-flavoured Markdown table (numbers right-aligned).
 pub fn markdown_table(results: &[EvalResult]) -> String {
-    let mut out = format!("| {} |\n|---|---:|---:|---:|---:|\n", HEADERS.join(" | "));
+    let mut out = format!(
+        "| {} |\n|---|---:|---:|---:|---:|\n",
+        headers(results).join(" | ")
+    );
     for r in results {
         let mut row = cells(r);
         row[0] = row[0].replace('|', "\\|");
@@ -105,13 +132,15 @@ mod tests {
         vec![
             EvalResult {
                 protocol: "knn".to_string(),
-                labels_per_class: LabelBudget::PerClass(10),
+                labels_per_class: Some(LabelBudget::PerClass(10)),
+                labels_fraction: None,
                 ssl_accuracy: 0.95,
                 baseline_accuracy: Some(0.71),
             },
             EvalResult {
                 protocol: "linear".to_string(),
-                labels_per_class: LabelBudget::All,
+                labels_per_class: Some(LabelBudget::All),
+                labels_fraction: None,
                 ssl_accuracy: 0.9712,
                 baseline_accuracy: None,
             },
@@ -185,5 +214,24 @@ mod tests {
         assert_eq!(lines[1], "|---|---:|---:|---:|---:|");
         assert_eq!(lines[2], "| knn | 10 | 95.00 | 71.00 | +24.00 |");
         assert_eq!(lines[3], "| a\\|b | all | 97.12 | 99.00 | -1.88 |");
+    }
+
+    #[test]
+    fn series_results_count_a_share_of_the_labels() {
+        let r = EvalResult {
+            protocol: "svm".to_string(),
+            labels_per_class: None,
+            labels_fraction: Some(0.1),
+            ssl_accuracy: 0.9,
+            baseline_accuracy: None,
+        };
+        let v: Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["labels_fraction"], 0.1);
+        assert!(v.get("labels_per_class").is_none());
+        let md = markdown_table(std::slice::from_ref(&r));
+        assert!(md.starts_with("| protocol | labels | SSL %"), "{md}");
+        assert!(md.contains("| svm | 10% | 90.00 |"), "{md}");
+        let back: EvalResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
     }
 }

@@ -146,7 +146,8 @@ pub fn evaluate(
             ));
             results.push(EvalResult {
                 protocol: protocol.name().to_string(),
-                labels_per_class: budget,
+                labels_per_class: Some(budget),
+                labels_fraction: None,
                 ssl_accuracy,
                 baseline_accuracy,
             });

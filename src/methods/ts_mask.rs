@@ -36,11 +36,7 @@ pub fn span_mask(batch: &SeriesBatch, ratio: f64, span: f64, rng: &mut StdRng) -
         while hidden < target {
             let width = rng.random_range(1..=(2.0 * mean).round().max(1.0) as usize);
             let start = rng.random_range(0..len);
-            for v in row
-                .iter_mut()
-                .skip(start)
-                .take(width.min(target - hidden))
-            {
+            for v in row.iter_mut().skip(start).take(width.min(target - hidden)) {
                 if *v == 0.0 {
                     *v = 1.0;
                     hidden += 1;
@@ -71,7 +67,9 @@ impl SeriesMethod for TsMask {
         let (x, valid) = batch.tensors(device);
         let hidden = Tensor::<3>::from_data(TensorData::new(mask, valid.dims()), device);
         let keep = valid.clone() * (hidden.clone().neg() + 1.0);
-        let steps = self.encoder.forward_steps(x.clone() * keep.clone(), keep);
+        let steps = self
+            .encoder
+            .forward_steps(x.clone() * keep.clone(), valid.clone(), Some(keep));
         let recon = self.decoder.forward(steps.clone());
         let scored = hidden * valid.clone();
         let count = scored

@@ -81,7 +81,7 @@ impl SeriesMethod for TsOrder {
         let k = self.segments;
         let s = shuffle_segments(batch, k, &mut StdRng::seed_from_u64(seed));
         let (x, valid) = s.batch.tensors(device);
-        let steps = self.encoder.forward_steps(x, valid.clone());
+        let steps = self.encoder.forward_steps(x, valid.clone(), None);
         let (b, t) = (batch.batch, batch.len);
         let pooling = Tensor::<3>::from_data(TensorData::new(s.pooling, [b, k, t]), device);
         let logits = self

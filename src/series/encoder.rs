@@ -93,14 +93,15 @@ impl ConvBlock {
         }
     }
 
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+    /// `valid` zeroes the padding after each convolution (see [`SeriesEncoder::forward_steps`]).
+    fn forward(&self, x: Tensor<3>, valid: Tensor<3>) -> Tensor<3> {
         let residual = match &self.projection {
             Some(p) => p.forward(x.clone()),
             None => x.clone(),
         };
-        let h = self.conv1.forward(gelu(x));
+        let h = self.conv1.forward(gelu(x)) * valid.clone();
         let h = self.conv2.forward(gelu(h));
-        h + residual
+        (h + residual) * valid
     }
 }
 
@@ -148,11 +149,21 @@ impl SeriesEncoder {
     }
 
     /// One representation per time step, `[B, T, out_dim]`, of `x` (`[B, T, channels]`, missing
-    /// values as 0). `keep` (`[B, T, 1]`, 0 or 1) zeroes the input projection at the steps it
-    /// hides: padding and missing values always, TS2Vec's random timestamp masking in training.
-    pub fn forward_steps(&self, x: Tensor<3>, keep: Tensor<3>) -> Tensor<3> {
-        let h = self.input.forward(x) * keep;
-        let h = self.blocks.iter().fold(h, |h, block| block.forward(h));
+    /// values as 0). `valid` (`[B, T, 1]`, 0 or 1) marks observed steps: the others are zeroed at
+    /// the input and after every convolution, so padding a series never changes its representation.
+    /// `keep` (default `valid`) zeroes the input projection at more steps: TS2Vec's random
+    /// timestamp masking in training.
+    pub fn forward_steps(
+        &self,
+        x: Tensor<3>,
+        valid: Tensor<3>,
+        keep: Option<Tensor<3>>,
+    ) -> Tensor<3> {
+        let h = self.input.forward(x) * keep.unwrap_or_else(|| valid.clone());
+        let h = self
+            .blocks
+            .iter()
+            .fold(h, |h, block| block.forward(h, valid.clone()));
         self.dropout.forward(h)
     }
 
@@ -166,7 +177,7 @@ impl SeriesEncoder {
 
     /// [`forward_steps`](Self::forward_steps) without random masking, pooled.
     pub fn forward(&self, x: Tensor<3>, valid: Tensor<3>) -> Tensor<2> {
-        Self::pool(self.forward_steps(x, valid.clone()), valid)
+        Self::pool(self.forward_steps(x, valid.clone(), None), valid)
     }
 }
 
@@ -191,7 +202,7 @@ mod tests {
             let x = Tensor::<3>::random([2, t, 3], burn::tensor::Distribution::Default, &device);
             let valid = Tensor::<3>::ones([2, t, 1], &device);
             assert_eq!(
-                enc.forward_steps(x.clone(), valid.clone()).dims(),
+                enc.forward_steps(x.clone(), valid.clone(), None).dims(),
                 [2, t, 12]
             );
             assert_eq!(enc.forward(x, valid).dims(), [2, 12]);
@@ -262,5 +273,33 @@ mod tests {
             .try_to_vec::<f32>()
             .expect("f32");
         assert_eq!(pooled, vec![5.0, 9.0]);
+    }
+
+    #[test]
+    fn padding_a_series_does_not_change_its_representation() {
+        let device = Device::flex();
+        let enc = SeriesEncoder::new(2, &small(), &device);
+        let xs: Vec<f32> = (0..10).map(|i| (i as f32 * 0.9).cos()).collect();
+        let x = Tensor::<3>::from_data(TensorData::new(xs.clone(), [1, 5, 2]), &device);
+        let alone: Vec<f32> = enc
+            .forward(x, Tensor::ones([1, 5, 1], &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let mut padded = xs;
+        padded.extend([0.0; 6]);
+        let x = Tensor::<3>::from_data(TensorData::new(padded, [1, 8, 2]), &device);
+        let valid = Tensor::<3>::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0], [1, 8, 1]),
+            &device,
+        );
+        let with_padding: Vec<f32> = enc
+            .forward(x, valid)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        for (a, b) in alone.iter().zip(&with_padding) {
+            assert!((a - b).abs() < 1e-5, "{alone:?} vs {with_padding:?}");
+        }
     }
 }
