@@ -1,7 +1,9 @@
 //! Time series: data sets, augmentations, the dilated-convolution encoder, the series pretexts,
 //! their training loop and evaluation the UCR way.
 
+pub mod augment;
 pub mod data;
+pub mod nn;
 
 /// A set of (possibly multivariate, possibly unequal-length) series with optional class labels.
 #[derive(Clone, Debug, PartialEq)]
