@@ -10,6 +10,7 @@ pub mod npy;
 pub mod plot;
 pub mod report;
 pub mod suite;
+pub mod svm;
 
 /// A row-major `n x dim` matrix of embeddings.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,9 +1,12 @@
 //! Time series: data sets, augmentations, the dilated-convolution encoder, the series pretexts,
 //! their training loop and evaluation the UCR way.
 
+pub mod augment;
 pub mod batch;
 pub mod data;
 pub mod encoder;
+pub mod eval;
+pub mod nn;
 pub mod train;
 
 /// A set of (possibly multivariate, possibly unequal-length) series with optional class labels.
