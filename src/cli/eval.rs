@@ -11,51 +11,60 @@ use autodidact::eval::knn::KnnConfig;
 use autodidact::eval::linear::LinearProbeConfig;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
+use autodidact::methods::Modality;
+use autodidact::train::config::run_method;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
-    input: RunAndData,
-    /// Labels per class to sample from the train split, e.g. 1,10,100,all.
+    pub(super) input: RunAndData,
+    /// Labels per class to sample from the train split, e.g. 1,10,100,all (images).
     #[arg(long, default_value = "1,10,100,all")]
-    labels_per_class: String,
-    /// Protocols: knn, linear.
-    #[arg(long, default_value = "knn,linear")]
-    protocol: String,
+    pub(super) labels_per_class: String,
+    /// Shares of the train labels, stratified by class, e.g. 0.1,1 (series).
+    #[arg(long, default_value = "1")]
+    pub(super) labels_fraction: String,
+    /// Protocols: knn, linear, svm [default: knn,linear for images, svm,linear for series].
+    #[arg(long)]
+    pub(super) protocol: Option<String>,
     /// Also train the same encoder from scratch on the same labels.
     #[arg(long)]
-    baseline: bool,
+    pub(super) baseline: bool,
     /// Write the results as JSON.
     #[arg(long)]
-    json: Option<PathBuf>,
+    pub(super) json: Option<PathBuf>,
     /// Neighbours of the k-NN classifier.
     #[arg(long, default_value_t = 200)]
-    knn_k: usize,
+    pub(super) knn_k: usize,
     /// Temperature of the k-NN vote weights.
     #[arg(long, default_value_t = 0.1)]
-    knn_temperature: f32,
+    pub(super) knn_temperature: f32,
     /// Optimiser steps of the linear probe.
     #[arg(long, default_value_t = LinearProbeConfig::default().steps)]
-    linear_steps: usize,
+    pub(super) linear_steps: usize,
     /// Peak learning rate of the linear probe (AdamW, cosine decay).
     #[arg(long, default_value_t = LinearProbeConfig::default().lr)]
-    linear_lr: f64,
+    pub(super) linear_lr: f64,
     /// Weight decay of the linear probe.
     #[arg(long, default_value_t = LinearProbeConfig::default().weight_decay)]
-    linear_weight_decay: f64,
+    pub(super) linear_weight_decay: f64,
     /// Use raw embeddings for k-NN instead of centring them on the train mean.
     #[arg(long)]
-    knn_raw: bool,
+    pub(super) knn_raw: bool,
     /// Seed of the label sampling and of the classifiers.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(super) seed: u64,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let config = args.input.run.join("config.toml");
+    if config.exists() && run_method(&config)?.modality() == Modality::Series {
+        return super::eval_series::run(&args);
+    }
     let budgets = parse_budgets(&args.labels_per_class)
         .map_err(|e| anyhow::anyhow!("--labels-per-class: {e}"))?;
-    let protocols =
-        parse_protocols(&args.protocol).map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
+    let protocols = parse_protocols(args.protocol.as_deref().unwrap_or("knn,linear"))
+        .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
     let (run, data) = args.input.load()?;
     let Some(test) = data.test else {
         anyhow::bail!(

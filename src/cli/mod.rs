@@ -4,7 +4,9 @@ mod bench;
 mod demo;
 mod embed;
 mod eval;
+mod eval_series;
 mod pretrain;
+mod pretrain_series;
 mod run_dir;
 
 use clap::{Parser, Subcommand};

@@ -9,8 +9,8 @@ use clap::Args;
 use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
-use autodidact::methods::{MethodConfig, MethodKind, check_encoder, pretrain};
-use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
+use autodidact::methods::{MethodConfig, MethodKind, Modality, check_encoder, pretrain};
+use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact::train::recipe::Recipe;
 use autodidact::train::trainer::{TrainOptions, TrainSummary};
@@ -19,63 +19,66 @@ use autodidact::train::trainer::{TrainOptions, TrainSummary};
 pub struct PretrainArgs {
     /// Settings from a recipe file (recipes/*.toml); flags given here override it.
     #[arg(long)]
-    recipe: Option<PathBuf>,
+    pub(super) recipe: Option<PathBuf>,
     /// Self-supervised method [default: simclr].
     #[arg(long, value_enum)]
-    method: Option<MethodKind>,
+    pub(super) method: Option<MethodKind>,
     /// Data set: MNIST IDX folder, image folder, or .tar/.tar.gz of an image folder (required
     /// unless the recipe names one).
     #[arg(long)]
-    data: Option<PathBuf>,
+    pub(super) data: Option<PathBuf>,
     /// Data format (detected from the path by default).
     #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
-    format: ImageFormat,
+    pub(super) format: ImageFormat,
     /// Backbone [default: vit for mae, cnn otherwise].
     #[arg(long, value_enum)]
-    encoder: Option<EncoderKind>,
+    pub(super) encoder: Option<EncoderKind>,
     /// Train for this many epochs (default 20 unless --minutes is given).
     #[arg(long, conflicts_with = "minutes")]
-    epochs: Option<usize>,
+    pub(super) epochs: Option<usize>,
     /// Train for this many minutes of wall-clock time instead of a number of epochs.
     #[arg(long)]
-    minutes: Option<f64>,
+    pub(super) minutes: Option<f64>,
+    /// Series methods: optimiser steps [default: TS2Vec's 200, or 600 above 100,000 values].
+    #[arg(long, conflicts_with = "epochs")]
+    pub(super) steps: Option<usize>,
     /// Images per batch [default: 256].
     #[arg(long)]
-    batch_size: Option<usize>,
+    pub(super) batch_size: Option<usize>,
     /// Seed of initialisation, sample order and augmentations [default: 0].
     #[arg(long)]
-    seed: Option<u64>,
+    pub(super) seed: Option<u64>,
     /// Run folder (default runs/<method>-<data name>).
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(super) out: Option<PathBuf>,
     /// Continue the run in --out from its newest checkpoint.
     #[arg(long)]
-    resume: bool,
+    pub(super) resume: bool,
     /// Replace an existing run folder.
     #[arg(long, conflicts_with = "resume")]
-    force: bool,
+    pub(super) force: bool,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    pub(super) device: DeviceChoice,
     /// Optimiser [default: adamw].
     #[arg(long, value_enum)]
-    optimizer: Option<OptimizerKind>,
+    pub(super) optimizer: Option<OptimizerKind>,
     /// Peak learning rate.
     #[arg(long)]
-    lr: Option<f64>,
+    pub(super) lr: Option<f64>,
     #[arg(long)]
-    weight_decay: Option<f64>,
+    pub(super) weight_decay: Option<f64>,
     /// Temperature of the contrastive loss (default: the method's, 0.5 for SimCLR, 0.2 for MoCo).
     #[arg(long)]
-    temperature: Option<f64>,
+    pub(super) temperature: Option<f64>,
     /// Save a checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 500)]
-    checkpoint_every: usize,
+    pub(super) checkpoint_every: usize,
     /// Log metrics every N steps.
     #[arg(long, default_value_t = 10)]
-    log_every: usize,
+    pub(super) log_every: usize,
     /// Do not read or write the decoded-image cache.
     #[arg(long)]
-    no_cache: bool,
+    pub(super) no_cache: bool,
 }
 
 /// Learning rate and weight decay that work for each optimiser at batch 256.
@@ -103,6 +106,17 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         let name = name.split('.').next().unwrap_or("data").to_string();
         PathBuf::from("runs").join(format!("{method:?}-{name}").to_lowercase())
     });
+    let series = if args.resume {
+        run_method(&out.join("config.toml"))?.modality() == Modality::Series
+    } else {
+        method.modality() == Modality::Series
+    };
+    if series {
+        return super::pretrain_series::run(&args, &recipe, method, data_path, &out);
+    }
+    if args.steps.is_some() || recipe.steps.is_some() {
+        bail!("steps apply to series methods; give image runs --epochs or --minutes");
+    }
     if args.resume {
         let cfg = RunConfig::load(&out.join("config.toml"))?;
         let data = load_data(&cfg.data, cfg.format, args.no_cache)?;
@@ -233,7 +247,7 @@ fn train(
     pretrain(cfg, data, out, &opts)
 }
 
-fn print_summary(out: &Path, s: &TrainSummary) {
+pub(super) fn print_summary(out: &Path, s: &TrainSummary) {
     println!(
         "done: {} steps in {:.0} s, final loss {:.4}; encoder at {}",
         s.steps,

@@ -10,9 +10,13 @@ use super::embed::embed_images;
 use super::knn::{KnnConfig, accuracy, knn_predict};
 use super::linear::{LinearProbeConfig, linear_probe};
 use super::report::EvalResult;
+use super::svm::{SvmConfig, svm_predict};
 use crate::data::ImageSet;
 use crate::data::split::{LabelBudget, sample_per_class};
 use crate::encoders::ImageEncoder;
+
+/// Most labelled samples the SVM protocol accepts (its kernel matrix grows with their square).
+const MAX_SVM_SAMPLES: usize = 5000;
 
 /// How the frozen representation is turned into a classifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub enum Protocol {
     Knn,
     /// Logistic regression on frozen features.
     Linear,
+    /// RBF-kernel SVM on frozen features, its C chosen by cross-validation (TS2Vec's protocol).
+    Svm,
 }
 
 impl Protocol {
@@ -28,6 +34,7 @@ impl Protocol {
         match self {
             Protocol::Knn => "knn",
             Protocol::Linear => "linear",
+            Protocol::Svm => "svm",
         }
     }
 }
@@ -38,8 +45,9 @@ impl FromStr for Protocol {
         match s.trim() {
             "knn" => Ok(Protocol::Knn),
             "linear" => Ok(Protocol::Linear),
+            "svm" => Ok(Protocol::Svm),
             other => Err(format!(
-                "unknown protocol `{other}` (expected knn or linear)"
+                "unknown protocol `{other}` (expected knn, linear or svm)"
             )),
         }
     }
@@ -138,6 +146,25 @@ pub fn evaluate(
                     test_labels,
                     &cfg.linear,
                 ),
+                Protocol::Svm => {
+                    if idx.len() > MAX_SVM_SAMPLES {
+                        anyhow::bail!(
+                            "the svm protocol fits a kernel matrix of the labelled samples; {} is \
+                             more than {MAX_SVM_SAMPLES}: use it with fewer labels per class",
+                            idx.len()
+                        );
+                    }
+                    accuracy(
+                        &svm_predict(
+                            &train_emb.select(&idx),
+                            &labels,
+                            num_classes,
+                            &test_emb,
+                            &SvmConfig::default(),
+                        ),
+                        test_labels,
+                    )
+                }
             };
             log(&format!(
                 "{} at {budget} labels per class: {:.2}%",

@@ -33,7 +33,7 @@ use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary};
 /// Stream of the per-step seed handed to [`SeriesMethod::step`].
 const METHOD_STREAM: u64 = 0x5345_5249_4553;
 /// Stream of the per-epoch sample order.
-const ORDER_STREAM: u64 = 0x4f52_4445_52;
+const ORDER_STREAM: u64 = 0x004f_5244_4552;
 
 /// A self-supervised method on series.
 pub trait SeriesMethod: Module + Sized {
@@ -79,6 +79,32 @@ pub struct SeriesRunConfig {
 }
 
 impl SeriesRunConfig {
+    /// TS2Vec's settings for `method` on `train`: batch 8, AdamW at 1e-3 (weight decay 0.01, as
+    /// PyTorch's AdamW), [`default_steps`], the encoder's default sizes.
+    pub fn defaults(method: MethodKind, data: PathBuf, train: &SeriesSet) -> Self {
+        Self {
+            method,
+            data,
+            channels: train.channels,
+            encoder: SeriesEncoderConfig::default(),
+            scaler: Scaler::fit(train),
+            steps: default_steps(train),
+            minutes: None,
+            batch_size: 8,
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            optimizer: OptimizerConfig {
+                lr: 1e-3,
+                weight_decay: 0.01,
+                warmup_fraction: 0.0,
+                ..OptimizerConfig::default()
+            },
+            method_config: MethodConfig::for_method(method),
+            checkpoint_every: 500,
+            log_every: 10,
+        }
+    }
+
     /// Writes the config as TOML (atomically).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;

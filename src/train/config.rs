@@ -98,6 +98,22 @@ pub struct RunConfig {
     pub log_every: usize,
 }
 
+/// The method of the run whose `config.toml` is at `path`, read before knowing the config's
+/// layout (image and series runs store different fields).
+pub fn run_method(path: &Path) -> anyhow::Result<MethodKind> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read run config", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))?;
+    let method = table
+        .get("method")
+        .cloned()
+        .with_context(|| format!("{}: no `method` in the run config", path.display()))?;
+    method
+        .try_into()
+        .with_context(|| format!("{}: unknown method in the run config", path.display()))
+}
+
 impl RunConfig {
     /// Writes the config as TOML (atomically).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {

@@ -20,6 +20,8 @@ pub struct Recipe {
     pub encoder: Option<EncoderKind>,
     pub epochs: Option<usize>,
     pub minutes: Option<f64>,
+    /// Optimiser steps (series methods; image runs use epochs or minutes).
+    pub steps: Option<usize>,
     pub batch_size: Option<usize>,
     pub seed: Option<u64>,
     pub optimizer: Option<OptimizerKind>,

@@ -1,0 +1,87 @@
+//! `autodidact eval` on a series run: SVM / linear probe / k-NN at shares of the train labels,
+//! beside the supervised baseline and 1-NN Euclidean on the raw series.
+
+use super::eval::EvalArgs;
+use autodidact::data::split::parse_fractions;
+use autodidact::eval::knn::KnnConfig;
+use autodidact::eval::linear::LinearProbeConfig;
+use autodidact::eval::report::{EvalReport, format_table};
+use autodidact::eval::suite::parse_protocols;
+use autodidact::eval::svm::SvmConfig;
+use autodidact::series::data::load_series;
+use autodidact::series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
+use autodidact::series::nn::one_nn_euclidean;
+use autodidact::series::train::SeriesRunConfig;
+use autodidact::train::checkpoint::load_encoder;
+
+pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let fractions = parse_fractions(&args.labels_fraction)
+        .map_err(|e| anyhow::anyhow!("--labels-fraction: {e}"))?;
+    let protocols = parse_protocols(args.protocol.as_deref().unwrap_or("svm,linear"))
+        .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
+    let run_dir = &args.input.run;
+    let run = SeriesRunConfig::load(&run_dir.join("config.toml"))?;
+    let device = run.device.device()?;
+    let path = run_dir.join("encoder.safetensors");
+    if !path.exists() {
+        anyhow::bail!(
+            "{}: missing; the run has not saved a checkpoint yet",
+            path.display()
+        );
+    }
+    let encoder = load_encoder(run.build_encoder(&device), &path)?;
+    let problem = load_series(&args.input.data)?;
+    let Some(test) = &problem.test else {
+        anyhow::bail!(
+            "{}: no test split found (expected <Name>_TRAIN.ts and <Name>_TEST.ts)",
+            args.input.data.display()
+        );
+    };
+    let baseline = args.baseline.then(|| SeriesBaselineConfig {
+        seed: args.seed,
+        ..SeriesBaselineConfig::default()
+    });
+    if let Some(b) = &baseline {
+        println!("{}", b.describe());
+    }
+    let cfg = SeriesSuiteConfig {
+        protocols,
+        fractions,
+        baseline,
+        knn: KnnConfig {
+            k: args.knn_k,
+            temperature: args.knn_temperature,
+        },
+        linear: LinearProbeConfig {
+            steps: args.linear_steps,
+            lr: args.linear_lr,
+            weight_decay: args.linear_weight_decay,
+            seed: args.seed,
+            ..LinearProbeConfig::default()
+        },
+        svm: SvmConfig {
+            seed: args.seed,
+            ..SvmConfig::default()
+        },
+        seed: args.seed,
+    };
+    let results = evaluate_series(
+        &encoder,
+        &run,
+        &problem.train,
+        test,
+        &cfg,
+        &device,
+        &|line| println!("{line}"),
+    )?;
+    println!("\n{}", format_table(&results));
+    println!(
+        "1-NN Euclidean on the raw series (all train labels): {:.2}%",
+        100.0 * one_nn_euclidean(&problem.train, test)?
+    );
+    if let Some(path) = &args.json {
+        EvalReport { results }.write_json(path)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! `autodidact pretrain` with a series method (ts-order, ts-mask, ts-contrast).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use super::pretrain::{PretrainArgs, prepare_run_dir, print_summary};
+use autodidact::methods::MethodKind;
+use autodidact::series::data::load_series;
+use autodidact::series::train::{SeriesRunConfig, pretrain};
+use autodidact::train::recipe::Recipe;
+use autodidact::train::trainer::TrainOptions;
+
+pub(super) fn run(
+    args: &PretrainArgs,
+    recipe: &Recipe,
+    method: MethodKind,
+    data_path: Option<PathBuf>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let opts = TrainOptions {
+        resume: args.resume,
+        quiet: false,
+        stop_after: None,
+    };
+    if args.resume {
+        let cfg = SeriesRunConfig::load(&out.join("config.toml"))?;
+        let problem = load_series(&cfg.data)?;
+        let summary = pretrain(&cfg, &problem.train, out, &opts)?;
+        print_summary(out, &summary);
+        return Ok(());
+    }
+    let Some(data_path) = data_path else {
+        bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
+    };
+    if args.encoder.is_some() || recipe.encoder.is_some() {
+        bail!(
+            "--encoder chooses an image backbone; series methods use the dilated convolutional encoder"
+        );
+    }
+    let problem = load_series(&data_path)?;
+    let cfg = config_from_args(args, recipe, method, data_path.clone(), &problem.train)?;
+    prepare_run_dir(out, args.force)?;
+    cfg.save(&out.join("config.toml"))?;
+    let train = &problem.train;
+    println!(
+        "pre-training {} on {} series of {} channel(s), length {}..{}, from {} ({} steps of {})",
+        method.name(),
+        train.len(),
+        train.channels,
+        train.lengths.iter().min().unwrap_or(&0),
+        train.max_len(),
+        data_path.display(),
+        cfg.steps,
+        cfg.batch_size
+    );
+    let summary = pretrain(&cfg, train, out, &opts)?;
+    print_summary(out, &summary);
+    Ok(())
+}
+
+/// TS2Vec's defaults, then the recipe, then the command line.
+fn config_from_args(
+    args: &PretrainArgs,
+    recipe: &Recipe,
+    method: MethodKind,
+    data: PathBuf,
+    train: &autodidact::series::SeriesSet,
+) -> anyhow::Result<SeriesRunConfig> {
+    let mut cfg = SeriesRunConfig::defaults(method, data, train);
+    cfg.batch_size = args
+        .batch_size
+        .or(recipe.batch_size)
+        .unwrap_or(cfg.batch_size);
+    let per_epoch = (train.len() / cfg.batch_size.clamp(1, train.len().max(1))).max(1);
+    cfg.steps = match (args.steps, args.epochs, recipe.steps, recipe.epochs) {
+        (Some(s), _, _, _) => s,
+        (None, Some(e), _, _) => e * per_epoch,
+        (None, None, Some(s), _) => s,
+        (None, None, None, Some(e)) => e * per_epoch,
+        (None, None, None, None) => cfg.steps,
+    };
+    cfg.minutes = args.minutes.or(recipe.minutes);
+    if cfg.minutes.is_some() && args.steps.is_none() && recipe.steps.is_none() {
+        // A time budget alone: train until it ends.
+        cfg.steps = usize::MAX / 2;
+    }
+    cfg.seed = args.seed.or(recipe.seed).unwrap_or(cfg.seed);
+    cfg.device = args.device;
+    if let Some(kind) = args.optimizer.or(recipe.optimizer) {
+        cfg.optimizer.kind = kind;
+    }
+    cfg.optimizer.lr = args.lr.or(recipe.lr).unwrap_or(cfg.optimizer.lr);
+    cfg.optimizer.weight_decay = args
+        .weight_decay
+        .or(recipe.weight_decay)
+        .unwrap_or(cfg.optimizer.weight_decay);
+    cfg.method_config = recipe.method_config(method)?;
+    cfg.checkpoint_every = args.checkpoint_every.max(1);
+    cfg.log_every = args.log_every.max(1);
+    Ok(cfg)
+}
