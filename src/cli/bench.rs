@@ -1,6 +1,6 @@
 //! `autodidact bench`: speed of the hot paths, one workload per sub-command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
@@ -8,7 +8,12 @@ use autodidact::bench::{
     BenchResult, augment::AugmentBench, forward::ForwardBench, knn::KnnBench,
     simclr_step::SimclrStepBench,
 };
+use autodidact::data::split::parse_fractions;
 use autodidact::encoders::EncoderKind;
+use autodidact::eval::suite::parse_protocols;
+use autodidact::methods::{MethodKind, Modality};
+use autodidact::series::ucr::{UcrBenchConfig, UcrReport, UcrRow, bench_problem, find_problems};
+use autodidact::train::checkpoint::write_atomic;
 use autodidact::train::config::DeviceChoice;
 
 #[derive(Args, Debug)]
@@ -72,10 +77,45 @@ enum Workload {
         #[arg(long, default_value_t = 50_000)]
         bank: usize,
     },
+    /// Every series method on every UCR/UEA problem under --data: accuracy table, not speed.
+    Ucr(UcrArgs),
+}
+
+#[derive(Args, Debug)]
+struct UcrArgs {
+    /// A folder of problem folders (each holding <Name>_TRAIN.ts and <Name>_TEST.ts), or one
+    /// problem folder [env: AUTODIDACT_DATA/ucr].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Methods to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ts-contrast,ts-order,ts-mask"
+    )]
+    methods: Vec<MethodKind>,
+    /// Classifiers on the frozen representation.
+    #[arg(long, default_value = "svm,linear")]
+    protocol: String,
+    /// Shares of the train labels.
+    #[arg(long, default_value = "1,0.1")]
+    labels_fraction: String,
+    /// Skip the supervised-from-scratch baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Folder of the recipes (`ucr-<method>.toml`).
+    #[arg(long, default_value = "recipes")]
+    recipes: PathBuf,
+    /// Folder for the run folders.
+    #[arg(long, default_value = "runs/ucr")]
+    runs: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let result: BenchResult = match args.workload {
+        Workload::Ucr(ucr) => return run_ucr(ucr, args.json.as_deref()),
         Workload::SimclrStep {
             encoder,
             batch_size,
@@ -124,4 +164,74 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         result.write_json(&path)?;
     }
     Ok(())
+}
+
+fn run_ucr(args: UcrArgs, json: Option<&Path>) -> anyhow::Result<()> {
+    let data = match args.data {
+        Some(d) => d,
+        None => match std::env::var_os("AUTODIDACT_DATA") {
+            Some(root) => PathBuf::from(root).join("ucr"),
+            None => anyhow::bail!(
+                "give --data DIR (a folder of UCR problem folders) or set AUTODIDACT_DATA"
+            ),
+        },
+    };
+    if let Some(m) = args
+        .methods
+        .iter()
+        .find(|m| m.modality() != Modality::Series)
+    {
+        anyhow::bail!(
+            "--methods: {} is not a series method (ts-order, ts-mask, ts-contrast)",
+            m.name()
+        );
+    }
+    let cfg = UcrBenchConfig {
+        methods: args.methods,
+        protocols: parse_protocols(&args.protocol)
+            .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?,
+        fractions: parse_fractions(&args.labels_fraction)
+            .map_err(|e| anyhow::anyhow!("--labels-fraction: {e}"))?,
+        baseline: !args.no_baseline,
+        recipes: args.recipes,
+        runs: args.runs,
+        seed: args.seed,
+    };
+    let mut report = UcrReport::default();
+    for problem in find_problems(&data)? {
+        report
+            .results
+            .extend(bench_problem(&problem, &cfg, &|line| println!("{line}"))?);
+        if let Some(path) = json {
+            // Written after every problem, so a long run leaves its finished part behind.
+            write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        }
+    }
+    println!("\n{}", ucr_table(&report.results));
+    if let Some(path) = json {
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Markdown table: one row per problem, method, protocol and share.
+fn ucr_table(rows: &[UcrRow]) -> String {
+    let mut out = String::from(
+        "| dataset | method | protocol | labels | accuracy % | 1-NN ED % | supervised % | seconds |\n|---|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {}% | {:.2} | {:.2} | {} | {:.0} |\n",
+            r.dataset,
+            r.method,
+            r.protocol,
+            r.labels_fraction * 100.0,
+            100.0 * r.accuracy,
+            100.0 * r.baseline_1nn_euclidean,
+            r.supervised_baseline
+                .map_or_else(|| "-".to_string(), |b| format!("{:.2}", 100.0 * b)),
+            r.seconds
+        ));
+    }
+    out
 }

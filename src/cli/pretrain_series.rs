@@ -33,7 +33,7 @@ pub(super) fn run(
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
     };
-    if args.encoder.is_some() || recipe.encoder.is_some() {
+    if args.encoder.is_some() {
         bail!(
             "--encoder chooses an image backbone; series methods use the dilated convolutional encoder"
         );
@@ -68,34 +68,25 @@ fn config_from_args(
     train: &autodidact::series::SeriesSet,
 ) -> anyhow::Result<SeriesRunConfig> {
     let mut cfg = SeriesRunConfig::defaults(method, data, train);
-    cfg.batch_size = args
-        .batch_size
-        .or(recipe.batch_size)
-        .unwrap_or(cfg.batch_size);
-    let per_epoch = (train.len() / cfg.batch_size.clamp(1, train.len().max(1))).max(1);
-    cfg.steps = match (args.steps, args.epochs, recipe.steps, recipe.epochs) {
-        (Some(s), _, _, _) => s,
-        (None, Some(e), _, _) => e * per_epoch,
-        (None, None, Some(s), _) => s,
-        (None, None, None, Some(e)) => e * per_epoch,
-        (None, None, None, None) => cfg.steps,
-    };
-    cfg.minutes = args.minutes.or(recipe.minutes);
-    if cfg.minutes.is_some() && args.steps.is_none() && recipe.steps.is_none() {
-        // A time budget alone: train until it ends.
+    cfg.apply_recipe(recipe, train)?;
+    cfg.batch_size = args.batch_size.unwrap_or(cfg.batch_size);
+    if let Some(steps) = args.steps {
+        cfg.steps = steps;
+    } else if let Some(epochs) = args.epochs {
+        cfg.steps = epochs * cfg.steps_per_epoch(train);
+    }
+    cfg.minutes = args.minutes.or(cfg.minutes);
+    if args.minutes.is_some() && args.steps.is_none() {
+        // A time budget given here: train until it ends.
         cfg.steps = usize::MAX / 2;
     }
-    cfg.seed = args.seed.or(recipe.seed).unwrap_or(cfg.seed);
+    cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.device = args.device;
-    if let Some(kind) = args.optimizer.or(recipe.optimizer) {
+    if let Some(kind) = args.optimizer {
         cfg.optimizer.kind = kind;
     }
-    cfg.optimizer.lr = args.lr.or(recipe.lr).unwrap_or(cfg.optimizer.lr);
-    cfg.optimizer.weight_decay = args
-        .weight_decay
-        .or(recipe.weight_decay)
-        .unwrap_or(cfg.optimizer.weight_decay);
-    cfg.method_config = recipe.method_config(method)?;
+    cfg.optimizer.lr = args.lr.unwrap_or(cfg.optimizer.lr);
+    cfg.optimizer.weight_decay = args.weight_decay.unwrap_or(cfg.optimizer.weight_decay);
     cfg.checkpoint_every = args.checkpoint_every.max(1);
     cfg.log_every = args.log_every.max(1);
     Ok(cfg)

@@ -125,6 +125,31 @@ pub fn supervised_series_baseline(
     Ok(accuracy(&predictions, test_labels))
 }
 
+/// The baseline's test accuracy when it may see `fraction` of the train labels (the same
+/// stratified sample the protocols get for that share and seed).
+pub fn baseline_at(
+    run: &SeriesRunConfig,
+    train: &SeriesSet,
+    test: &SeriesSet,
+    fraction: f64,
+    cfg: &SeriesBaselineConfig,
+    seed: u64,
+    device: &Device,
+) -> anyhow::Result<f64> {
+    let Some(labels) = &train.labels else {
+        anyhow::bail!("the supervised baseline needs labelled train series");
+    };
+    let idx = sample_fraction(labels, fraction, seed);
+    supervised_series_baseline(
+        &run.encoder,
+        &run.scaler,
+        &train.subset(&idx),
+        test,
+        cfg,
+        device,
+    )
+}
+
 /// What to evaluate.
 #[derive(Clone, Debug)]
 pub struct SeriesSuiteConfig {
@@ -175,13 +200,8 @@ pub fn evaluate_series(
                     idx.len(),
                     fraction * 100.0
                 ));
-                Some(supervised_series_baseline(
-                    &run.encoder,
-                    &run.scaler,
-                    &train.subset(&idx),
-                    test,
-                    b,
-                    device,
+                Some(baseline_at(
+                    run, train, test, fraction, b, cfg.seed, device,
                 )?)
             }
             None => None,

@@ -8,6 +8,7 @@ pub mod encoder;
 pub mod eval;
 pub mod nn;
 pub mod train;
+pub mod ucr;
 
 /// A set of (possibly multivariate, possibly unequal-length) series with optional class labels.
 #[derive(Clone, Debug, PartialEq)]

@@ -27,6 +27,7 @@ use crate::methods::{MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask,
 use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
 use crate::train::config::DeviceChoice;
 use crate::train::optim::{OptimizerConfig, build_optimizer};
+use crate::train::recipe::Recipe;
 use crate::train::seed::seeded_init;
 use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary};
 
@@ -103,6 +104,35 @@ impl SeriesRunConfig {
             checkpoint_every: 500,
             log_every: 10,
         }
+    }
+
+    /// Lays `recipe`'s settings over these (epochs count passes over `train`).
+    pub fn apply_recipe(&mut self, recipe: &Recipe, train: &SeriesSet) -> anyhow::Result<()> {
+        if recipe.encoder.is_some() {
+            bail!(
+                "`encoder` chooses an image backbone; series methods use the dilated convolutional encoder"
+            );
+        }
+        self.batch_size = recipe.batch_size.unwrap_or(self.batch_size);
+        if let Some(steps) = recipe.steps {
+            self.steps = steps;
+        } else if let Some(epochs) = recipe.epochs {
+            self.steps = epochs * self.steps_per_epoch(train);
+        }
+        self.minutes = recipe.minutes.or(self.minutes);
+        self.seed = recipe.seed.unwrap_or(self.seed);
+        if let Some(kind) = recipe.optimizer {
+            self.optimizer.kind = kind;
+        }
+        self.optimizer.lr = recipe.lr.unwrap_or(self.optimizer.lr);
+        self.optimizer.weight_decay = recipe.weight_decay.unwrap_or(self.optimizer.weight_decay);
+        self.method_config = recipe.method_config(self.method)?;
+        Ok(())
+    }
+
+    /// Full batches in one pass over `train`.
+    pub fn steps_per_epoch(&self, train: &SeriesSet) -> usize {
+        (train.len() / self.batch_size.clamp(1, train.len().max(1))).max(1)
     }
 
     /// Writes the config as TOML (atomically).
