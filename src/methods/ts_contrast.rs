@@ -72,7 +72,8 @@ impl TsContrast {
         let (x, valid) = view.tensors(device);
         let keep = timestamp_mask(&view.valid, self.timestamp_keep, rng);
         let keep = Tensor::from_data(TensorData::new(keep, valid.dims()), device);
-        self.encoder.forward_steps(x, valid, Some(keep))
+        self.encoder
+            .training_steps(x, valid, Some(keep), rng.random())
     }
 }
 

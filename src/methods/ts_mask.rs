@@ -58,18 +58,17 @@ impl SeriesMethod for TsMask {
     }
 
     fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput {
-        let mask = span_mask(
-            batch,
-            self.mask_ratio,
-            self.mask_span,
-            &mut StdRng::seed_from_u64(seed),
-        );
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mask = span_mask(batch, self.mask_ratio, self.mask_span, &mut rng);
         let (x, valid) = batch.tensors(device);
         let hidden = Tensor::<3>::from_data(TensorData::new(mask, valid.dims()), device);
         let keep = valid.clone() * (hidden.clone().neg() + 1.0);
-        let steps = self
-            .encoder
-            .forward_steps(x.clone() * keep.clone(), valid.clone(), Some(keep));
+        let steps = self.encoder.training_steps(
+            x.clone() * keep.clone(),
+            valid.clone(),
+            Some(keep),
+            rng.random(),
+        );
         let recon = self.decoder.forward(steps.clone());
         let scored = hidden * valid.clone();
         let count = scored

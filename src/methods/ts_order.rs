@@ -5,9 +5,9 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 
 use super::{MethodConfig, StepOutput};
 use crate::series::batch::SeriesBatch;
@@ -79,9 +79,12 @@ impl SeriesMethod for TsOrder {
 
     fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput {
         let k = self.segments;
-        let s = shuffle_segments(batch, k, &mut StdRng::seed_from_u64(seed));
+        let mut rng = StdRng::seed_from_u64(seed);
+        let s = shuffle_segments(batch, k, &mut rng);
         let (x, valid) = s.batch.tensors(device);
-        let steps = self.encoder.forward_steps(x, valid.clone(), None);
+        let steps = self
+            .encoder
+            .training_steps(x, valid.clone(), None, rng.random());
         let (b, t) = (batch.batch, batch.len);
         let pooling = Tensor::<3>::from_data(TensorData::new(s.pooling, [b, k, t]), device);
         let logits = self

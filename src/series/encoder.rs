@@ -8,9 +8,11 @@
 //! alone instead of convolving mostly zeros (the last blocks have dilation 512 and 1024, the
 //! UCR series are 24 to 251 steps long).
 
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// Widths and depth of the encoder.
@@ -23,7 +25,7 @@ pub struct SeriesEncoderConfig {
     pub out_dim: usize,
     /// Residual blocks of width `hidden` (dilations 1, 2, 4, ...); one more block maps to `out_dim`.
     pub depth: usize,
-    /// Dropout on the output during training.
+    /// Dropout on the per-step output during training (TS2Vec's `repr_dropout`).
     pub dropout: f64,
 }
 
@@ -105,12 +107,15 @@ impl ConvBlock {
     }
 }
 
-/// The encoder: input projection, dilated residual blocks, dropout.
+/// The encoder: input projection, dilated residual blocks, dropout in training.
 #[derive(Module, Debug)]
 pub struct SeriesEncoder {
     input: Linear,
     blocks: Vec<ConvBlock>,
-    dropout: Dropout,
+    /// Drop probability of [`SeriesEncoder::training_steps`]' output. Applied with masks drawn from
+    /// a seed rather than Burn's `Dropout`, whose generator is global to the backend: a step's
+    /// masks then depend on the run's seed and the step only, so resumed runs stay exact.
+    dropout: f64,
     channels: usize,
     out_dim: usize,
 }
@@ -132,7 +137,7 @@ impl SeriesEncoder {
         Self {
             input: LinearConfig::new(channels, cfg.hidden).init(device),
             blocks,
-            dropout: DropoutConfig::new(cfg.dropout).init(),
+            dropout: cfg.dropout,
             channels,
             out_dim: cfg.out_dim,
         }
@@ -148,6 +153,34 @@ impl SeriesEncoder {
         self.out_dim
     }
 
+    /// [`forward_steps`](Self::forward_steps) followed by dropout with masks drawn from `seed`.
+    pub fn training_steps(
+        &self,
+        x: Tensor<3>,
+        valid: Tensor<3>,
+        keep: Option<Tensor<3>>,
+        seed: u64,
+    ) -> Tensor<3> {
+        let h = self.forward_steps(x, valid, keep);
+        if self.dropout <= 0.0 {
+            return h;
+        }
+        let dims = h.dims();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let scale = (1.0 / (1.0 - self.dropout)) as f32;
+        let mask: Vec<f32> = (0..dims.iter().product::<usize>())
+            .map(|_| {
+                if rng.random_bool(self.dropout) {
+                    0.0
+                } else {
+                    scale
+                }
+            })
+            .collect();
+        let device = h.device();
+        h * Tensor::from_data(TensorData::new(mask, dims), &device)
+    }
+
     /// One representation per time step, `[B, T, out_dim]`, of `x` (`[B, T, channels]`, missing
     /// values as 0). `valid` (`[B, T, 1]`, 0 or 1) marks observed steps: the others are zeroed at
     /// the input and after every convolution, so padding a series never changes its representation.
@@ -160,11 +193,9 @@ impl SeriesEncoder {
         keep: Option<Tensor<3>>,
     ) -> Tensor<3> {
         let h = self.input.forward(x) * keep.unwrap_or_else(|| valid.clone());
-        let h = self
-            .blocks
+        self.blocks
             .iter()
-            .fold(h, |h, block| block.forward(h, valid.clone()));
-        self.dropout.forward(h)
+            .fold(h, |h, block| block.forward(h, valid.clone()))
     }
 
     /// The instance representation `[B, out_dim]`: the maximum of `steps` (`[B, T, D]`) over the

@@ -11,6 +11,7 @@ use super::SeriesSet;
 use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
 use super::train::{SeriesRunConfig, batch_indices};
+use crate::augment::image::mix;
 use crate::data::split::sample_fraction;
 use crate::eval::Embeddings;
 use crate::eval::knn::{KnnConfig, accuracy, knn_predict};
@@ -20,6 +21,8 @@ use crate::eval::suite::Protocol;
 use crate::eval::svm::{SvmConfig, svm_predict};
 use crate::train::seed::seeded_init;
 
+/// Stream of the baseline's dropout masks.
+const DROPOUT_STREAM: u64 = 0x4452_4f50;
 /// Series per forward pass when embedding.
 const EMBED_BATCH: usize = 64;
 
@@ -109,7 +112,13 @@ pub fn supervised_series_baseline(
         let (x, valid) = SeriesBatch::gather(train, &idx, scaler).tensors(&device);
         let y: Vec<i64> = idx.iter().map(|&i| labels[i] as i64).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(y, [idx.len()]), &device);
-        let logits = model.head.forward(model.encoder.forward(x, valid));
+        let steps = model.encoder.training_steps(
+            x,
+            valid.clone(),
+            None,
+            mix(cfg.seed ^ DROPOUT_STREAM, step as u64),
+        );
+        let logits = model.head.forward(SeriesEncoder::pool(steps, valid));
         let loss = loss_fn.forward(logits, y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(cfg.lr, model, grads);

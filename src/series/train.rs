@@ -29,7 +29,7 @@ use crate::train::config::DeviceChoice;
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::recipe::Recipe;
 use crate::train::seed::seeded_init;
-use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary};
+use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary, truncate_metrics};
 
 /// Stream of the per-step seed handed to [`SeriesMethod::step`].
 const METHOD_STREAM: u64 = 0x5345_5249_4553;
@@ -234,6 +234,7 @@ pub fn pretrain_with<M: SeriesMethod>(
     }
     let encoder_path = run_dir.join("encoder.safetensors");
     let metrics_path = run_dir.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, state.step)?;
     let mut metrics = fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -337,7 +337,7 @@ fn write_artifacts<M: Method>(
 }
 
 /// Drops metric lines past `step` (written after the checkpoint a resume starts from).
-fn truncate_metrics(path: &Path, step: usize) -> anyhow::Result<()> {
+pub(crate) fn truncate_metrics(path: &Path, step: usize) -> anyhow::Result<()> {
     let Ok(text) = fs::read_to_string(path) else {
         return Ok(());
     };
