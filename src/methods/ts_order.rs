@@ -1,77 +1,80 @@
-//! ts-order: order restoration. Each series is cut into `segments` equal parts that are put back
-//! in a random order; the encoder sees the shuffled series and a linear head names, for every
-//! segment (its steps' mean representation), the place it came from.
+//! ts-order: order restoration. Each series is cut into `segments` consecutive parts; every part
+//! is encoded on its own, and a head names the place each part came from, given the part's
+//! representation and the mean representation of all parts of its series.
+//!
+//! Shuffling the parts and restoring their order is the same task: the encoder sees each part
+//! alone and the context is their mean, so the model does not see the order it is asked for.
+//! Encoding the parts separately (rather than the shuffled series whole) keeps the joins out of
+//! the encoder's input: it learns what a part of the series looks like, not where a seam is, and
+//! at evaluation it sees whole, unshuffled series as it saw whole parts in training.
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::{MethodConfig, StepOutput};
+use crate::encoders::heads::MlpHead;
 use crate::series::batch::SeriesBatch;
 use crate::series::encoder::SeriesEncoder;
 use crate::series::train::SeriesMethod;
 
+/// Hidden width of the position head.
+const HEAD_HIDDEN: usize = 256;
+
 #[derive(Module, Debug)]
 pub struct TsOrder {
     pub encoder: SeriesEncoder,
-    pub head: Linear,
+    /// `[part, mean of the series' parts] -> position logits`.
+    pub head: MlpHead,
     pub segments: usize,
 }
 
-/// A batch with each row's segments permuted.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Shuffled {
-    pub batch: SeriesBatch,
-    /// `[B, K]`: the original index of the segment now at place `k` (`-1`: an empty segment of a
-    /// row shorter than `K` steps, ignored by the loss).
-    pub targets: Vec<i64>,
-    /// `[B, K, T]`: averaging weights of each placed segment's steps.
-    pub pooling: Vec<f32>,
-}
-
-/// Cuts row `b`'s own `lengths[b]` steps into `k` near-equal segments and permutes them.
-pub fn shuffle_segments(batch: &SeriesBatch, k: usize, rng: &mut StdRng) -> Shuffled {
-    let (t_len, c) = (batch.len, batch.channels);
-    let mut out = batch.clone();
-    let mut targets = vec![-1i64; batch.batch * k];
-    let mut pooling = vec![0.0f32; batch.batch * k * t_len];
+/// Cuts row `b`'s own `lengths[b]` steps into `k` consecutive parts, row `b * k + s` holding part
+/// `s` (a series shorter than `k` steps gives parts of one step that repeat).
+pub fn cut_segments(batch: &SeriesBatch, k: usize) -> SeriesBatch {
+    let c = batch.channels;
+    let bounds = |len: usize, s: usize| {
+        let from = (s * len / k).min(len.saturating_sub(1));
+        (from, ((s + 1) * len / k).max(from + 1).min(len.max(1)))
+    };
+    let seg_len = (0..batch.batch)
+        .flat_map(|b| (0..k).map(move |s| (b, s)))
+        .map(|(b, s)| {
+            let (from, to) = bounds(batch.lengths[b], s);
+            to - from
+        })
+        .max()
+        .unwrap_or(1);
+    let rows = batch.batch * k;
+    let mut out = SeriesBatch {
+        values: vec![0.0; rows * seg_len * c],
+        valid: vec![0.0; rows * seg_len],
+        batch: rows,
+        len: seg_len,
+        channels: c,
+        lengths: Vec::with_capacity(rows),
+    };
     for b in 0..batch.batch {
-        let len = batch.lengths[b];
-        let bounds: Vec<usize> = (0..=k).map(|i| i * len / k).collect();
-        let mut order: Vec<usize> = (0..k).collect();
-        order.shuffle(rng);
-        let mut pos = 0;
-        for (place, &seg) in order.iter().enumerate() {
-            let (from, to) = (bounds[seg], bounds[seg + 1]);
-            let n = to - from;
-            let src = (b * t_len + from) * c;
-            let dst = (b * t_len + pos) * c;
-            out.values[dst..dst + n * c].copy_from_slice(&batch.values[src..src + n * c]);
-            out.valid[b * t_len + pos..b * t_len + pos + n]
-                .copy_from_slice(&batch.valid[b * t_len + from..b * t_len + to]);
-            if n > 0 {
-                targets[b * k + place] = seg as i64;
-                let row = (b * k + place) * t_len;
-                pooling[row + pos..row + pos + n].fill(1.0 / n as f32);
-            }
-            pos += n;
+        for s in 0..k {
+            let (from, to) = bounds(batch.lengths[b], s);
+            let (row, n) = (b * k + s, to - from);
+            let src = (b * batch.len + from) * c;
+            out.values[row * seg_len * c..(row * seg_len + n) * c]
+                .copy_from_slice(&batch.values[src..src + n * c]);
+            out.valid[row * seg_len..row * seg_len + n]
+                .copy_from_slice(&batch.valid[b * batch.len + from..b * batch.len + to]);
+            out.lengths.push(n);
         }
     }
-    Shuffled {
-        batch: out,
-        targets,
-        pooling,
-    }
+    out
 }
 
 impl SeriesMethod for TsOrder {
     fn new(cfg: &MethodConfig, encoder: SeriesEncoder, device: &Device) -> Self {
         let k = cfg.segments.max(2);
         Self {
-            head: LinearConfig::new(encoder.out_dim(), k).init(device),
+            head: MlpHead::new(&[2 * encoder.out_dim(), HEAD_HIDDEN, k], false, device),
             encoder,
             segments: k,
         }
@@ -79,30 +82,27 @@ impl SeriesMethod for TsOrder {
 
     fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput {
         let k = self.segments;
-        let mut rng = StdRng::seed_from_u64(seed);
-        let s = shuffle_segments(batch, k, &mut rng);
-        let (x, valid) = s.batch.tensors(device);
-        let steps = self
-            .encoder
-            .training_steps(x, valid.clone(), None, rng.random());
-        let (b, t) = (batch.batch, batch.len);
-        let pooling = Tensor::<3>::from_data(TensorData::new(s.pooling, [b, k, t]), device);
+        let b = batch.batch;
+        let parts = cut_segments(batch, k);
+        let (x, valid) = parts.tensors(device);
+        let steps = self.encoder.training_steps(
+            x,
+            valid.clone(),
+            None,
+            StdRng::seed_from_u64(seed).random(),
+        );
+        let d = self.encoder.out_dim();
+        let pooled = SeriesEncoder::pool(steps, valid).reshape([b, k, d]);
+        let context = pooled.clone().mean_dim(1).repeat_dim(1, k);
         let logits = self
             .head
-            .forward(pooling.matmul(steps.clone()))
-            .reshape([b * k, k]);
-        // Empty segments (rows shorter than K) are left out of the loss.
-        let kept: Vec<i64> = (0..b * k)
-            .filter(|&i| s.targets[i] >= 0)
-            .map(|i| i as i64)
-            .collect();
-        let targets: Vec<i64> = s.targets.iter().copied().filter(|&t| t >= 0).collect();
-        let rows = Tensor::<1, Int>::from_data(TensorData::new(kept.clone(), [kept.len()]), device);
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [kept.len()]), device);
+            .forward(Tensor::cat(vec![pooled.clone(), context], 2).reshape([b * k, 2 * d]));
+        let targets: Vec<i64> = (0..b * k).map(|i| (i % k) as i64).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [b * k]), device);
         let loss = CrossEntropyLossConfig::new()
             .init(device)
-            .forward(logits.select(0, rows), targets);
-        StepOutput::new(loss, SeriesEncoder::pool(steps, valid))
+            .forward(logits, targets);
+        StepOutput::new(loss, pooled.mean_dim(1).reshape([b, d]))
     }
 
     fn encoder(&self) -> &SeriesEncoder {
@@ -134,43 +134,25 @@ mod tests {
     }
 
     #[test]
-    fn targets_name_where_each_placed_segment_came_from() {
+    fn parts_are_consecutive_pieces_of_each_row_in_order() {
         let batch = ramp(&[12, 9], 12);
-        let s = shuffle_segments(&batch, 4, &mut StdRng::seed_from_u64(5));
-        for b in 0..2 {
-            let len = batch.lengths[b];
-            let mut values: Vec<f32> = s.batch.values[b * 12..b * 12 + len].to_vec();
-            // The steps of the placed segment `k` are the original ones of segment targets[k].
-            for k in 0..4 {
-                let seg = s.targets[b * 4 + k] as usize;
-                let w = &s.pooling[(b * 4 + k) * 12..(b * 4 + k + 1) * 12];
-                let mean: f32 = w
-                    .iter()
-                    .zip(&s.batch.values[b * 12..b * 12 + 12])
-                    .map(|(a, v)| a * v)
-                    .sum();
-                let (from, to) = (seg * len / 4, (seg + 1) * len / 4);
-                let want = (from..to).map(|t| t as f32).sum::<f32>() / (to - from) as f32;
-                assert!(
-                    (mean - want).abs() < 1e-5,
-                    "row {b} place {k}: {mean} vs {want}"
-                );
-            }
-            values.sort_by(f32::total_cmp);
-            let expect: Vec<f32> = (0..len).map(|t| t as f32).collect();
-            assert_eq!(values, expect, "a permutation of the row's steps");
-            assert!(
-                s.batch.values[b * 12 + len..b * 12 + 12]
-                    .iter()
-                    .all(|&v| v == 0.0)
-            );
-        }
+        let parts = cut_segments(&batch, 4);
+        assert_eq!((parts.batch, parts.len), (8, 3));
+        assert_eq!(parts.lengths, vec![3, 3, 3, 3, 2, 2, 2, 3]);
+        // Row 1 (9 steps): parts [0, 2), [2, 4), [4, 6), [6, 9).
+        assert_eq!(&parts.values[4 * 3..4 * 3 + 2], &[0.0, 1.0]);
+        assert_eq!(&parts.values[7 * 3..8 * 3], &[6.0, 7.0, 8.0]);
+        assert_eq!(&parts.valid[6 * 3..7 * 3], &[1.0, 1.0, 0.0]);
+        let joined: Vec<f32> = (0..4)
+            .flat_map(|s| parts.values[s * 3..s * 3 + parts.lengths[s]].to_vec())
+            .collect();
+        assert_eq!(joined, (0..12).map(|t| t as f32).collect::<Vec<_>>());
     }
 
     #[test]
-    fn rows_shorter_than_the_segment_count_leave_empty_segments_out() {
-        let batch = ramp(&[3], 3);
-        let s = shuffle_segments(&batch, 4, &mut StdRng::seed_from_u64(0));
-        assert_eq!(s.targets.iter().filter(|&&t| t < 0).count(), 1);
+    fn a_series_shorter_than_the_part_count_still_gives_every_part_a_step() {
+        let parts = cut_segments(&ramp(&[3], 3), 4);
+        assert_eq!(parts.lengths, vec![1, 1, 1, 1]);
+        assert!(parts.valid.iter().all(|&v| v == 1.0));
     }
 }

@@ -22,6 +22,7 @@ use super::SeriesSet;
 use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
 use crate::augment::image::mix;
+use crate::methods::ema::{ema_update, momentum_copy};
 use crate::methods::losses::normalized_spread;
 use crate::methods::{MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask, ts_order};
 use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
@@ -37,7 +38,7 @@ const METHOD_STREAM: u64 = 0x5345_5249_4553;
 const ORDER_STREAM: u64 = 0x004f_5244_4552;
 
 /// A self-supervised method on series.
-pub trait SeriesMethod: Module + Sized {
+pub trait SeriesMethod: Module + burn::module::ModuleDisplay + Sized {
     /// Builds the method's heads around `encoder`.
     fn new(cfg: &MethodConfig, encoder: SeriesEncoder, device: &Device) -> Self;
 
@@ -47,6 +48,16 @@ pub trait SeriesMethod: Module + Sized {
 
     /// The backbone being trained.
     fn encoder(&self) -> &SeriesEncoder;
+}
+
+/// A method in training and the uniform average of its encoder's weights over the start and
+/// every step since (TS2Vec evaluates this average, PyTorch's `AveragedModel`; it is what the
+/// run exports). After step `k` the average holds `k + 1` weight sets, so the step count in the
+/// checkpoint is its only state besides the weights.
+#[derive(Module, Debug)]
+pub struct Averaged<M: Module> {
+    pub method: M,
+    pub average: SeriesEncoder,
 }
 
 /// Optimiser steps TS2Vec trains for: 200 for data sets of at most 100,000 values, else 600.
@@ -217,7 +228,9 @@ pub fn pretrain_with<M: SeriesMethod>(
     }
     let device = cfg.device.device()?.autodiff();
     let mut model = seeded_init(&device, cfg.seed, || {
-        M::new(&cfg.method_config, cfg.build_encoder(&device), &device)
+        let method = M::new(&cfg.method_config, cfg.build_encoder(&device), &device);
+        let average = momentum_copy(method.encoder());
+        Averaged { method, average }
     });
     let mut optim = build_optimizer(&cfg.optimizer);
     let checkpoints = Checkpoints::new(run_dir);
@@ -256,7 +269,7 @@ pub fn pretrain_with<M: SeriesMethod>(
         }
         let idx = batch_indices(n, batch, cfg.seed, state.step);
         let series = SeriesBatch::gather(data, &idx, &cfg.scaler);
-        let out = model.step(
+        let out = model.method.step(
             &series,
             mix(cfg.seed ^ METHOD_STREAM, state.step as u64),
             &device,
@@ -281,6 +294,8 @@ pub fn pretrain_with<M: SeriesMethod>(
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         model = optim.step(cfg.optimizer.lr, model, grads);
         state.step += 1;
+        let kept = state.step as f64 / (state.step + 1) as f64;
+        model.average = ema_update(model.average, model.method.encoder(), kept);
         session_steps += 1;
         last_loss = loss;
         let elapsed = elapsed_before + start.elapsed().as_secs_f64();
@@ -309,7 +324,7 @@ pub fn pretrain_with<M: SeriesMethod>(
         if state.step.is_multiple_of(cfg.checkpoint_every) {
             state.elapsed_s = elapsed;
             checkpoints.save(&model, &optim, &state)?;
-            save_encoder(model.encoder(), &encoder_path)?;
+            save_encoder(&model.average, &encoder_path)?;
         }
     }
     state.finished = state.step >= cfg.steps
@@ -318,7 +333,7 @@ pub fn pretrain_with<M: SeriesMethod>(
             .is_some_and(|m| elapsed_before + start.elapsed().as_secs_f64() >= m * 60.0);
     state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
     checkpoints.save(&model, &optim, &state)?;
-    save_encoder(model.encoder(), &encoder_path)?;
+    save_encoder(&model.average, &encoder_path)?;
     Ok(TrainSummary {
         steps: state.step,
         final_loss: last_loss,
