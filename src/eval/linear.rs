@@ -26,6 +26,10 @@ pub struct LinearProbeConfig {
     pub batch_size: usize,
     /// Seed of the batch order.
     pub seed: u64,
+    /// Standardise the features with the labelled samples' own mean and deviation. Off when the
+    /// caller has standardised them with better statistics (all of the unlabelled train split:
+    /// with a handful of labels the samples' own deviations are mostly noise).
+    pub standardize: bool,
 }
 
 impl Default for LinearProbeConfig {
@@ -36,6 +40,7 @@ impl Default for LinearProbeConfig {
             weight_decay: 1e-4,
             batch_size: 256,
             seed: 0,
+            standardize: true,
         }
     }
 }
@@ -99,7 +104,7 @@ fn argmax(values: &[f32]) -> u32 {
 }
 
 /// Per-dimension mean and 1/std of `x` (constant dimensions get 1/std = 1).
-fn moments(x: &Embeddings) -> (Vec<f32>, Vec<f32>) {
+pub fn moments(x: &Embeddings) -> (Vec<f32>, Vec<f32>) {
     let mut sum = vec![0f64; x.dim];
     let mut sum_sq = vec![0f64; x.dim];
     for i in 0..x.n {
@@ -139,7 +144,11 @@ pub fn train_linear(
         train_labels.iter().all(|&l| (l as usize) < num_classes),
         "training labels must be < num_classes ({num_classes})"
     );
-    let (mean, inv_std) = moments(train);
+    let (mean, inv_std) = if cfg.standardize {
+        moments(train)
+    } else {
+        (vec![0.0; train.dim], vec![1.0; train.dim])
+    };
     let device = Device::flex().autodiff();
     let mut probe = LinearClassifier {
         mean,

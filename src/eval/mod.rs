@@ -73,4 +73,34 @@ impl Embeddings {
         }
         Embeddings::new(data, self.n, self.dim)
     }
+
+    /// A copy with every dimension standardised by `reference`'s mean and deviation.
+    pub fn standardized_by(&self, reference: &Embeddings) -> Embeddings {
+        let (mean, inv_std) = linear::moments(reference);
+        let mut out = self.centered(&mean);
+        for row in out.data.chunks_mut(self.dim) {
+            for (v, &s) in row.iter_mut().zip(&inv_std) {
+                *v *= s;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardising_by_a_reference_uses_its_mean_and_deviation() {
+        let reference = Embeddings::new(vec![0.0, 10.0, 2.0, 10.0, 4.0, 10.0], 3, 2);
+        let x = Embeddings::new(vec![2.0, 12.0, 4.0 + 8f32.sqrt(), 10.0], 2, 2);
+        let z = x.standardized_by(&reference);
+        // Column 0: mean 2, std sqrt(8/3); column 1 is constant (deviation taken as 1).
+        let s = (8.0f32 / 3.0).sqrt();
+        let want = [0.0, 2.0, (2.0 + 8f32.sqrt()) / s, 0.0];
+        for (g, w) in z.data.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "{:?} vs {want:?}", z.data);
+        }
+    }
 }

@@ -197,6 +197,9 @@ pub fn evaluate_series(
     let classes = train.num_classes().max(test.num_classes());
     let train_emb = embed_series(encoder, train, &run.scaler, device);
     let test_emb = embed_series(encoder, test, &run.scaler, device);
+    // The linear probe standardises with the whole (unlabelled) train split's statistics.
+    let train_std = train_emb.standardized_by(&train_emb);
+    let test_std = test_emb.standardized_by(&train_emb);
     let mut results = Vec::new();
     for &fraction in &cfg.fractions {
         let idx = sample_fraction(train_labels, fraction, cfg.seed);
@@ -221,9 +224,17 @@ pub fn evaluate_series(
                     &svm_predict(&bank, &labels, classes, &test_emb, &cfg.svm),
                     test_labels,
                 ),
-                Protocol::Linear => {
-                    linear_probe(&bank, &labels, classes, &test_emb, test_labels, &cfg.linear)
-                }
+                Protocol::Linear => linear_probe(
+                    &train_std.select(&idx),
+                    &labels,
+                    classes,
+                    &test_std,
+                    test_labels,
+                    &LinearProbeConfig {
+                        standardize: false,
+                        ..cfg.linear.clone()
+                    },
+                ),
                 Protocol::Knn => {
                     let mean = bank.mean();
                     let pred = knn_predict(
