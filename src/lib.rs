@@ -12,4 +12,5 @@ pub mod eval;
 pub mod kernels;
 pub mod methods;
 pub mod series;
+pub mod text;
 pub mod train;

@@ -1,0 +1,1 @@
+//! Text readers: plain corpora and labelled TSV/CSV sets.
