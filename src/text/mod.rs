@@ -2,6 +2,7 @@
 //! generation, search and few-label transfer.
 
 pub mod data;
+pub mod masking;
 pub mod tokenizer;
 
 /// Labelled texts: one class index per text.
