@@ -102,7 +102,8 @@ impl TextTokenizer {
         Ok(tokenizer)
     }
 
-    /// The token ids of `text`, without special tokens added.
+    /// The token ids of `text`, without special tokens added (WordPiece/BPE read a special
+    /// token's name written in the text, such as `[MASK]`, as that token; char does not).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         match &self.inner {
             Inner::Char { ids, .. } => text
@@ -464,6 +465,49 @@ mod tests {
             let ids = tok.encode(sample);
             assert_eq!(back.encode(sample), ids, "{kind:?}");
             assert_eq!(back.decode(&ids), tok.decode(&ids), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn real_corpus_reaches_the_requested_size() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/text/tinyshakespeare.txt");
+        if !path.is_file() {
+            eprintln!("skipping: {} is absent", path.display());
+            return;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        let chars = TextTokenizer::train(TokenizerKind::Char, &lines, 0).unwrap();
+        assert_eq!(
+            chars.vocab_size(),
+            5 + 64,
+            "64 distinct chars besides the newline"
+        );
+        for kind in [TokenizerKind::Wordpiece, TokenizerKind::Bpe] {
+            let tok = TextTokenizer::train(kind, &lines, 1000).unwrap();
+            assert!(
+                (950..=1000).contains(&tok.vocab_size()),
+                "{kind:?}: {}",
+                tok.vocab_size()
+            );
+            let line = &lines[0];
+            let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+            assert_eq!(
+                squeeze(&tok.decode(&tok.encode(line))),
+                squeeze(line),
+                "{kind:?}"
+            );
+            let tokens: usize = lines[..500].iter().map(|l| tok.encode(l).len()).sum();
+            let chars: usize = lines[..500].iter().map(|l| l.len()).sum();
+            assert!(
+                tokens * 2 < chars,
+                "{kind:?}: {tokens} tokens for {chars} chars"
+            );
         }
     }
 
