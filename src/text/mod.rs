@@ -2,6 +2,8 @@
 //! generation, search and few-label transfer.
 
 pub mod data;
+pub mod masking;
+pub mod tokenizer;
 
 /// Labelled texts: one class index per text.
 #[derive(Clone, Debug, PartialEq)]
