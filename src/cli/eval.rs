@@ -21,10 +21,11 @@ pub struct EvalArgs {
     /// Labels per class to sample from the train split, e.g. 1,10,100,all (images).
     #[arg(long, default_value = "1,10,100,all")]
     pub(super) labels_per_class: String,
-    /// Shares of the train labels, stratified by class, e.g. 0.1,1 (series).
+    /// Shares of the train labels, stratified by class, e.g. 0.01,0.1,1 (series and text).
     #[arg(long, default_value = "1")]
     pub(super) labels_fraction: String,
-    /// Protocols: knn, linear, svm [default: knn,linear for images, svm,linear for series].
+    /// Protocols: knn, linear, svm, finetune [default: knn,linear for images, svm,linear for
+    /// series, knn,linear,finetune for text].
     #[arg(long)]
     pub(super) protocol: Option<String>,
     /// Also train the same encoder from scratch on the same labels.
@@ -58,8 +59,12 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let config = args.input.run.join("config.toml");
-    if config.exists() && run_method(&config)?.modality() == Modality::Series {
-        return super::eval_series::run(&args);
+    if config.exists() {
+        match run_method(&config)?.modality() {
+            Modality::Series => return super::eval_series::run(&args),
+            Modality::Text => return super::eval_text::run(&args),
+            Modality::Image => {}
+        }
     }
     let budgets = parse_budgets(&args.labels_per_class)
         .map_err(|e| anyhow::anyhow!("--labels-per-class: {e}"))?;

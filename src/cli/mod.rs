@@ -5,9 +5,13 @@ mod demo;
 mod embed;
 mod eval;
 mod eval_series;
+mod eval_text;
+mod generate;
 mod pretrain;
 mod pretrain_series;
+mod pretrain_text;
 mod run_dir;
+mod search;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +35,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure the speed of the hot paths (training step, inference, augmentation, k-NN).
     Bench(bench::BenchArgs),
+    /// Continue a prompt with a next-token (clm) run.
+    Generate(generate::GenerateArgs),
+    /// Find the lines of a corpus nearest to a query (text runs).
+    Search(search::SearchArgs),
 }
 
 /// Runs the parsed command.
@@ -41,5 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Search(args) => search::run(args),
     }
 }

@@ -10,6 +10,7 @@ use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
 use autodidact::methods::{MethodConfig, MethodKind, Modality, check_encoder, pretrain};
+use autodidact::text::tokenizer::TokenizerKind;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact::train::recipe::Recipe;
@@ -39,9 +40,22 @@ pub struct PretrainArgs {
     /// Train for this many minutes of wall-clock time instead of a number of epochs.
     #[arg(long)]
     pub(super) minutes: Option<f64>,
-    /// Series methods: optimiser steps [default: TS2Vec's 200, or 600 above 100,000 values].
+    /// Series and text methods: optimiser steps [series default: TS2Vec's 200, or 600 above
+    /// 100,000 values; text: 2,000].
     #[arg(long, conflicts_with = "epochs")]
     pub(super) steps: Option<usize>,
+    /// Text methods: tokenizer trained on the corpus [default: char].
+    #[arg(long, value_enum)]
+    pub(super) tokenizer: Option<TokenizerKind>,
+    /// Text methods: vocabulary size of the wordpiece/bpe tokenizer [default: 8000].
+    #[arg(long)]
+    pub(super) vocab_size: Option<usize>,
+    /// Text methods: Transformer size, tiny|mini|small|base [default: small].
+    #[arg(long)]
+    pub(super) model: Option<String>,
+    /// Text methods: tokens per sequence [default: 128].
+    #[arg(long)]
+    pub(super) context: Option<usize>,
     /// Images per batch [default: 256].
     #[arg(long)]
     pub(super) batch_size: Option<usize>,
@@ -106,13 +120,22 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         let name = name.split('.').next().unwrap_or("data").to_string();
         PathBuf::from("runs").join(format!("{method:?}-{name}").to_lowercase())
     });
-    let series = if args.resume {
-        run_method(&out.join("config.toml"))?.modality() == Modality::Series
+    let modality = if args.resume {
+        run_method(&out.join("config.toml"))?.modality()
     } else {
-        method.modality() == Modality::Series
+        method.modality()
     };
-    if series {
-        return super::pretrain_series::run(&args, &recipe, method, data_path, &out);
+    match modality {
+        Modality::Series => {
+            return super::pretrain_series::run(&args, &recipe, method, data_path, &out);
+        }
+        Modality::Text => {
+            return super::pretrain_text::run(&args, &recipe, method, data_path, &out);
+        }
+        Modality::Image => {}
+    }
+    if args.tokenizer.is_some() || args.model.is_some() || args.context.is_some() {
+        bail!("--tokenizer, --model and --context apply to text methods (mlm, clm, simcse)");
     }
     if args.steps.is_some() || recipe.steps.is_some() {
         bail!("steps apply to series methods; give image runs --epochs or --minutes");

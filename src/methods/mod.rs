@@ -2,15 +2,18 @@
 
 pub mod barlow;
 pub mod byol;
+pub mod clm;
 pub mod dino;
 pub mod ema;
 pub mod inpaint;
 pub mod losses;
 pub mod mae;
 pub mod masking;
+pub mod mlm;
 pub mod moco;
 pub mod mocov3;
 pub mod simclr;
+pub mod simcse;
 pub mod simsiam;
 pub mod ts_contrast;
 pub mod ts_mask;
@@ -65,6 +68,12 @@ pub enum MethodKind {
     /// Series contrast: TS2Vec's hierarchical contrastive loss over two overlapping crops.
     #[serde(rename = "ts-contrast")]
     TsContrast,
+    /// Masked language modelling: BERT's 15% selection (80/10/10), loss on the selected tokens.
+    Mlm,
+    /// Causal language modelling: GPT's next-token prediction.
+    Clm,
+    /// SimCSE: two dropout views of a sentence are positives, the batch's other sentences negatives.
+    Simcse,
 }
 
 /// The kind of data a method learns from.
@@ -72,6 +81,7 @@ pub enum MethodKind {
 pub enum Modality {
     Image,
     Series,
+    Text,
 }
 
 impl MethodKind {
@@ -85,6 +95,7 @@ impl MethodKind {
     pub fn modality(self) -> Modality {
         match self {
             MethodKind::TsOrder | MethodKind::TsMask | MethodKind::TsContrast => Modality::Series,
+            MethodKind::Mlm | MethodKind::Clm | MethodKind::Simcse => Modality::Text,
             _ => Modality::Image,
         }
     }
@@ -208,7 +219,18 @@ impl MethodConfig {
             | MethodKind::Mae
             | MethodKind::Inpaint
             | MethodKind::TsOrder
-            | MethodKind::TsContrast => base,
+            | MethodKind::TsContrast
+            | MethodKind::Clm => base,
+            // BERT's selection rate.
+            MethodKind::Mlm => Self {
+                mask_ratio: 0.15,
+                ..base
+            },
+            // SimCSE's temperature.
+            MethodKind::Simcse => Self {
+                temperature: 0.05,
+                ..base
+            },
             // Hides fewer steps than MAE hides patches: neighbouring steps are nearly copies.
             MethodKind::TsMask => Self {
                 mask_ratio: 0.3,
@@ -360,6 +382,10 @@ pub fn pretrain(
             "--method {} learns from time series; give it a series data set (.ts or .csv)",
             cfg.method.name()
         ),
+        MethodKind::Mlm | MethodKind::Clm | MethodKind::Simcse => anyhow::bail!(
+            "--method {} learns from text; give it a text file or folder",
+            cfg.method.name()
+        ),
     }
 }
 
@@ -394,7 +420,10 @@ mod tests {
                 "inpaint",
                 "ts-order",
                 "ts-mask",
-                "ts-contrast"
+                "ts-contrast",
+                "mlm",
+                "clm",
+                "simcse"
             ]
         );
     }

@@ -308,6 +308,7 @@ pub fn pretrain_with<M: SeriesMethod>(
                 images_per_s: state.step as f64 * batch as f64 / elapsed.max(1e-9),
                 spread,
                 elapsed_s: elapsed,
+                val_loss: None,
             };
             writeln!(metrics, "{}", serde_json::to_string(&line)?)
                 .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
@@ -340,6 +341,7 @@ pub fn pretrain_with<M: SeriesMethod>(
         elapsed_s: state.elapsed_s,
         encoder_path,
         collapse_warnings,
+        val_loss: None,
     })
 }
 

@@ -1,9 +1,15 @@
 //! Text: corpora and labelled sets, tokenizers, the Transformer, the text pretexts, their loop,
 //! generation, search and few-label transfer.
 
+pub mod batch;
 pub mod data;
+pub mod eval;
+pub mod generate;
 pub mod masking;
+pub mod model;
+pub mod search;
 pub mod tokenizer;
+pub mod train;
 
 /// Labelled texts: one class index per text.
 #[derive(Clone, Debug, PartialEq)]

@@ -20,8 +20,16 @@ pub struct Recipe {
     pub encoder: Option<EncoderKind>,
     pub epochs: Option<usize>,
     pub minutes: Option<f64>,
-    /// Optimiser steps (series methods; image runs use epochs or minutes).
+    /// Optimiser steps (series and text methods; image runs use epochs or minutes).
     pub steps: Option<usize>,
+    /// Text methods: the tokenizer trained on the corpus.
+    pub tokenizer: Option<crate::text::tokenizer::TokenizerKind>,
+    /// Text methods: vocabulary size of the subword tokenizers.
+    pub vocab_size: Option<usize>,
+    /// Text methods: Transformer size (tiny, mini, small, base).
+    pub model: Option<String>,
+    /// Text methods: tokens per sequence.
+    pub context: Option<usize>,
     pub batch_size: Option<usize>,
     pub seed: Option<u64>,
     pub optimizer: Option<OptimizerKind>,

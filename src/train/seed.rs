@@ -20,6 +20,15 @@ pub fn seeded_init<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -
     module
 }
 
+/// Runs `f` with `device`'s generator seeded with `seed`, without interference from other
+/// threads drawing from it (dropout masks that must depend on the step alone, so a resumed run
+/// draws the same ones).
+pub fn with_seeded_device<R>(device: &Device, seed: u64, f: impl FnOnce() -> R) -> R {
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    f()
+}
+
 struct Materialize;
 
 impl ModuleVisitor for Materialize {

@@ -46,6 +46,9 @@ pub struct MetricsLine {
     /// Normalised spread of the embeddings (about 1 healthy, near 0 collapsed).
     pub spread: f64,
     pub elapsed_s: f64,
+    /// Held-out loss (next-token training: nats per token), on the steps where it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
 }
 
 /// What a finished run reports.
@@ -57,6 +60,8 @@ pub struct TrainSummary {
     pub encoder_path: PathBuf,
     /// Logged steps of this session whose spread was below [`COLLAPSE_SPREAD`].
     pub collapse_warnings: usize,
+    /// The final held-out loss, for methods that measure one (next-token training).
+    pub val_loss: Option<f64>,
 }
 
 /// Options of one invocation of the loop that are not part of the run's config.
@@ -121,6 +126,7 @@ pub fn pretrain_with<M: Method>(
             elapsed_s: state.elapsed_s,
             encoder_path,
             collapse_warnings: 0,
+            val_loss: None,
         });
     }
     truncate_metrics(&metrics_path, state.step)?;
@@ -273,6 +279,7 @@ pub fn pretrain_with<M: Method>(
                 images_per_s,
                 spread,
                 elapsed_s: elapsed,
+                val_loss: None,
             };
             writeln!(metrics, "{}", serde_json::to_string(&line)?)
                 .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
@@ -309,6 +316,7 @@ pub fn pretrain_with<M: Method>(
         elapsed_s: state.elapsed_s,
         encoder_path,
         collapse_warnings,
+        val_loss: None,
     })
 }
 

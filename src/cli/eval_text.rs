@@ -1,0 +1,83 @@
+//! `autodidact eval` on a text run: k-NN / linear probe on sentence embeddings and fine-tuning,
+//! at shares of the train labels, beside the same Transformer trained from scratch.
+
+use super::eval::EvalArgs;
+use autodidact::data::split::parse_fractions;
+use autodidact::eval::knn::KnnConfig;
+use autodidact::eval::linear::LinearProbeConfig;
+use autodidact::eval::report::{EvalReport, format_table};
+use autodidact::text::data::load_text_problem;
+use autodidact::text::eval::{
+    FineTuneConfig, TextSuiteConfig, evaluate_texts, parse_text_protocols,
+};
+use autodidact::text::tokenizer::TextTokenizer;
+use autodidact::text::train::TextRunConfig;
+use autodidact::train::checkpoint::load_encoder;
+
+pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let fractions = parse_fractions(&args.labels_fraction)
+        .map_err(|e| anyhow::anyhow!("--labels-fraction: {e}"))?;
+    let protocols = parse_text_protocols(args.protocol.as_deref().unwrap_or("knn,linear,finetune"))
+        .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
+    let run_dir = &args.input.run;
+    let run = TextRunConfig::load(&run_dir.join("config.toml"))?;
+    let tokenizer = TextTokenizer::load(&run_dir.join("tokenizer.json"))?;
+    let device = run.device.device()?;
+    let path = run_dir.join("encoder.safetensors");
+    if !path.exists() {
+        anyhow::bail!(
+            "{}: missing; the run has not saved a checkpoint yet",
+            path.display()
+        );
+    }
+    let encoder = load_encoder(run.build_encoder(tokenizer.vocab_size(), &device), &path)?;
+    let problem = load_text_problem(&args.input.data, args.seed)?;
+    let finetune = FineTuneConfig {
+        seed: args.seed,
+        ..FineTuneConfig::default()
+    };
+    if args.baseline || protocols.contains(&autodidact::text::eval::TextProtocol::Finetune) {
+        println!("{}", finetune.describe());
+    }
+    let cfg = TextSuiteConfig {
+        protocols,
+        fractions,
+        baseline: args.baseline,
+        knn: KnnConfig {
+            k: args.knn_k,
+            temperature: args.knn_temperature,
+        },
+        linear: LinearProbeConfig {
+            steps: args.linear_steps,
+            lr: args.linear_lr,
+            weight_decay: args.linear_weight_decay,
+            seed: args.seed,
+            ..LinearProbeConfig::default()
+        },
+        finetune,
+        seed: args.seed,
+    };
+    println!(
+        "{}: {} train / {} test texts, {} classes",
+        problem.name,
+        problem.train.len(),
+        problem.test.len(),
+        problem.train.num_classes()
+    );
+    let results = evaluate_texts(
+        &encoder,
+        &tokenizer,
+        &run,
+        &problem.train,
+        &problem.test,
+        &cfg,
+        &device,
+        &|line| println!("{line}"),
+    )?;
+    println!("\n{}", format_table(&results));
+    if let Some(path) = &args.json {
+        EvalReport { results }.write_json(path)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `autodidact generate`: continue a prompt with a next-token (clm) run.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use autodidact::methods::MethodKind;
+use autodidact::text::generate::{SampleConfig, sample};
+use autodidact::text::tokenizer::TextTokenizer;
+use autodidact::text::train::TextRunConfig;
+use autodidact::train::checkpoint::load_encoder;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Run folder of a `--method clm` pre-training.
+    #[arg(long)]
+    run: PathBuf,
+    /// Text to continue.
+    #[arg(long)]
+    prompt: String,
+    /// Tokens to generate.
+    #[arg(long, default_value_t = 500)]
+    tokens: usize,
+    /// Sampling temperature (0: always the most likely token).
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// Sample among the K most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let cfg = TextRunConfig::load(&args.run.join("config.toml"))?;
+    if cfg.method != MethodKind::Clm {
+        anyhow::bail!(
+            "{}: a {} run cannot generate text; generate needs a --method clm run",
+            args.run.display(),
+            cfg.method.name()
+        );
+    }
+    if !args.temperature.is_finite() || args.temperature < 0.0 {
+        anyhow::bail!(
+            "--temperature must be a number >= 0, got {}",
+            args.temperature
+        );
+    }
+    let tokenizer = TextTokenizer::load(&args.run.join("tokenizer.json"))?;
+    let device = cfg.device.device()?;
+    let path = args.run.join("encoder.safetensors");
+    if !path.exists() {
+        anyhow::bail!(
+            "{}: missing; the run has not saved a checkpoint yet",
+            path.display()
+        );
+    }
+    let encoder = load_encoder(cfg.build_encoder(tokenizer.vocab_size(), &device), &path)?;
+    let prompt = tokenizer.encode(&args.prompt);
+    if prompt.is_empty() {
+        anyhow::bail!("--prompt must not be empty");
+    }
+    let out = sample(
+        &encoder,
+        &prompt,
+        &SampleConfig {
+            tokens: args.tokens,
+            temperature: args.temperature,
+            top_k: args.top_k,
+            seed: args.seed,
+        },
+        &device,
+    );
+    println!("{}{}", args.prompt, tokenizer.decode(&out));
+    Ok(())
+}

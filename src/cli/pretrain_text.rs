@@ -1,0 +1,141 @@
+//! `autodidact pretrain` with a text method (mlm, clm, simcse).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use super::pretrain::{PretrainArgs, prepare_run_dir, print_summary};
+use autodidact::methods::MethodKind;
+use autodidact::text::data::{TextUnit, read_corpus};
+use autodidact::text::model::TransformerConfig;
+use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
+use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
+use autodidact::train::recipe::Recipe;
+use autodidact::train::trainer::TrainOptions;
+
+/// How a method reads its corpus: next-token training keeps the text whole (blank lines
+/// included), the others take one text per line.
+fn input_of(method: MethodKind) -> TextInput {
+    if method == MethodKind::Clm {
+        TextInput::Stream
+    } else {
+        TextInput::Texts
+    }
+}
+
+fn read_texts(path: &Path, method: MethodKind) -> anyhow::Result<Vec<String>> {
+    let unit = match input_of(method) {
+        TextInput::Stream => TextUnit::Documents,
+        TextInput::Texts => TextUnit::Lines,
+    };
+    read_corpus(path, unit)
+}
+
+pub(super) fn run(
+    args: &PretrainArgs,
+    recipe: &Recipe,
+    method: MethodKind,
+    data_path: Option<PathBuf>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let opts = TrainOptions {
+        resume: args.resume,
+        quiet: false,
+        stop_after: None,
+    };
+    if args.resume {
+        let cfg = TextRunConfig::load(&out.join("config.toml"))?;
+        let tokenizer = TextTokenizer::load(&out.join("tokenizer.json"))?;
+        let texts = read_texts(&cfg.data, cfg.method)?;
+        let corpus = TextCorpus::new(
+            &texts,
+            &tokenizer,
+            input_of(cfg.method),
+            cfg.heldout_fraction,
+        );
+        let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), out, &opts)?;
+        print_text_summary(out, &summary);
+        return Ok(());
+    }
+    let Some(data_path) = data_path else {
+        bail!("no data: give --data PATH (a text file or folder, or a labelled .tsv/.csv)");
+    };
+    if args.encoder.is_some() {
+        bail!("--encoder chooses an image backbone; text methods use a Transformer (--model)");
+    }
+    let texts = read_texts(&data_path, method)?;
+    let kind = args
+        .tokenizer
+        .or(recipe.tokenizer)
+        .unwrap_or(TokenizerKind::Char);
+    let mut cfg = TextRunConfig::defaults(method, data_path.clone(), kind);
+    if let Some(name) = args.model.as_ref().or(recipe.model.as_ref()) {
+        let Some(model) = TransformerConfig::preset(name) else {
+            bail!("model {name}: unknown size (expected tiny, mini, small or base)");
+        };
+        cfg.model = TransformerConfig {
+            dropout: cfg.model.dropout,
+            ..model
+        };
+    }
+    cfg.model.max_len = args.context.or(recipe.context).unwrap_or(cfg.model.max_len);
+    cfg.vocab_size = args
+        .vocab_size
+        .or(recipe.vocab_size)
+        .unwrap_or(cfg.vocab_size);
+    cfg.batch_size = args
+        .batch_size
+        .or(recipe.batch_size)
+        .unwrap_or(cfg.batch_size);
+    cfg.steps = args.steps.or(recipe.steps).unwrap_or(cfg.steps);
+    cfg.minutes = args.minutes.or(recipe.minutes);
+    cfg.seed = args.seed.or(recipe.seed).unwrap_or(cfg.seed);
+    cfg.device = args.device;
+    cfg.optimizer.lr = args.lr.or(recipe.lr).unwrap_or(cfg.optimizer.lr);
+    cfg.optimizer.weight_decay = args
+        .weight_decay
+        .or(recipe.weight_decay)
+        .unwrap_or(cfg.optimizer.weight_decay);
+    cfg.method_config = recipe.method_config(method)?;
+    cfg.checkpoint_every = args.checkpoint_every.max(1);
+    cfg.log_every = args.log_every.max(1);
+    if cfg.model.max_len < 2 {
+        bail!("--context must be at least 2 tokens");
+    }
+    prepare_run_dir(out, args.force)?;
+    let tokenizer = TextTokenizer::train(cfg.tokenizer, &texts, cfg.vocab_size)?;
+    tokenizer.save(&out.join("tokenizer.json"))?;
+    cfg.save(&out.join("config.toml"))?;
+    let corpus = TextCorpus::new(&texts, &tokenizer, input_of(method), cfg.heldout_fraction);
+    println!(
+        "pre-training {} ({} layers x {}, {} tokens of context, {:?} tokenizer of {} entries) on {} from {}",
+        method.name(),
+        cfg.model.n_layers,
+        cfg.model.d_model,
+        cfg.model.max_len,
+        cfg.tokenizer,
+        tokenizer.vocab_size(),
+        match input_of(method) {
+            TextInput::Stream => format!(
+                "{} tokens ({} held out)",
+                corpus.stream.len(),
+                corpus.heldout.len()
+            ),
+            TextInput::Texts => format!("{} texts", corpus.texts.len()),
+        },
+        data_path.display()
+    );
+    let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), out, &opts)?;
+    print_text_summary(out, &summary);
+    Ok(())
+}
+
+fn print_text_summary(out: &Path, s: &autodidact::train::trainer::TrainSummary) {
+    print_summary(out, s);
+    if let Some(v) = s.val_loss {
+        println!(
+            "held-out loss {v:.4} nats per token (perplexity {:.2})",
+            v.exp()
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! clm: GPT's next-token prediction with a causal Transformer; the loss is the mean cross-entropy
+//! of every position's next token (nats per token).
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+
+use super::{MethodConfig, StepOutput};
+use crate::text::batch::TokenBatch;
+use crate::text::model::TextEncoder;
+use crate::text::train::{TextInput, TextMethod};
+
+#[derive(Module, Debug)]
+pub struct Clm {
+    pub encoder: TextEncoder,
+}
+
+/// Mean next-token cross-entropy of `batch` (windows of a stream) under `encoder`.
+pub fn next_token_loss(
+    encoder: &TextEncoder,
+    batch: &TokenBatch,
+    train: bool,
+    device: &Device,
+) -> (Tensor<1>, Tensor<3>) {
+    let (ids, _) = batch.tensors(device);
+    let hidden = encoder.forward(ids, None, train);
+    let [b, t, _] = hidden.dims();
+    let logits = encoder.logits(hidden.clone());
+    let vocab = logits.dims()[2];
+    let loss = CrossEntropyLossConfig::new()
+        .init(device)
+        .forward(logits.reshape([b * t, vocab]), batch.next_tensor(device));
+    (loss, hidden)
+}
+
+impl TextMethod for Clm {
+    fn new(_cfg: &MethodConfig, encoder: TextEncoder, _device: &Device) -> Self {
+        Self { encoder }
+    }
+
+    fn causal() -> bool {
+        true
+    }
+
+    fn input() -> TextInput {
+        TextInput::Stream
+    }
+
+    fn step(&self, batch: &TokenBatch, _seed: u64, device: &Device) -> StepOutput {
+        let (loss, hidden) = next_token_loss(&self.encoder, batch, true, device);
+        let [b, t, d] = hidden.dims();
+        StepOutput::new(loss, hidden.narrow(1, t - 1, 1).reshape([b, d]))
+    }
+
+    fn encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+}

@@ -1,0 +1,49 @@
+//! simcse: unsupervised SimCSE (Gao et al. 2021). Each sentence is encoded twice; the two
+//! dropout masks are the only difference between the views, which are positives; the batch's
+//! other sentences are negatives (InfoNCE on cosine similarities, temperature 0.05). The sentence
+//! embedding is the mean of the token states, as evaluation uses it.
+
+use burn::prelude::*;
+
+use super::{MethodConfig, StepOutput, losses};
+use crate::text::batch::TokenBatch;
+use crate::text::model::TextEncoder;
+use crate::text::train::{TextInput, TextMethod};
+
+#[derive(Module, Debug)]
+pub struct SimCse {
+    pub encoder: TextEncoder,
+    pub temperature: f64,
+}
+
+impl TextMethod for SimCse {
+    fn new(cfg: &MethodConfig, encoder: TextEncoder, _device: &Device) -> Self {
+        Self {
+            encoder,
+            temperature: cfg.temperature,
+        }
+    }
+
+    fn causal() -> bool {
+        false
+    }
+
+    fn input() -> TextInput {
+        TextInput::Texts
+    }
+
+    fn step(&self, batch: &TokenBatch, _seed: u64, device: &Device) -> StepOutput {
+        let (ids, valid) = batch.tensors(device);
+        // Two passes draw two dropout masks from the step's generator.
+        let view = || {
+            let hidden = self.encoder.forward(ids.clone(), Some(valid.clone()), true);
+            TextEncoder::mean_pool(hidden, valid.clone())
+        };
+        let (z1, z2) = (view(), view());
+        StepOutput::new(losses::info_nce(z1.clone(), z2, self.temperature), z1)
+    }
+
+    fn encoder(&self) -> &TextEncoder {
+        &self.encoder
+    }
+}

@@ -1,0 +1,354 @@
+//! Few-label transfer on text: sentence embeddings (mean of the token states) for k-NN and the
+//! linear probe, full fine-tuning of the pre-trained Transformer with a classification head, and
+//! the same model and head trained from scratch on the same labels (the baseline).
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use super::LabelledTexts;
+use super::batch::pad_sequences;
+use super::model::TextEncoder;
+use super::tokenizer::TextTokenizer;
+use super::train::TextRunConfig;
+use crate::augment::image::mix;
+use crate::data::split::sample_fraction;
+use crate::eval::Embeddings;
+use crate::eval::knn::{KnnConfig, accuracy, knn_predict};
+use crate::eval::linear::{LinearProbeConfig, linear_probe};
+use crate::eval::report::EvalResult;
+use crate::eval::suite::Protocol;
+use crate::train::schedule::warmup_cosine;
+use crate::train::seed::{seeded_init, with_seeded_device};
+
+/// Texts per forward pass when embedding or predicting.
+const EMBED_BATCH: usize = 64;
+
+/// `[CLS]` and the text's tokens, cut to `max_len`.
+pub fn sequence(tokenizer: &TextTokenizer, text: &str, max_len: usize) -> Vec<u32> {
+    let mut ids = vec![TextTokenizer::CLS];
+    ids.extend(tokenizer.encode(text));
+    ids.truncate(max_len);
+    ids
+}
+
+/// Sentence embeddings of `texts`: the mean hidden state of each text's tokens.
+pub fn embed_texts(
+    encoder: &TextEncoder,
+    tokenizer: &TextTokenizer,
+    texts: &[String],
+    device: &Device,
+) -> Embeddings {
+    let encoder = encoder.valid();
+    let mut data = Vec::with_capacity(texts.len() * encoder.d_model());
+    for chunk in texts.chunks(EMBED_BATCH) {
+        let seqs: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|t| sequence(tokenizer, t, encoder.max_len()))
+            .collect();
+        let (ids, valid) =
+            pad_sequences(&seqs, encoder.max_len(), TextTokenizer::PAD).tensors(device);
+        let hidden = encoder.forward(ids, Some(valid.clone()), false);
+        data.extend(
+            TextEncoder::mean_pool(hidden, valid)
+                .into_data()
+                .iter::<f32>(),
+        );
+    }
+    Embeddings::new(data, texts.len(), encoder.d_model())
+}
+
+/// Training of a Transformer + linear head on labelled texts: fine-tuning (from the pre-trained
+/// weights) and the baseline (from scratch) use the same settings, so only the start differs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FineTuneConfig {
+    /// Passes over the labelled texts, within `[min_steps, max_steps]` optimiser steps.
+    pub epochs: usize,
+    pub min_steps: usize,
+    pub max_steps: usize,
+    pub batch_size: usize,
+    /// Peak AdamW rate (10% warm-up, cosine decay to zero).
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Dropout in the Transformer while training the classifier.
+    pub dropout: f64,
+    pub seed: u64,
+}
+
+impl Default for FineTuneConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            min_steps: 200,
+            max_steps: 1500,
+            batch_size: 32,
+            lr: 3e-4,
+            weight_decay: 0.01,
+            dropout: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+impl FineTuneConfig {
+    /// Optimiser steps for `n` labelled texts.
+    pub fn steps(&self, n: usize) -> usize {
+        (self.epochs * n.div_ceil(self.batch_size)).clamp(self.min_steps, self.max_steps)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "fine-tuning and baseline: Transformer + linear head, {} epochs ({}..{} AdamW steps) at lr {}, batch {}, dropout {}",
+            self.epochs, self.min_steps, self.max_steps, self.lr, self.batch_size, self.dropout
+        )
+    }
+}
+
+#[derive(Module, Debug)]
+struct Classifier {
+    encoder: TextEncoder,
+    head: Linear,
+}
+
+/// Trains `encoder` (pre-trained, or fresh for the baseline) with a linear head on `train` and
+/// returns its accuracy on `test`.
+pub fn train_classifier(
+    encoder: TextEncoder,
+    tokenizer: &TextTokenizer,
+    train: &LabelledTexts,
+    test: &LabelledTexts,
+    cfg: &FineTuneConfig,
+    device: &Device,
+) -> f64 {
+    let classes = train.num_classes().max(test.num_classes());
+    let autodiff = device.clone().autodiff();
+    let max_len = encoder.max_len();
+    let d = encoder.d_model();
+    let mut model = seeded_init(&autodiff, cfg.seed, || Classifier {
+        encoder: encoder.with_dropout(cfg.dropout).train(),
+        head: LinearConfig::new(d, classes).init(&autodiff),
+    });
+    let seqs: Vec<Vec<u32>> = train
+        .texts
+        .iter()
+        .map(|t| sequence(tokenizer, t, max_len))
+        .collect();
+    let steps = cfg.steps(train.len());
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(cfg.weight_decay as f32)
+        .init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
+    let batch = cfg.batch_size.clamp(1, train.len().max(1));
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut pos = order.len();
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let warmup = (steps / 10).max(1);
+    for step in 0..steps {
+        if pos + batch > order.len() {
+            order.shuffle(&mut rng);
+            pos = 0;
+        }
+        let idx = &order[pos..pos + batch];
+        pos += batch;
+        let batch_seqs: Vec<Vec<u32>> = idx.iter().map(|&i| seqs[i].clone()).collect();
+        let (ids, valid) =
+            pad_sequences(&batch_seqs, max_len, TextTokenizer::PAD).tensors(&autodiff);
+        let y: Vec<i64> = idx.iter().map(|&i| train.labels[i] as i64).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [idx.len()]), &autodiff);
+        let hidden = with_seeded_device(&autodiff, mix(cfg.seed, step as u64), || {
+            model.encoder.forward(ids, Some(valid.clone()), true)
+        });
+        let logits = model.head.forward(TextEncoder::mean_pool(hidden, valid));
+        let loss = loss_fn.forward(logits, y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = warmup_cosine(cfg.lr, step, warmup, steps);
+        model = optim.step(lr, model, grads);
+    }
+    let model = model.valid();
+    let mut predictions = Vec::with_capacity(test.len());
+    for chunk in test.texts.chunks(EMBED_BATCH) {
+        let seqs: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|t| sequence(tokenizer, t, max_len))
+            .collect();
+        let (ids, valid) = pad_sequences(&seqs, max_len, TextTokenizer::PAD).tensors(device);
+        let hidden = model.encoder.forward(ids, Some(valid.clone()), false);
+        let logits = model.head.forward(TextEncoder::mean_pool(hidden, valid));
+        predictions.extend(logits.argmax(1).into_data().iter::<i64>().map(|p| p as u32));
+    }
+    accuracy(&predictions, &test.labels)
+}
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct TextSuiteConfig {
+    pub protocols: Vec<TextProtocol>,
+    pub fractions: Vec<f64>,
+    /// Train the same model from scratch on the same labels.
+    pub baseline: bool,
+    pub knn: KnnConfig,
+    pub linear: LinearProbeConfig,
+    pub finetune: FineTuneConfig,
+    pub seed: u64,
+}
+
+/// A classifier on top of the pre-trained Transformer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextProtocol {
+    /// On frozen sentence embeddings: k-NN or the linear probe.
+    Frozen(Protocol),
+    /// The whole Transformer trained with a linear head.
+    Finetune,
+}
+
+impl TextProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            TextProtocol::Frozen(p) => p.name(),
+            TextProtocol::Finetune => "finetune",
+        }
+    }
+}
+
+/// Parses `knn,linear,finetune` (and `svm`).
+pub fn parse_text_protocols(list: &str) -> Result<Vec<TextProtocol>, String> {
+    list.split(',')
+        .map(|s| match s.trim() {
+            "finetune" => Ok(TextProtocol::Finetune),
+            other => other
+                .parse::<Protocol>()
+                .map(TextProtocol::Frozen)
+                .map_err(|e| format!("{e}, or finetune")),
+        })
+        .collect()
+}
+
+/// Runs every protocol at every label share for the pre-trained `encoder`.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_texts(
+    encoder: &TextEncoder,
+    tokenizer: &TextTokenizer,
+    run: &TextRunConfig,
+    train: &LabelledTexts,
+    test: &LabelledTexts,
+    cfg: &TextSuiteConfig,
+    device: &Device,
+    log: &dyn Fn(&str),
+) -> anyhow::Result<Vec<EvalResult>> {
+    if train.is_empty() || test.is_empty() {
+        anyhow::bail!("evaluation needs labelled train and test texts");
+    }
+    let classes = train.num_classes().max(test.num_classes());
+    let frozen = cfg
+        .protocols
+        .iter()
+        .any(|p| matches!(p, TextProtocol::Frozen(_)));
+    let (train_emb, test_emb) = if frozen {
+        log(&format!(
+            "embedding {} train and {} test texts",
+            train.len(),
+            test.len()
+        ));
+        let tr = embed_texts(encoder, tokenizer, &train.texts, device);
+        let te = embed_texts(encoder, tokenizer, &test.texts, device);
+        (tr.standardized_by(&tr), te.standardized_by(&tr))
+    } else {
+        (
+            Embeddings::new(Vec::new(), 0, 0),
+            Embeddings::new(Vec::new(), 0, 0),
+        )
+    };
+    let mut results = Vec::new();
+    for &fraction in &cfg.fractions {
+        let idx = sample_fraction(&train.labels, fraction, cfg.seed);
+        let labelled = train.subset(&idx);
+        let baseline_accuracy = if cfg.baseline {
+            log(&format!(
+                "training the same Transformer from scratch on {} labelled texts ({}%)",
+                idx.len(),
+                fraction * 100.0
+            ));
+            let fresh = seeded_init(device, cfg.seed ^ 0x5eed, || {
+                run.build_encoder(tokenizer.vocab_size(), device)
+            });
+            Some(train_classifier(
+                fresh,
+                tokenizer,
+                &labelled,
+                test,
+                &cfg.finetune,
+                device,
+            ))
+        } else {
+            None
+        };
+        for &protocol in &cfg.protocols {
+            let ssl_accuracy = match protocol {
+                TextProtocol::Frozen(Protocol::Knn) => {
+                    let pred = knn_predict(
+                        &train_emb.select(&idx),
+                        &labelled.labels,
+                        classes,
+                        &test_emb,
+                        &cfg.knn,
+                    );
+                    accuracy(&pred, &test.labels)
+                }
+                TextProtocol::Frozen(Protocol::Linear) => linear_probe(
+                    &train_emb.select(&idx),
+                    &labelled.labels,
+                    classes,
+                    &test_emb,
+                    &test.labels,
+                    &LinearProbeConfig {
+                        standardize: false,
+                        ..cfg.linear.clone()
+                    },
+                ),
+                TextProtocol::Frozen(Protocol::Svm) => accuracy(
+                    &crate::eval::svm::svm_predict(
+                        &train_emb.select(&idx),
+                        &labelled.labels,
+                        classes,
+                        &test_emb,
+                        &crate::eval::svm::SvmConfig::default(),
+                    ),
+                    &test.labels,
+                ),
+                TextProtocol::Finetune => {
+                    log(&format!(
+                        "fine-tuning on {} labelled texts ({}%)",
+                        idx.len(),
+                        fraction * 100.0
+                    ));
+                    train_classifier(
+                        encoder.clone(),
+                        tokenizer,
+                        &labelled,
+                        test,
+                        &cfg.finetune,
+                        device,
+                    )
+                }
+            };
+            log(&format!(
+                "{} with {}% of the labels: {:.2}%",
+                protocol.name(),
+                fraction * 100.0,
+                100.0 * ssl_accuracy
+            ));
+            results.push(EvalResult {
+                protocol: protocol.name().to_string(),
+                labels_per_class: None,
+                labels_fraction: Some(fraction),
+                ssl_accuracy,
+                baseline_accuracy,
+            });
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,297 @@
+//! The Transformer: token and learned position embeddings, pre-norm blocks (multi-head
+//! self-attention and a GELU MLP, each on a residual branch), a final LayerNorm. Causal for
+//! next-token training, bidirectional otherwise; the language-model head is the token embedding
+//! transposed (GPT-2's and BERT's weight tying).
+
+use burn::nn::{
+    Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::{gelu, softmax};
+use serde::{Deserialize, Serialize};
+
+/// Standard deviation of the initial weights (GPT-2's).
+const INIT_STD: f64 = 0.02;
+
+/// Sizes of the Transformer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransformerConfig {
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// Longest sequence (learned positions).
+    pub max_len: usize,
+    /// Dropout on attention and MLP outputs and on the embeddings, in training.
+    pub dropout: f64,
+}
+
+impl Default for TransformerConfig {
+    /// "small": 4 layers of 256 (3.2 M parameters besides the embeddings).
+    fn default() -> Self {
+        Self::preset("small").unwrap_or(Self {
+            d_model: 256,
+            n_layers: 4,
+            n_heads: 4,
+            max_len: 128,
+            dropout: 0.0,
+        })
+    }
+}
+
+impl TransformerConfig {
+    /// Named sizes: `tiny` (2 x 128), `mini` (4 x 192), `small` (4 x 256), `base` (6 x 384).
+    pub fn preset(name: &str) -> Option<Self> {
+        let (d_model, n_layers, n_heads) = match name {
+            "tiny" => (128, 2, 4),
+            "mini" => (192, 4, 4),
+            "small" => (256, 4, 4),
+            "base" => (384, 6, 6),
+            _ => return None,
+        };
+        Some(Self {
+            d_model,
+            n_layers,
+            n_heads,
+            max_len: 128,
+            dropout: 0.0,
+        })
+    }
+}
+
+/// Dropout whose masks come from the device's generator, which the text loop seeds from the
+/// run's seed and the step (Burn's `Dropout` does the same draw; this one is only active when
+/// asked, so evaluation code cannot forget to turn it off).
+fn dropout(x: Tensor<3>, p: f64, active: bool) -> Tensor<3> {
+    if !active || p <= 0.0 {
+        return x;
+    }
+    let keep = Tensor::<3>::random(x.dims(), Distribution::Bernoulli(1.0 - p), &x.device());
+    x * keep / (1.0 - p)
+}
+
+#[derive(Module, Debug)]
+pub struct Block {
+    norm1: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    n_heads: usize,
+}
+
+/// GPT-2's initialisation: weights (and here biases) from N(0, 0.02); the projections that end a
+/// residual branch are scaled down by `sqrt(2 * layers)` so the residual stream's variance does
+/// not grow with depth.
+fn normal(std: f64) -> Initializer {
+    Initializer::Normal { mean: 0.0, std }
+}
+
+fn linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(normal(std))
+        .init(device)
+}
+
+impl Block {
+    fn new(cfg: &TransformerConfig, device: &Device) -> Self {
+        let d = cfg.d_model;
+        let residual = INIT_STD / (2.0 * cfg.n_layers as f64).sqrt();
+        Self {
+            norm1: LayerNormConfig::new(d).init(device),
+            qkv: linear(d, 3 * d, INIT_STD, device),
+            proj: linear(d, d, residual, device),
+            norm2: LayerNormConfig::new(d).init(device),
+            fc1: linear(d, 4 * d, INIT_STD, device),
+            fc2: linear(4 * d, d, residual, device),
+            n_heads: cfg.n_heads,
+        }
+    }
+
+    /// `bias`: `[B or 1, 1, T or 1, T]`, added to the attention scores (-1e9 where attention is
+    /// not allowed).
+    fn forward(&self, x: Tensor<3>, bias: &Tensor<4>, p: f64, train: bool) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let (h, dh) = (self.n_heads, d / self.n_heads);
+        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
+        let split = |i: usize| {
+            qkv.clone()
+                .narrow(2, i * d, d)
+                .reshape([b, t, h, dh])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (split(0), split(1), split(2));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + bias.clone();
+        let context = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, t, d]);
+        let x = x + dropout(self.proj.forward(context), p, train);
+        let mlp = self
+            .fc2
+            .forward(gelu(self.fc1.forward(self.norm2.forward(x.clone()))));
+        x + dropout(mlp, p, train)
+    }
+}
+
+/// The Transformer over token ids.
+#[derive(Module, Debug)]
+pub struct TextEncoder {
+    token: Embedding,
+    position: Embedding,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    causal: bool,
+    dropout: f64,
+    d_model: usize,
+    max_len: usize,
+}
+
+impl TextEncoder {
+    pub fn new(vocab: usize, cfg: &TransformerConfig, causal: bool, device: &Device) -> Self {
+        Self {
+            token: EmbeddingConfig::new(vocab, cfg.d_model)
+                .with_initializer(normal(INIT_STD))
+                .init(device),
+            position: EmbeddingConfig::new(cfg.max_len, cfg.d_model)
+                .with_initializer(normal(INIT_STD))
+                .init(device),
+            blocks: (0..cfg.n_layers).map(|_| Block::new(cfg, device)).collect(),
+            norm: LayerNormConfig::new(cfg.d_model).init(device),
+            causal,
+            dropout: cfg.dropout,
+            d_model: cfg.d_model,
+            max_len: cfg.max_len,
+        }
+    }
+
+    /// The same weights with dropout `p` in training (fine-tuning sets its own).
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    /// Entries of the token vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        self.token.weight.dims()[0]
+    }
+
+    pub fn d_model(&self) -> usize {
+        self.d_model
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    pub fn is_causal(&self) -> bool {
+        self.causal
+    }
+
+    /// Hidden states `[B, T, D]` of `tokens` (`[B, T]`, `T <= max_len`). `valid` (`[B, T]`, 1 for
+    /// real tokens, 0 for padding) keeps padding out of attention. `train` turns dropout on.
+    pub fn forward(
+        &self,
+        tokens: Tensor<2, Int>,
+        valid: Option<Tensor<2>>,
+        train: bool,
+    ) -> Tensor<3> {
+        let [b, t] = tokens.dims();
+        let device = tokens.device();
+        let positions = Tensor::<1, Int>::arange(0..t as i64, &device)
+            .reshape([1, t])
+            .repeat_dim(0, b);
+        let x = self.token.forward(tokens) + self.position.forward(positions);
+        let mut x = dropout(x, self.dropout, train);
+        let mut bias = Tensor::<4>::zeros([1, 1, t, t], &device);
+        if self.causal {
+            let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &device);
+            bias = bias.mask_fill(future.unsqueeze::<4>(), -1e9);
+        }
+        if let Some(valid) = valid {
+            bias = bias + (valid.reshape([b, 1, 1, t]) - 1.0) * 1e9;
+        }
+        for block in &self.blocks {
+            x = block.forward(x, &bias, self.dropout, train);
+        }
+        self.norm.forward(x)
+    }
+
+    /// Next-token (or masked-token) logits `[B, T, vocab]` from hidden states, through the tied
+    /// token embedding.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let w = self.token.weight.val();
+        hidden.matmul(w.transpose().unsqueeze::<3>())
+    }
+
+    /// The mean of the hidden states of the valid tokens, `[B, D]` (the sentence embedding).
+    pub fn mean_pool(hidden: Tensor<3>, valid: Tensor<2>) -> Tensor<2> {
+        let [b, t, d] = hidden.dims();
+        let w = valid.reshape([b, t, 1]);
+        let count = w.clone().sum_dim(1).clamp_min(1.0);
+        ((hidden * w).sum_dim(1) / count).reshape([b, d])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> TransformerConfig {
+        TransformerConfig {
+            d_model: 16,
+            n_layers: 2,
+            n_heads: 2,
+            max_len: 12,
+            dropout: 0.0,
+        }
+    }
+
+    fn ids(v: &[i64], b: usize, t: usize) -> Tensor<2, Int> {
+        Tensor::from_data(TensorData::new(v.to_vec(), [b, t]), &Device::flex())
+    }
+
+    fn values(x: Tensor<3>) -> Vec<f32> {
+        x.into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    #[test]
+    fn causal_outputs_do_not_see_the_future() {
+        let enc = TextEncoder::new(20, &tiny(), true, &Device::flex());
+        let a = values(enc.forward(ids(&[5, 6, 7, 8, 9], 1, 5), None, false));
+        let b = values(enc.forward(ids(&[5, 6, 7, 1, 2], 1, 5), None, false));
+        // The first three positions are the same, the later ones differ.
+        for i in 0..3 * 16 {
+            assert!((a[i] - b[i]).abs() < 1e-5, "position {} changed", i / 16);
+        }
+        assert!((3 * 16..5 * 16).any(|i| (a[i] - b[i]).abs() > 1e-4));
+    }
+
+    #[test]
+    fn padding_does_not_change_the_real_tokens() {
+        let enc = TextEncoder::new(20, &tiny(), false, &Device::flex());
+        let alone = values(enc.forward(ids(&[5, 6, 7], 1, 3), None, false));
+        let valid = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 1.0, 0.0, 0.0], [1, 5]),
+            &Device::flex(),
+        );
+        let padded = values(enc.forward(ids(&[5, 6, 7, 0, 0], 1, 5), Some(valid), false));
+        for i in 0..3 * 16 {
+            assert!(
+                (alone[i] - padded[i]).abs() < 1e-5,
+                "{} vs {}",
+                alone[i],
+                padded[i]
+            );
+        }
+    }
+
+    #[test]
+    fn logits_have_one_score_per_vocabulary_entry() {
+        let enc = TextEncoder::new(20, &tiny(), true, &Device::flex());
+        let h = enc.forward(ids(&[1, 2, 3, 4], 2, 2), None, false);
+        assert_eq!(enc.logits(h).dims(), [2, 2, 20]);
+    }
+}

@@ -1,0 +1,444 @@
+//! Pre-training on text: the [`TextMethod`] trait, the run's config and its loop.
+//!
+//! As in the other loops, the batch and every random draw of step `s` (windows, masks, dropout)
+//! come from `(seed, s)`, checkpoints are atomic, a NaN loss stops the run with the last
+//! checkpoint kept, and `--resume` continues exactly. A `--minutes` budget times the first steps,
+//! then fixes the number of steps so that the warm-up + cosine schedule ends with the time.
+//! Next-token runs hold out the last part of the corpus and report its loss (nats per token).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::batch::{TokenBatch, eval_windows, pad_sequences, stream_windows};
+use super::model::{TextEncoder, TransformerConfig};
+use super::tokenizer::{TextTokenizer, TokenizerKind};
+use crate::augment::image::mix;
+use crate::methods::losses::normalized_spread;
+use crate::methods::{MethodConfig, MethodKind, StepOutput, clm, mlm, simcse};
+use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
+use crate::train::config::DeviceChoice;
+use crate::train::optim::{OptimizerConfig, build_optimizer};
+use crate::train::schedule::warmup_cosine;
+use crate::train::seed::{seeded_init, with_seeded_device};
+use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary, truncate_metrics};
+
+/// Stream of the per-step seed handed to methods and to the dropout generator.
+const METHOD_STREAM: u64 = 0x5445_5854;
+/// Steps timed before a `--minutes` budget fixes the number of steps.
+const CALIBRATION_STEPS: usize = 10;
+/// Held-out windows scored at each evaluation (at most).
+const HELDOUT_WINDOWS: usize = 256;
+
+/// What a method trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextInput {
+    /// Windows of the corpus as one token stream (next-token training).
+    Stream,
+    /// Texts one by one, `[CLS]` first, padded to the longest in the batch.
+    Texts,
+}
+
+/// A self-supervised method on text.
+pub trait TextMethod: Module + burn::module::ModuleDisplay + Sized {
+    /// Builds the method's heads around `encoder`.
+    fn new(cfg: &MethodConfig, encoder: TextEncoder, device: &Device) -> Self;
+    /// Whether the encoder attends only to earlier positions.
+    fn causal() -> bool;
+    fn input() -> TextInput;
+    /// Loss of one batch; the method's own randomness (masks) comes from `seed`.
+    fn step(&self, batch: &TokenBatch, seed: u64, device: &Device) -> StepOutput;
+    fn encoder(&self) -> &TextEncoder;
+}
+
+/// Everything needed to rerun a text pre-training run (`config.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextRunConfig {
+    pub method: MethodKind,
+    pub data: PathBuf,
+    pub tokenizer: TokenizerKind,
+    /// Vocabulary size asked of the subword trainers (the char vocabulary is the corpus').
+    pub vocab_size: usize,
+    pub model: TransformerConfig,
+    pub batch_size: usize,
+    /// Optimiser steps (fixed after calibration when `minutes` is given).
+    pub steps: usize,
+    pub minutes: Option<f64>,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    /// Peak learning rate, warm-up share and weight decay; the rate decays to a tenth by cosine.
+    pub optimizer: OptimizerConfig,
+    pub method_config: MethodConfig,
+    /// Share of the corpus (its end) held out for the next-token loss.
+    pub heldout_fraction: f64,
+    /// Measure the held-out loss every this many steps (and at the end).
+    pub eval_every: usize,
+    pub checkpoint_every: usize,
+    pub log_every: usize,
+}
+
+impl TextRunConfig {
+    /// Defaults for `method`: the small Transformer, 128 tokens, batch 32, AdamW 1e-3 with 0.1
+    /// weight decay and 2% warm-up, 2,000 steps.
+    pub fn defaults(method: MethodKind, data: PathBuf, tokenizer: TokenizerKind) -> Self {
+        Self {
+            method,
+            data,
+            tokenizer,
+            vocab_size: 8000,
+            model: TransformerConfig {
+                // SimCSE's views differ only by dropout (the paper's 0.1).
+                dropout: if method == MethodKind::Simcse {
+                    0.1
+                } else {
+                    0.0
+                },
+                ..TransformerConfig::default()
+            },
+            batch_size: 32,
+            steps: 2000,
+            minutes: None,
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            optimizer: OptimizerConfig {
+                lr: 1e-3,
+                weight_decay: 0.1,
+                warmup_fraction: 0.02,
+                ..OptimizerConfig::default()
+            },
+            method_config: MethodConfig::for_method(method),
+            heldout_fraction: 0.1,
+            eval_every: 250,
+            checkpoint_every: 500,
+            log_every: 10,
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;
+        crate::train::checkpoint::write_atomic(path, text.as_bytes())
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read run config", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))
+    }
+
+    /// A fresh encoder of this run's architecture for `vocab` tokens.
+    pub fn build_encoder(&self, vocab: usize, device: &Device) -> TextEncoder {
+        TextEncoder::new(vocab, &self.model, self.method == MethodKind::Clm, device)
+    }
+}
+
+/// The tokenised corpus, split for training and (next-token runs) held out.
+pub struct TextCorpus {
+    /// Next-token runs: the training stream; other runs: empty.
+    pub stream: Vec<u32>,
+    pub heldout: Vec<u32>,
+    /// Other runs: one token sequence per text (`[CLS]` first).
+    pub texts: Vec<Vec<u32>>,
+}
+
+impl TextCorpus {
+    /// Tokenises `texts` for `input`: one stream (texts joined by blank lines, the last
+    /// `heldout_fraction` held out) or one sequence per text.
+    pub fn new(
+        texts: &[String],
+        tokenizer: &TextTokenizer,
+        input: TextInput,
+        heldout_fraction: f64,
+    ) -> Self {
+        match input {
+            TextInput::Stream => {
+                let all = tokenizer.encode(&texts.join("\n\n"));
+                let cut = ((1.0 - heldout_fraction) * all.len() as f64) as usize;
+                Self {
+                    stream: all[..cut].to_vec(),
+                    heldout: all[cut..].to_vec(),
+                    texts: Vec::new(),
+                }
+            }
+            TextInput::Texts => Self {
+                stream: Vec::new(),
+                heldout: Vec::new(),
+                texts: texts
+                    .iter()
+                    .map(|t| {
+                        let mut ids = vec![TextTokenizer::CLS];
+                        ids.extend(tokenizer.encode(t));
+                        ids
+                    })
+                    .filter(|ids| ids.len() > 1)
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// Pre-trains the text method named in `cfg`: the one place where a text method's name is mapped
+/// to its type.
+pub fn pretrain(
+    cfg: &TextRunConfig,
+    corpus: &TextCorpus,
+    vocab: usize,
+    run_dir: &Path,
+    opts: &TrainOptions,
+) -> anyhow::Result<TrainSummary> {
+    match cfg.method {
+        MethodKind::Clm => pretrain_with::<clm::Clm>(cfg, corpus, vocab, run_dir, opts),
+        MethodKind::Mlm => pretrain_with::<mlm::Mlm>(cfg, corpus, vocab, run_dir, opts),
+        MethodKind::Simcse => pretrain_with::<simcse::SimCse>(cfg, corpus, vocab, run_dir, opts),
+        other => bail!(
+            "--method {} does not learn from text; text data needs mlm, clm or simcse",
+            other.name()
+        ),
+    }
+}
+
+/// The batch of step `step`.
+fn batch_for(
+    input: TextInput,
+    corpus: &TextCorpus,
+    cfg: &TextRunConfig,
+    step: usize,
+) -> TokenBatch {
+    let len = cfg.model.max_len;
+    match input {
+        TextInput::Stream => stream_windows(&corpus.stream, cfg.batch_size, len, cfg.seed, step),
+        TextInput::Texts => {
+            let n = corpus.texts.len();
+            let per_epoch = (n / cfg.batch_size).max(1);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(mix(
+                cfg.seed,
+                (step / per_epoch) as u64,
+            )));
+            let start = (step % per_epoch) * cfg.batch_size;
+            let seqs: Vec<Vec<u32>> = order[start..(start + cfg.batch_size).min(n)]
+                .iter()
+                .map(|&i| corpus.texts[i].clone())
+                .collect();
+            pad_sequences(&seqs, len, TextTokenizer::PAD)
+        }
+    }
+}
+
+/// Mean next-token loss over the held-out windows (nats per token).
+pub fn heldout_loss(
+    encoder: &TextEncoder,
+    heldout: &[u32],
+    batch: usize,
+    device: &Device,
+) -> Option<f64> {
+    let windows = eval_windows(heldout, encoder.max_len(), HELDOUT_WINDOWS);
+    if windows.is_empty() {
+        return None;
+    }
+    let encoder = encoder.valid();
+    let mut total = 0.0;
+    for chunk in windows.chunks(batch.max(1)) {
+        let b = TokenBatch {
+            ids: chunk.iter().flat_map(|w| w.0.clone()).collect(),
+            valid: vec![1.0; chunk.len() * encoder.max_len()],
+            next: chunk.iter().flat_map(|w| w.1.clone()).collect(),
+            batch: chunk.len(),
+            len: encoder.max_len(),
+        };
+        let (loss, _) = clm::next_token_loss(&encoder, &b, false, device);
+        total += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
+    }
+    Some(total / windows.len() as f64)
+}
+
+/// Pre-trains method `M` into `run_dir`.
+pub fn pretrain_with<M: TextMethod>(
+    cfg: &TextRunConfig,
+    corpus: &TextCorpus,
+    vocab: usize,
+    run_dir: &Path,
+    opts: &TrainOptions,
+) -> anyhow::Result<TrainSummary> {
+    match M::input() {
+        TextInput::Stream if corpus.stream.len() <= cfg.model.max_len + 1 => bail!(
+            "{}: {} training tokens is too few for windows of {}",
+            cfg.data.display(),
+            corpus.stream.len(),
+            cfg.model.max_len
+        ),
+        TextInput::Texts if corpus.texts.len() < 2 => {
+            bail!("{}: fewer than two non-empty texts", cfg.data.display())
+        }
+        _ => {}
+    }
+    let device = cfg.device.device()?.autodiff();
+    let mut model = seeded_init(&device, cfg.seed, || {
+        M::new(
+            &cfg.method_config,
+            cfg.build_encoder(vocab, &device),
+            &device,
+        )
+    });
+    let mut optim = build_optimizer(&cfg.optimizer);
+    let checkpoints = Checkpoints::new(run_dir);
+    let mut state = TrainState {
+        step: 0,
+        total_steps: cfg.minutes.is_none().then_some(cfg.steps),
+        elapsed_s: 0.0,
+        finished: false,
+    };
+    if opts.resume
+        && let Some(dir) = checkpoints.latest()
+    {
+        (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
+    }
+    let encoder_path = run_dir.join("encoder.safetensors");
+    let metrics_path = run_dir.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, state.step)?;
+    let mut metrics = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
+    let start = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let mut calibration: Option<(Instant, usize)> = None;
+    let mut last_loss = f64::NAN;
+    let mut val_loss = None;
+    let mut session_steps = 0;
+    let tokens_per_step = cfg.batch_size * cfg.model.max_len;
+    let device_plain = cfg.device.device()?;
+    loop {
+        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
+        if state.total_steps.is_some_and(|t| state.step >= t)
+            || cfg.minutes.is_some_and(|m| elapsed >= m * 60.0)
+        {
+            state.finished = true;
+            break;
+        }
+        if opts.stop_after.is_some_and(|s| session_steps >= s) {
+            break;
+        }
+        let batch = batch_for(M::input(), corpus, cfg, state.step);
+        let step_seed = mix(cfg.seed ^ METHOD_STREAM, state.step as u64);
+        let out = with_seeded_device(&device, step_seed, || {
+            model.step(&batch, step_seed, &device)
+        });
+        let loss = out.loss.clone().into_scalar::<f32>() as f64;
+        if !loss.is_finite() {
+            let kept = checkpoints
+                .latest()
+                .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
+            bail!(
+                "loss became {loss} at step {}; training stopped (last good checkpoint: {kept}). \
+                 Try a lower learning rate (--lr).",
+                state.step
+            );
+        }
+        let log_now = state.step.is_multiple_of(cfg.log_every);
+        let spread = if log_now {
+            normalized_spread(out.embeddings.clone())
+        } else {
+            f64::NAN
+        };
+        let lr = match state.total_steps {
+            Some(total) => warmup_cosine(
+                cfg.optimizer.lr,
+                state.step,
+                ((cfg.optimizer.warmup_fraction * total as f64) as usize).max(1),
+                total,
+            )
+            .max(cfg.optimizer.lr * 0.1),
+            None => cfg.optimizer.lr * (state.step + 1) as f64 / 100.0,
+        };
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        model = optim.step(lr.min(cfg.optimizer.lr), model, grads);
+        state.step += 1;
+        session_steps += 1;
+        last_loss = loss;
+        if let Some(minutes) = cfg.minutes {
+            match calibration {
+                None if state.step >= 2 => calibration = Some((Instant::now(), state.step)),
+                Some((t0, s0))
+                    if state.total_steps.is_none() && state.step >= s0 + CALIBRATION_STEPS =>
+                {
+                    let per_step = t0.elapsed().as_secs_f64() / (state.step - s0) as f64;
+                    let left = minutes * 60.0 - (elapsed_before + start.elapsed().as_secs_f64());
+                    state.total_steps = Some(state.step + (left / per_step).max(0.0) as usize);
+                }
+                _ => {}
+            }
+        }
+        let at_end = state.total_steps.is_some_and(|t| state.step >= t);
+        let evaluate = M::input() == TextInput::Stream
+            && (state.step.is_multiple_of(cfg.eval_every) || at_end);
+        if evaluate {
+            val_loss = heldout_loss(
+                model.encoder(),
+                &corpus.heldout,
+                cfg.batch_size,
+                &device_plain,
+            );
+        }
+        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
+        if log_now || evaluate {
+            let line = MetricsLine {
+                step: state.step,
+                epoch: (state.step * tokens_per_step) as f64 / corpus.stream.len().max(1) as f64,
+                loss,
+                lr,
+                images_per_s: (state.step * tokens_per_step) as f64 / elapsed.max(1e-9),
+                spread,
+                elapsed_s: elapsed,
+                val_loss: if evaluate { val_loss } else { None },
+            };
+            writeln!(metrics, "{}", serde_json::to_string(&line)?)
+                .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+            if !opts.quiet {
+                let total = state.total_steps.map_or("?".to_string(), |t| t.to_string());
+                let held = if evaluate {
+                    val_loss.map_or(String::new(), |v| format!("  held-out {v:.4}"))
+                } else {
+                    String::new()
+                };
+                println!(
+                    "step {:>6}/{total}  loss {loss:.4}{held}  lr {lr:.2e}  {:.0} tokens/s  {elapsed:.0} s",
+                    state.step, line.images_per_s
+                );
+            }
+        }
+        if state.step.is_multiple_of(cfg.checkpoint_every) {
+            state.elapsed_s = elapsed;
+            checkpoints.save(&model, &optim, &state)?;
+            save_encoder(model.encoder(), &encoder_path)?;
+        }
+    }
+    if M::input() == TextInput::Stream && val_loss.is_none() {
+        val_loss = heldout_loss(
+            model.encoder(),
+            &corpus.heldout,
+            cfg.batch_size,
+            &device_plain,
+        );
+    }
+    state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
+    checkpoints.save(&model, &optim, &state)?;
+    save_encoder(model.encoder(), &encoder_path)?;
+    Ok(TrainSummary {
+        steps: state.step,
+        final_loss: last_loss,
+        elapsed_s: state.elapsed_s,
+        encoder_path,
+        collapse_warnings: 0,
+        val_loss,
+    })
+}
