@@ -6,7 +6,7 @@ use anyhow::bail;
 
 use super::pretrain::{PretrainArgs, prepare_run_dir, print_summary};
 use autodidact::methods::MethodKind;
-use autodidact::text::data::{TextUnit, read_corpus};
+use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
 use autodidact::text::model::TransformerConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
@@ -23,7 +23,13 @@ fn input_of(method: MethodKind) -> TextInput {
     }
 }
 
+/// The texts to pre-train on. A labelled set (a folder with `train`/`test` files, or one labelled
+/// file that evaluation splits 80/20 with seed 0) contributes its train texts only, so the test
+/// texts stay unseen; anything else is a corpus.
 fn read_texts(path: &Path, method: MethodKind) -> anyhow::Result<Vec<String>> {
+    if let Ok(problem) = load_text_problem(path, 0) {
+        return Ok(text_problem_corpus(&problem));
+    }
     let unit = match input_of(method) {
         TextInput::Stream => TextUnit::Documents,
         TextInput::Texts => TextUnit::Lines,

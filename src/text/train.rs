@@ -173,11 +173,7 @@ impl TextCorpus {
                 heldout: Vec::new(),
                 texts: texts
                     .iter()
-                    .map(|t| {
-                        let mut ids = vec![TextTokenizer::CLS];
-                        ids.extend(tokenizer.encode(t));
-                        ids
-                    })
+                    .map(|t| super::eval::sequence(tokenizer, t, usize::MAX))
                     .filter(|ids| ids.len() > 1)
                     .collect(),
             },
@@ -315,6 +311,7 @@ pub fn pretrain_with<M: TextMethod>(
     let mut last_loss = f64::NAN;
     let mut val_loss = None;
     let mut session_steps = 0;
+    let mut evaluated_at = None;
     let tokens_per_step = cfg.batch_size * cfg.model.max_len;
     let device_plain = cfg.device.device()?;
     loop {
@@ -388,6 +385,7 @@ pub fn pretrain_with<M: TextMethod>(
                 cfg.batch_size,
                 &device_plain,
             );
+            evaluated_at = Some(state.step);
         }
         let elapsed = elapsed_before + start.elapsed().as_secs_f64();
         if log_now || evaluate {
@@ -422,13 +420,26 @@ pub fn pretrain_with<M: TextMethod>(
             save_encoder(model.encoder(), &encoder_path)?;
         }
     }
-    if M::input() == TextInput::Stream && val_loss.is_none() {
+    if M::input() == TextInput::Stream && evaluated_at != Some(state.step) {
+        // The run stopped between evaluations (its time ran out, or it had already finished).
         val_loss = heldout_loss(
             model.encoder(),
             &corpus.heldout,
             cfg.batch_size,
             &device_plain,
         );
+        let line = MetricsLine {
+            step: state.step,
+            epoch: (state.step * tokens_per_step) as f64 / corpus.stream.len().max(1) as f64,
+            loss: last_loss,
+            lr: f64::NAN,
+            images_per_s: f64::NAN,
+            spread: f64::NAN,
+            elapsed_s: elapsed_before + start.elapsed().as_secs_f64(),
+            val_loss,
+        };
+        writeln!(metrics, "{}", serde_json::to_string(&line)?)
+            .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
     }
     state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
     checkpoints.save(&model, &optim, &state)?;

@@ -39,16 +39,27 @@ pub const COLLAPSE_SPREAD: f64 = 0.1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsLine {
     pub step: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub epoch: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub lr: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub images_per_s: f64,
     /// Normalised spread of the embeddings (about 1 healthy, near 0 collapsed).
+    #[serde(deserialize_with = "nan_if_null")]
     pub spread: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub elapsed_s: f64,
     /// Held-out loss (next-token training: nats per token), on the steps where it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read it back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What a finished run reports.
@@ -379,4 +390,28 @@ pub fn read_metrics(run_dir: &Path) -> anyhow::Result<Vec<MetricsLine>> {
                 .with_context(|| format!("{}:{}: invalid metrics line", path.display(), i + 1))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_lines_with_missing_figures_read_back_as_nan() {
+        let line = MetricsLine {
+            step: 3,
+            epoch: 0.5,
+            loss: 1.0,
+            lr: f64::NAN,
+            images_per_s: f64::NAN,
+            spread: f64::NAN,
+            elapsed_s: 2.0,
+            val_loss: Some(1.5),
+        };
+        let json = serde_json::to_string(&line).expect("serialisable");
+        assert!(json.contains("\"spread\":null"), "{json}");
+        let back: MetricsLine = serde_json::from_str(&json).expect("NaN figures read back");
+        assert!(back.spread.is_nan() && back.lr.is_nan());
+        assert_eq!((back.step, back.val_loss), (3, Some(1.5)));
+    }
 }
