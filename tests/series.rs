@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::{mean, quiet, run_cli, stderr, stdout};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use autodidact::data::split::sample_fraction;
 use autodidact::methods::MethodKind;
@@ -67,17 +68,6 @@ fn small_run(method: MethodKind, data: &Path, train: &SeriesSet, steps: usize) -
     cfg.checkpoint_every = 10;
     cfg.seed = 3;
     cfg
-}
-
-fn quiet() -> TrainOptions {
-    TrainOptions {
-        quiet: true,
-        ..TrainOptions::default()
-    }
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 #[test]
@@ -188,21 +178,6 @@ fn a_resumed_series_run_ends_where_an_uninterrupted_one_does() {
     assert!(worst < 1e-4, "encoders differ by {worst}");
 }
 
-fn autodidact(args: &[&str]) -> Output {
-    Command::new(common::binary())
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
-}
-
 #[test]
 fn pretrain_eval_and_bench_ucr_on_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
@@ -211,12 +186,12 @@ fn pretrain_eval_and_bench_ucr_on_the_command_line() {
     write_problem(&data, "Waves", 10, 40);
     let run = tmp.path().join("run");
     let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
-    let out = autodidact(&[
+    let out = run_cli(&[
         "pretrain", "--method", "ts-order", "--data", data_s, "--steps", "12", "--out", run_s,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json = tmp.path().join("eval.json");
-    let out = autodidact(&[
+    let out = run_cli(&[
         "eval",
         "--run",
         run_s,
@@ -248,7 +223,7 @@ fn pretrain_eval_and_bench_ucr_on_the_command_line() {
     std::fs::create_dir_all(&recipes).unwrap();
     std::fs::write(recipes.join("ucr-ts-contrast.toml"), "steps = 10\n").unwrap();
     let bench_json = tmp.path().join("ucr.json");
-    let out = autodidact(&[
+    let out = run_cli(&[
         "bench",
         "ucr",
         "--data",
@@ -307,7 +282,7 @@ fn malformed_series_files_get_one_line_errors_with_file_and_line() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("Bad{i}_TRAIN.ts")), text).unwrap();
         std::fs::write(dir.join(format!("Bad{i}_TEST.ts")), text).unwrap();
-        let out = autodidact(&[
+        let out = run_cli(&[
             "pretrain",
             "--method",
             "ts-mask",

@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::{mean, quiet, run_cli, stderr, stdout};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use autodidact::methods::MethodKind;
 use autodidact::text::model::TransformerConfig;
@@ -52,17 +53,6 @@ fn small_config(method: MethodKind, data: &Path, steps: usize) -> TextRunConfig 
     cfg.seed = 5;
     cfg.optimizer.lr = 3e-3;
     cfg
-}
-
-fn quiet() -> TrainOptions {
-    TrainOptions {
-        quiet: true,
-        ..TrainOptions::default()
-    }
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 #[test]
@@ -141,21 +131,6 @@ fn a_resumed_text_run_ends_where_an_uninterrupted_one_does() {
     assert_eq!(curve(&straight), curve(&resumed));
 }
 
-fn autodidact(args: &[&str]) -> Output {
-    Command::new(common::binary())
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
-}
-
 /// Writes `<dir>/train.tsv` and `<dir>/test.tsv` (SST-2's layout).
 fn write_labelled(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
@@ -177,7 +152,7 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     std::fs::write(&corpus, lines.join("\n")).unwrap();
     let run = tmp.path().join("clm");
     let (corpus_s, run_s) = (corpus.to_str().unwrap(), run.to_str().unwrap());
-    let out = autodidact(&[
+    let out = run_cli(&[
         "pretrain",
         "--method",
         "clm",
@@ -194,7 +169,7 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("held-out loss"), "{}", stdout(&out));
-    let out = autodidact(&[
+    let out = run_cli(&[
         "generate", "--run", run_s, "--prompt", "the ", "--tokens", "40", "--seed", "1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -203,7 +178,7 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
         text.starts_with("the ") && text.trim_end().chars().count() >= 40,
         "{text}"
     );
-    let again = autodidact(&[
+    let again = run_cli(&[
         "generate", "--run", run_s, "--prompt", "the ", "--tokens", "40", "--seed", "1",
     ]);
     assert_eq!(text, stdout(&again), "the same seed samples the same text");
@@ -212,7 +187,7 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     let data = tmp.path().join("topics");
     write_labelled(&data);
     let mlm = tmp.path().join("mlm");
-    let out = autodidact(&[
+    let out = run_cli(&[
         "pretrain",
         "--method",
         "mlm",
@@ -229,7 +204,7 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json = tmp.path().join("eval.json");
-    let out = autodidact(&[
+    let out = run_cli(&[
         "eval",
         "--run",
         mlm.to_str().unwrap(),
@@ -266,7 +241,7 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
             "3",
         ];
         args.extend_from_slice(extra);
-        autodidact(&args)
+        run_cli(&args)
     };
     let first = search(&[]);
     assert!(first.status.success(), "{}", stderr(&first));
@@ -290,7 +265,7 @@ fn bad_text_input_gets_one_line_errors() {
     )
     .unwrap();
     std::fs::write(bad.join("test.tsv"), "label\tsentence\n0\tfine\n").unwrap();
-    let out = autodidact(&[
+    let out = run_cli(&[
         "pretrain",
         "--method",
         "mlm",
@@ -303,7 +278,7 @@ fn bad_text_input_gets_one_line_errors() {
     assert!(!out.status.success());
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("train.tsv:3"), "{err}");
-    let out = autodidact(&[
+    let out = run_cli(&[
         "generate",
         "--run",
         tmp.path().join("missing").to_str().unwrap(),

@@ -57,6 +57,27 @@ pub struct EvalArgs {
     pub(super) seed: u64,
 }
 
+impl EvalArgs {
+    /// The k-NN classifier the flags describe.
+    pub(super) fn knn_config(&self) -> KnnConfig {
+        KnnConfig {
+            k: self.knn_k,
+            temperature: self.knn_temperature,
+        }
+    }
+
+    /// The linear probe the flags describe.
+    pub(super) fn linear_config(&self) -> LinearProbeConfig {
+        LinearProbeConfig {
+            steps: self.linear_steps,
+            lr: self.linear_lr,
+            weight_decay: self.linear_weight_decay,
+            seed: self.seed,
+            ..LinearProbeConfig::default()
+        }
+    }
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let config = args.input.run.join("config.toml");
     if config.exists() {
@@ -88,18 +109,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         budgets,
         protocols,
         baseline,
-        knn: KnnConfig {
-            k: args.knn_k,
-            temperature: args.knn_temperature,
-        },
+        knn: args.knn_config(),
         knn_center: !args.knn_raw,
-        linear: LinearProbeConfig {
-            steps: args.linear_steps,
-            lr: args.linear_lr,
-            weight_decay: args.linear_weight_decay,
-            seed: args.seed,
-            ..LinearProbeConfig::default()
-        },
+        linear: args.linear_config(),
         seed: args.seed,
     };
     let results = evaluate(

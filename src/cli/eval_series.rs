@@ -3,8 +3,6 @@
 
 use super::eval::EvalArgs;
 use autodidact::data::split::parse_fractions;
-use autodidact::eval::knn::KnnConfig;
-use autodidact::eval::linear::LinearProbeConfig;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::parse_protocols;
 use autodidact::eval::svm::SvmConfig;
@@ -12,7 +10,7 @@ use autodidact::series::data::load_series;
 use autodidact::series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
 use autodidact::series::nn::one_nn_euclidean;
 use autodidact::series::train::SeriesRunConfig;
-use autodidact::train::checkpoint::load_encoder;
+use autodidact::train::checkpoint::load_run_encoder;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)
@@ -22,14 +20,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let run_dir = &args.input.run;
     let run = SeriesRunConfig::load(&run_dir.join("config.toml"))?;
     let device = run.device.device()?;
-    let path = run_dir.join("encoder.safetensors");
-    if !path.exists() {
-        anyhow::bail!(
-            "{}: missing; the run has not saved a checkpoint yet",
-            path.display()
-        );
-    }
-    let encoder = load_encoder(run.build_encoder(&device), &path)?;
+    let encoder = load_run_encoder(run_dir, run.build_encoder(&device))?;
     let problem = load_series(&args.input.data)?;
     let Some(test) = &problem.test else {
         anyhow::bail!(
@@ -48,17 +39,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         protocols,
         fractions,
         baseline,
-        knn: KnnConfig {
-            k: args.knn_k,
-            temperature: args.knn_temperature,
-        },
-        linear: LinearProbeConfig {
-            steps: args.linear_steps,
-            lr: args.linear_lr,
-            weight_decay: args.linear_weight_decay,
-            seed: args.seed,
-            ..LinearProbeConfig::default()
-        },
+        knn: args.knn_config(),
+        linear: args.linear_config(),
         svm: SvmConfig {
             seed: args.seed,
             ..SvmConfig::default()

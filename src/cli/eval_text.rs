@@ -3,8 +3,6 @@
 
 use super::eval::EvalArgs;
 use autodidact::data::split::parse_fractions;
-use autodidact::eval::knn::KnnConfig;
-use autodidact::eval::linear::LinearProbeConfig;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::text::data::load_text_problem;
 use autodidact::text::eval::{
@@ -12,7 +10,7 @@ use autodidact::text::eval::{
 };
 use autodidact::text::tokenizer::TextTokenizer;
 use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::load_encoder;
+use autodidact::train::checkpoint::load_run_encoder;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)
@@ -23,14 +21,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let run = TextRunConfig::load(&run_dir.join("config.toml"))?;
     let tokenizer = TextTokenizer::load(&run_dir.join("tokenizer.json"))?;
     let device = run.device.device()?;
-    let path = run_dir.join("encoder.safetensors");
-    if !path.exists() {
-        anyhow::bail!(
-            "{}: missing; the run has not saved a checkpoint yet",
-            path.display()
-        );
-    }
-    let encoder = load_encoder(run.build_encoder(tokenizer.vocab_size(), &device), &path)?;
+    let encoder = load_run_encoder(run_dir, run.build_encoder(tokenizer.vocab_size(), &device))?;
     let problem = load_text_problem(&args.input.data, args.seed)?;
     let finetune = FineTuneConfig {
         seed: args.seed,
@@ -43,17 +34,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         protocols,
         fractions,
         baseline: args.baseline,
-        knn: KnnConfig {
-            k: args.knn_k,
-            temperature: args.knn_temperature,
-        },
-        linear: LinearProbeConfig {
-            steps: args.linear_steps,
-            lr: args.linear_lr,
-            weight_decay: args.linear_weight_decay,
-            seed: args.seed,
-            ..LinearProbeConfig::default()
-        },
+        knn: args.knn_config(),
+        linear: args.linear_config(),
         finetune,
         seed: args.seed,
     };

@@ -8,7 +8,7 @@ use autodidact::methods::MethodKind;
 use autodidact::text::generate::{SampleConfig, sample};
 use autodidact::text::tokenizer::TextTokenizer;
 use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::load_encoder;
+use autodidact::train::checkpoint::load_run_encoder;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -48,14 +48,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let tokenizer = TextTokenizer::load(&args.run.join("tokenizer.json"))?;
     let device = cfg.device.device()?;
-    let path = args.run.join("encoder.safetensors");
-    if !path.exists() {
-        anyhow::bail!(
-            "{}: missing; the run has not saved a checkpoint yet",
-            path.display()
-        );
-    }
-    let encoder = load_encoder(cfg.build_encoder(tokenizer.vocab_size(), &device), &path)?;
+    let encoder = load_run_encoder(
+        &args.run,
+        cfg.build_encoder(tokenizer.vocab_size(), &device),
+    )?;
     let prompt = tokenizer.encode(&args.prompt);
     if prompt.is_empty() {
         anyhow::bail!("--prompt must not be empty");

@@ -10,7 +10,7 @@ use autodidact::data::ImageFormat;
 use autodidact::data::cache::default_cache_dir;
 use autodidact::data::{ImageData, load_images};
 use autodidact::encoders::ImageEncoder;
-use autodidact::train::checkpoint::load_encoder;
+use autodidact::train::checkpoint::load_run_encoder;
 use autodidact::train::config::RunConfig;
 
 /// A run's config and its trained backbone.
@@ -28,14 +28,7 @@ pub fn load_run(run: &Path) -> anyhow::Result<LoadedRun> {
     let config = RunConfig::load(&run.join("config.toml"))?;
     let device = config.device.device()?;
     let encoder = ImageEncoder::new(config.encoder, config.channels, &device);
-    let path = run.join("encoder.safetensors");
-    if !path.exists() {
-        anyhow::bail!(
-            "{}: missing; the run has not saved a checkpoint yet",
-            path.display()
-        );
-    }
-    let encoder = load_encoder(encoder, &path)?;
+    let encoder = load_run_encoder(run, encoder)?;
     Ok(LoadedRun {
         config,
         encoder,

@@ -11,7 +11,7 @@ use autodidact::text::eval::embed_texts;
 use autodidact::text::search::{SearchIndex, cached_embeddings, index_path, precision_at_k};
 use autodidact::text::tokenizer::TextTokenizer;
 use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::{load_encoder, write_atomic};
+use autodidact::train::checkpoint::{load_run_encoder, write_atomic};
 
 #[derive(Args, Debug)]
 pub struct SearchArgs {
@@ -43,14 +43,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let cfg = TextRunConfig::load(&args.run.join("config.toml"))?;
     let tokenizer = TextTokenizer::load(&args.run.join("tokenizer.json"))?;
     let device = cfg.device.device()?;
-    let path = args.run.join("encoder.safetensors");
-    if !path.exists() {
-        anyhow::bail!(
-            "{}: missing; the run has not saved a checkpoint yet",
-            path.display()
-        );
-    }
-    let encoder = load_encoder(cfg.build_encoder(tokenizer.vocab_size(), &device), &path)?;
+    let encoder = load_run_encoder(
+        &args.run,
+        cfg.build_encoder(tokenizer.vocab_size(), &device),
+    )?;
     let labelled = if args.evaluate {
         Some(read_labelled(&args.corpus)?)
     } else {

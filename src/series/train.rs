@@ -6,7 +6,6 @@
 //! last good checkpoint kept when the loss is not finite, and resumes exactly.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,7 +29,7 @@ use crate::train::config::DeviceChoice;
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::recipe::Recipe;
 use crate::train::seed::seeded_init;
-use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary, truncate_metrics};
+use crate::train::trainer::{MetricsLine, MetricsLog, TrainOptions, TrainSummary, check_loss};
 
 /// Stream of the per-step seed handed to [`SeriesMethod::step`].
 const METHOD_STREAM: u64 = 0x5345_5249_4553;
@@ -246,13 +245,7 @@ pub fn pretrain_with<M: SeriesMethod>(
         (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
     }
     let encoder_path = run_dir.join("encoder.safetensors");
-    let metrics_path = run_dir.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, state.step)?;
-    let mut metrics = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
+    let mut metrics = MetricsLog::open(run_dir, state.step)?;
     let start = Instant::now();
     let elapsed_before = state.elapsed_s;
     let per_epoch = (n / batch).max(1);
@@ -275,16 +268,7 @@ pub fn pretrain_with<M: SeriesMethod>(
             &device,
         );
         let loss = out.loss.clone().into_scalar::<f32>() as f64;
-        if !loss.is_finite() {
-            let kept = checkpoints
-                .latest()
-                .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
-            bail!(
-                "loss became {loss} at step {}; training stopped (last good checkpoint: {kept}). \
-                 Try a lower learning rate (--lr).",
-                state.step
-            );
-        }
+        check_loss(loss, state.step, &checkpoints)?;
         let log_now = state.step.is_multiple_of(cfg.log_every);
         let spread = if log_now {
             normalized_spread(out.embeddings.clone())
@@ -310,8 +294,7 @@ pub fn pretrain_with<M: SeriesMethod>(
                 elapsed_s: elapsed,
                 val_loss: None,
             };
-            writeln!(metrics, "{}", serde_json::to_string(&line)?)
-                .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+            metrics.write(&line)?;
             if spread < crate::train::trainer::COLLAPSE_SPREAD {
                 collapse_warnings += 1;
             }

@@ -7,7 +7,6 @@
 //! Next-token runs hold out the last part of the corpus and report its loss (nats per token).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,7 +29,7 @@ use crate::train::config::DeviceChoice;
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::schedule::warmup_cosine;
 use crate::train::seed::{seeded_init, with_seeded_device};
-use crate::train::trainer::{MetricsLine, TrainOptions, TrainSummary, truncate_metrics};
+use crate::train::trainer::{MetricsLine, MetricsLog, TrainOptions, TrainSummary, check_loss};
 
 /// Stream of the per-step seed handed to methods and to the dropout generator.
 const METHOD_STREAM: u64 = 0x5445_5854;
@@ -298,13 +297,7 @@ pub fn pretrain_with<M: TextMethod>(
         (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
     }
     let encoder_path = run_dir.join("encoder.safetensors");
-    let metrics_path = run_dir.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, state.step)?;
-    let mut metrics = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
+    let mut metrics = MetricsLog::open(run_dir, state.step)?;
     let start = Instant::now();
     let elapsed_before = state.elapsed_s;
     let mut calibration: Option<(Instant, usize)> = None;
@@ -331,16 +324,7 @@ pub fn pretrain_with<M: TextMethod>(
             model.step(&batch, step_seed, &device)
         });
         let loss = out.loss.clone().into_scalar::<f32>() as f64;
-        if !loss.is_finite() {
-            let kept = checkpoints
-                .latest()
-                .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
-            bail!(
-                "loss became {loss} at step {}; training stopped (last good checkpoint: {kept}). \
-                 Try a lower learning rate (--lr).",
-                state.step
-            );
-        }
+        check_loss(loss, state.step, &checkpoints)?;
         let log_now = state.step.is_multiple_of(cfg.log_every);
         let spread = if log_now {
             normalized_spread(out.embeddings.clone())
@@ -399,8 +383,7 @@ pub fn pretrain_with<M: TextMethod>(
                 elapsed_s: elapsed,
                 val_loss: if evaluate { val_loss } else { None },
             };
-            writeln!(metrics, "{}", serde_json::to_string(&line)?)
-                .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+            metrics.write(&line)?;
             if !opts.quiet {
                 let total = state.total_steps.map_or("?".to_string(), |t| t.to_string());
                 let held = if evaluate {
@@ -438,8 +421,7 @@ pub fn pretrain_with<M: TextMethod>(
             elapsed_s: elapsed_before + start.elapsed().as_secs_f64(),
             val_loss,
         };
-        writeln!(metrics, "{}", serde_json::to_string(&line)?)
-            .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+        metrics.write(&line)?;
     }
     state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
     checkpoints.save(&model, &optim, &state)?;

@@ -55,6 +55,19 @@ pub fn save_encoder<M: Module>(encoder: &M, path: &Path) -> anyhow::Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
 }
 
+/// Loads a run folder's `encoder.safetensors` into `encoder`, or says that the run has not saved
+/// one yet.
+pub fn load_run_encoder<M: Module>(run_dir: &Path, encoder: M) -> anyhow::Result<M> {
+    let path = run_dir.join("encoder.safetensors");
+    if !path.exists() {
+        bail!(
+            "{}: missing; the run has not saved a checkpoint yet",
+            path.display()
+        );
+    }
+    load_encoder(encoder, &path)
+}
+
 /// Loads a backbone written by [`save_encoder`] into `encoder` (which fixes the architecture).
 pub fn load_encoder<M: Module>(mut encoder: M, path: &Path) -> anyhow::Result<M> {
     let mut store = SafetensorsStore::from_file(path);

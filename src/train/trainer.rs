@@ -140,12 +140,7 @@ pub fn pretrain_with<M: Method>(
             val_loss: None,
         });
     }
-    truncate_metrics(&metrics_path, state.step)?;
-    let mut metrics = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
+    let mut metrics = MetricsLog::open(run_dir, state.step)?;
 
     let views = M::views(cfg.channels, cfg.image_size);
     let mut prefetch = Prefetcher::spawn(
@@ -200,16 +195,7 @@ pub fn pretrain_with<M: Method>(
 
         let out = model.step_seeded(inputs, mix(cfg.seed ^ METHOD_STREAM, state.step as u64));
         let loss_value = out.loss.clone().into_scalar::<f32>() as f64;
-        if !loss_value.is_finite() {
-            let kept = checkpoints
-                .latest()
-                .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
-            bail!(
-                "loss became {loss_value} at step {}; training stopped (last good checkpoint: {kept}). \
-                 Try a lower learning rate (--lr) or a larger batch.",
-                state.step
-            );
-        }
+        check_loss(loss_value, state.step, &checkpoints)?;
         let log_now = state.step.is_multiple_of(cfg.log_every);
         let spread = if log_now {
             normalized_spread(out.embeddings.clone())
@@ -292,8 +278,7 @@ pub fn pretrain_with<M: Method>(
                 elapsed_s: elapsed,
                 val_loss: None,
             };
-            writeln!(metrics, "{}", serde_json::to_string(&line)?)
-                .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+            metrics.write(&line)?;
             if M::watches_collapse() && spread < COLLAPSE_SPREAD {
                 collapse_warnings += 1;
                 progress.message(&format!(
@@ -355,8 +340,48 @@ fn write_artifacts<M: Method>(
         .context("writing the method's pictures")
 }
 
+/// A run's `metrics.jsonl`, open for appending.
+pub struct MetricsLog {
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl MetricsLog {
+    /// Opens `run_dir/metrics.jsonl`, first dropping the lines past `step` (written after the
+    /// checkpoint a resumed run starts from).
+    pub fn open(run_dir: &Path, step: usize) -> anyhow::Result<Self> {
+        let path = run_dir.join("metrics.jsonl");
+        truncate_metrics(&path, step)?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        Ok(Self { path, file })
+    }
+
+    pub fn write(&mut self, line: &MetricsLine) -> anyhow::Result<()> {
+        writeln!(self.file, "{}", serde_json::to_string(line)?)
+            .with_context(|| format!("{}: cannot write", self.path.display()))
+    }
+}
+
+/// Fails when `loss` is not finite, naming the step and the last good checkpoint (which stays).
+pub fn check_loss(loss: f64, step: usize, checkpoints: &Checkpoints) -> anyhow::Result<()> {
+    if loss.is_finite() {
+        return Ok(());
+    }
+    let kept = checkpoints
+        .latest()
+        .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
+    bail!(
+        "loss became {loss} at step {step}; training stopped (last good checkpoint: {kept}). \
+         Try a lower learning rate (--lr) or a larger batch."
+    )
+}
+
 /// Drops metric lines past `step` (written after the checkpoint a resume starts from).
-pub(crate) fn truncate_metrics(path: &Path, step: usize) -> anyhow::Result<()> {
+fn truncate_metrics(path: &Path, step: usize) -> anyhow::Result<()> {
     let Ok(text) = fs::read_to_string(path) else {
         return Ok(());
     };

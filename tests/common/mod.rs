@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use autodidact::data::idx::read_idx_pair;
 use autodidact::data::{ImageFormat, ImageSet};
@@ -58,4 +59,28 @@ pub fn quiet() -> TrainOptions {
         quiet: true,
         ..TrainOptions::default()
     }
+}
+
+/// Runs the binary with `args` (its decoded-image cache in a temporary folder).
+pub fn run_cli(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env(
+            "AUTODIDACT_CACHE",
+            std::env::temp_dir().join("autodidact-test-cache"),
+        )
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+pub fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
 }
