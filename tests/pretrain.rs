@@ -98,14 +98,10 @@ fn resume_continues_exactly_where_the_run_stopped() {
     };
     pretrain(&cfg, train, split.path(), &rest).unwrap();
 
-    let curve = |dir: &std::path::Path| {
-        read_metrics(dir)
-            .unwrap()
-            .iter()
-            .map(|m| (m.step, m.loss))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(curve(whole.path()), curve(split.path()));
+    assert_eq!(
+        common::loss_curve(whole.path()),
+        common::loss_curve(split.path())
+    );
     // The exported encoders agree too (BatchNorm statistics included: eval mode uses them).
     let device = Device::flex();
     let probe = common::first(&common::bundled_mnist(), 32);

@@ -155,14 +155,7 @@ fn a_resumed_series_run_ends_where_an_uninterrupted_one_does() {
     };
     let summary = pretrain(&cfg, &problem.train, &resumed, &again).unwrap();
     assert_eq!(summary.steps, 20);
-    let curve = |dir: &Path| -> Vec<(usize, f64)> {
-        read_metrics(dir)
-            .unwrap()
-            .iter()
-            .map(|m| (m.step, m.loss))
-            .collect()
-    };
-    assert_eq!(curve(&straight), curve(&resumed));
+    assert_eq!(common::loss_curve(&straight), common::loss_curve(&resumed));
     let device = cfg.device.device().unwrap();
     let embed = |dir: &Path| {
         let encoder =

@@ -121,14 +121,7 @@ fn a_resumed_text_run_ends_where_an_uninterrupted_one_does() {
         ..quiet()
     };
     pretrain(&cfg, &corpus, vocab, &resumed, &again).unwrap();
-    let curve = |dir: &Path| -> Vec<(usize, f64)> {
-        read_metrics(dir)
-            .unwrap()
-            .iter()
-            .map(|m| (m.step, m.loss))
-            .collect()
-    };
-    assert_eq!(curve(&straight), curve(&resumed));
+    assert_eq!(common::loss_curve(&straight), common::loss_curve(&resumed));
 }
 
 /// Writes `<dir>/train.tsv` and `<dir>/test.tsv` (SST-2's layout).

@@ -20,6 +20,35 @@ pub struct EvalResult {
 }
 
 impl EvalResult {
+    /// A result at a share of the train labels (series and text evaluation).
+    pub fn at_fraction(
+        protocol: &str,
+        fraction: f64,
+        ssl_accuracy: f64,
+        baseline_accuracy: Option<f64>,
+    ) -> Self {
+        Self {
+            protocol: protocol.to_string(),
+            labels_per_class: None,
+            labels_fraction: Some(fraction),
+            ssl_accuracy,
+            baseline_accuracy,
+        }
+    }
+
+    /// One progress line: "svm with 10% of the labels: 90.00%".
+    pub fn line(&self) -> String {
+        let labels = match self.labels_per_class {
+            Some(b) => format!("{b} labels per class"),
+            None => format!("{} of the labels", self.labels()),
+        };
+        format!(
+            "{} with {labels}: {:.2}%",
+            self.protocol,
+            100.0 * self.ssl_accuracy
+        )
+    }
+
     /// How many labels the classifier saw: `10`, `all` (per class) or `10%`.
     pub fn labels(&self) -> String {
         match (self.labels_per_class, self.labels_fraction) {

@@ -226,24 +226,20 @@ pub fn pretrain_with<M: SeriesMethod>(
         );
     }
     let device = cfg.device.device()?.autodiff();
-    let mut model = seeded_init(&device, cfg.seed, || {
+    let model = seeded_init(&device, cfg.seed, || {
         let method = M::new(&cfg.method_config, cfg.build_encoder(&device), &device);
         let average = momentum_copy(method.encoder());
         Averaged { method, average }
     });
-    let mut optim = build_optimizer(&cfg.optimizer);
     let checkpoints = Checkpoints::new(run_dir);
-    let mut state = TrainState {
+    let fresh = TrainState {
         step: 0,
         total_steps: Some(cfg.steps),
         elapsed_s: 0.0,
         finished: false,
     };
-    if opts.resume
-        && let Some(dir) = checkpoints.latest()
-    {
-        (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
-    }
+    let (mut model, mut optim, mut state) =
+        checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
     let encoder_path = run_dir.join("encoder.safetensors");
     let mut metrics = MetricsLog::open(run_dir, state.step)?;
     let start = Instant::now();

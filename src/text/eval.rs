@@ -335,19 +335,10 @@ pub fn evaluate_texts(
                     )
                 }
             };
-            log(&format!(
-                "{} with {}% of the labels: {:.2}%",
-                protocol.name(),
-                fraction * 100.0,
-                100.0 * ssl_accuracy
-            ));
-            results.push(EvalResult {
-                protocol: protocol.name().to_string(),
-                labels_per_class: None,
-                labels_fraction: Some(fraction),
-                ssl_accuracy,
-                baseline_accuracy,
-            });
+            let result =
+                EvalResult::at_fraction(protocol.name(), fraction, ssl_accuracy, baseline_accuracy);
+            log(&result.line());
+            results.push(result);
         }
     }
     Ok(results)

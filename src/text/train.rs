@@ -27,7 +27,7 @@ use crate::methods::{MethodConfig, MethodKind, StepOutput, clm, mlm, simcse};
 use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
 use crate::train::config::DeviceChoice;
 use crate::train::optim::{OptimizerConfig, build_optimizer};
-use crate::train::schedule::warmup_cosine;
+use crate::train::schedule::{warmup_cosine, warmup_steps};
 use crate::train::seed::{seeded_init, with_seeded_device};
 use crate::train::trainer::{MetricsLine, MetricsLog, TrainOptions, TrainSummary, check_loss};
 
@@ -276,26 +276,22 @@ pub fn pretrain_with<M: TextMethod>(
         _ => {}
     }
     let device = cfg.device.device()?.autodiff();
-    let mut model = seeded_init(&device, cfg.seed, || {
+    let model = seeded_init(&device, cfg.seed, || {
         M::new(
             &cfg.method_config,
             cfg.build_encoder(vocab, &device),
             &device,
         )
     });
-    let mut optim = build_optimizer(&cfg.optimizer);
     let checkpoints = Checkpoints::new(run_dir);
-    let mut state = TrainState {
+    let fresh = TrainState {
         step: 0,
         total_steps: cfg.minutes.is_none().then_some(cfg.steps),
         elapsed_s: 0.0,
         finished: false,
     };
-    if opts.resume
-        && let Some(dir) = checkpoints.latest()
-    {
-        (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
-    }
+    let (mut model, mut optim, mut state) =
+        checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
     let encoder_path = run_dir.join("encoder.safetensors");
     let mut metrics = MetricsLog::open(run_dir, state.step)?;
     let start = Instant::now();
@@ -335,7 +331,7 @@ pub fn pretrain_with<M: TextMethod>(
             Some(total) => warmup_cosine(
                 cfg.optimizer.lr,
                 state.step,
-                ((cfg.optimizer.warmup_fraction * total as f64) as usize).max(1),
+                warmup_steps(total, cfg.optimizer.warmup_fraction),
                 total,
             )
             .max(cfg.optimizer.lr * 0.1),

@@ -172,6 +172,21 @@ impl Checkpoints {
         self.list().pop().map(|(_, p)| p)
     }
 
+    /// Where a run starts: `fresh` with `model` and `optim` as built, or, when `resume` and a
+    /// checkpoint exists, the newest checkpoint's model, optimiser and loop state.
+    pub fn start<M: Module>(
+        &self,
+        model: M,
+        optim: ModuleOptimizer,
+        fresh: TrainState,
+        resume: bool,
+    ) -> anyhow::Result<(M, ModuleOptimizer, TrainState)> {
+        match self.latest().filter(|_| resume) {
+            Some(dir) => Self::load(&dir, model, optim),
+            None => Ok((model, optim, fresh)),
+        }
+    }
+
     /// Loads model, optimiser and loop state from checkpoint folder `dir`.
     pub fn load<M: Module>(
         dir: &Path,

@@ -107,14 +107,12 @@ pub fn pretrain_with<M: Method>(
     let steps_per_epoch = n / cfg.batch_size;
     crate::alloc::keep_freed_memory();
     let device = cfg.device.device()?.autodiff();
-    let mut model = seeded_init(&device, cfg.seed, || {
+    let model = seeded_init(&device, cfg.seed, || {
         let encoder = ImageEncoder::new(cfg.encoder, cfg.channels, &device);
         M::new(&cfg.method_config, encoder, &device)
     });
-    let mut optim = build_optimizer(&cfg.optimizer);
     let checkpoints = Checkpoints::new(run_dir);
-
-    let mut state = TrainState {
+    let fresh = TrainState {
         step: 0,
         total_steps: match cfg.budget {
             Budget::Epochs(e) => Some(e * steps_per_epoch),
@@ -123,11 +121,8 @@ pub fn pretrain_with<M: Method>(
         elapsed_s: 0.0,
         finished: false,
     };
-    if opts.resume
-        && let Some(dir) = checkpoints.latest()
-    {
-        (model, optim, state) = Checkpoints::load(&dir, model, optim)?;
-    }
+    let (mut model, mut optim, mut state) =
+        checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
     let metrics_path = run_dir.join("metrics.jsonl");
     let encoder_path = run_dir.join("encoder.safetensors");
     if state.finished {

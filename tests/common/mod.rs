@@ -84,3 +84,12 @@ pub fn stderr(out: &Output) -> String {
 pub fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
+
+/// `(step, loss)` of every line of a run's `metrics.jsonl`.
+pub fn loss_curve(run_dir: &Path) -> Vec<(usize, f64)> {
+    autodidact::train::trainer::read_metrics(run_dir)
+        .expect("metrics readable")
+        .iter()
+        .map(|m| (m.step, m.loss))
+        .collect()
+}
