@@ -61,7 +61,7 @@ fn every_text_method_lowers_its_loss_and_clm_reports_a_held_out_loss() {
     let texts: Vec<String> = sentences(200).into_iter().map(|(_, s)| s).collect();
     for (method, input) in [
         (MethodKind::Clm, TextInput::Stream),
-        (MethodKind::Mlm, TextInput::Texts),
+        (MethodKind::Mlm, TextInput::Packed),
         (MethodKind::Simcse, TextInput::Texts),
     ] {
         let run = tmp.path().join(method.name());

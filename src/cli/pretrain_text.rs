@@ -16,10 +16,10 @@ use autodidact::train::trainer::TrainOptions;
 /// How a method reads its corpus: next-token training keeps the text whole (blank lines
 /// included), the others take one text per line.
 fn input_of(method: MethodKind) -> TextInput {
-    if method == MethodKind::Clm {
-        TextInput::Stream
-    } else {
-        TextInput::Texts
+    match method {
+        MethodKind::Clm => TextInput::Stream,
+        MethodKind::Mlm => TextInput::Packed,
+        _ => TextInput::Texts,
     }
 }
 
@@ -32,7 +32,7 @@ fn read_texts(path: &Path, method: MethodKind) -> anyhow::Result<Vec<String>> {
     }
     let unit = match input_of(method) {
         TextInput::Stream => TextUnit::Documents,
-        TextInput::Texts => TextUnit::Lines,
+        TextInput::Texts | TextInput::Packed => TextUnit::Lines,
     };
     read_corpus(path, unit)
 }
@@ -127,7 +127,7 @@ pub(super) fn run(
                 corpus.stream.len(),
                 corpus.heldout.len()
             ),
-            TextInput::Texts => format!("{} texts", corpus.texts.len()),
+            TextInput::Texts | TextInput::Packed => format!("{} texts", corpus.texts.len()),
         },
         data_path.display()
     );

@@ -1,6 +1,8 @@
 //! mlm: BERT's masked language modelling. 15% of each text's tokens are selected (80% of them
 //! replaced by `[MASK]`, 10% by a random token, 10% kept), the bidirectional Transformer
-//! predicts the selected tokens; the loss counts only them.
+//! predicts the selected tokens; the loss counts only them. Texts are packed into full rows (each
+//! attending only to itself), as RoBERTa packs sentences, so short texts do not waste a batch on
+//! padding.
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
@@ -66,13 +68,16 @@ impl TextMethod for Mlm {
     }
 
     fn input() -> TextInput {
-        TextInput::Texts
+        TextInput::Packed
     }
 
     fn step(&self, batch: &TokenBatch, seed: u64, device: &Device) -> StepOutput {
         let (masked, positions, targets) = mask_batch(batch, self.vocab, self.select, seed);
         let (ids, valid) = masked.tensors(device);
-        let hidden = self.encoder.forward(ids, Some(valid.clone()), true);
+        let hidden = match masked.packing(device) {
+            Some((positions, bias)) => self.encoder.forward_with(ids, positions, bias, true),
+            None => self.encoder.forward(ids, Some(valid.clone()), true),
+        };
         let [b, t, d] = hidden.dims();
         let n = positions.len();
         let picked = hidden.clone().reshape([b * t, d]).select(

@@ -203,8 +203,6 @@ impl TextEncoder {
         let positions = Tensor::<1, Int>::arange(0..t as i64, &device)
             .reshape([1, t])
             .repeat_dim(0, b);
-        let x = self.token.forward(tokens) + self.position.forward(positions);
-        let mut x = dropout(x, self.dropout, train);
         let mut bias = Tensor::<4>::zeros([1, 1, t, t], &device);
         if self.causal {
             let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &device);
@@ -213,6 +211,21 @@ impl TextEncoder {
         if let Some(valid) = valid {
             bias = bias + (valid.reshape([b, 1, 1, t]) - 1.0) * 1e9;
         }
+        self.forward_with(tokens, positions, bias, train)
+    }
+
+    /// Hidden states of `tokens` at `positions` (`[B, T]`), with `bias` (`[B or 1, 1, T, T]`, -1e9
+    /// where attention is not allowed) added to every attention score: packed rows of several
+    /// texts (see `TokenBatch::packing`).
+    pub fn forward_with(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: Tensor<2, Int>,
+        bias: Tensor<4>,
+        train: bool,
+    ) -> Tensor<3> {
+        let x = self.token.forward(tokens) + self.position.forward(positions);
+        let mut x = dropout(x, self.dropout, train);
         for block in &self.blocks {
             x = block.forward(x, &bias, self.dropout, train);
         }
@@ -285,6 +298,23 @@ mod tests {
                 alone[i],
                 padded[i]
             );
+        }
+    }
+
+    #[test]
+    fn a_packed_text_is_encoded_as_it_would_be_alone() {
+        let enc = TextEncoder::new(20, &tiny(), false, &Device::flex());
+        let texts = vec![vec![2u32, 5, 6, 7], vec![2, 9, 8]];
+        let rows = crate::text::batch::pack_rows(&texts, &[0, 1], 12);
+        let batch = crate::text::batch::packed_batch(&texts, &rows, 12, 0);
+        let (tokens, _) = batch.tensors(&Device::flex());
+        let (positions, bias) = batch.packing(&Device::flex()).expect("packed");
+        let packed = values(enc.forward_with(tokens, positions, bias, false));
+        let first = values(enc.forward(ids(&[2, 5, 6, 7], 1, 4), None, false));
+        let second = values(enc.forward(ids(&[2, 9, 8], 1, 3), None, false));
+        let alone: Vec<f32> = first.into_iter().chain(second).collect();
+        for (i, (a, p)) in alone.iter().zip(&packed).enumerate() {
+            assert!((a - p).abs() < 1e-5, "token {}: {a} vs {p}", i / 16);
         }
     }
 

@@ -18,7 +18,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::batch::{TokenBatch, eval_windows, pad_sequences, stream_windows};
+use super::batch::{
+    TokenBatch, eval_windows, pack_rows, packed_batch, pad_sequences, stream_windows,
+};
 use super::model::{TextEncoder, TransformerConfig};
 use super::tokenizer::{TextTokenizer, TokenizerKind};
 use crate::augment::image::mix;
@@ -45,6 +47,9 @@ pub enum TextInput {
     Stream,
     /// Texts one by one, `[CLS]` first, padded to the longest in the batch.
     Texts,
+    /// Texts packed whole into rows of the context length, each attending only to itself:
+    /// a batch holds as many texts as fit, not a fixed number (masked language modelling).
+    Packed,
 }
 
 /// A self-supervised method on text.
@@ -167,7 +172,7 @@ impl TextCorpus {
                     texts: Vec::new(),
                 }
             }
-            TextInput::Texts => Self {
+            TextInput::Texts | TextInput::Packed => Self {
                 stream: Vec::new(),
                 heldout: Vec::new(),
                 texts: texts
@@ -176,6 +181,26 @@ impl TextCorpus {
                     .filter(|ids| ids.len() > 1)
                     .collect(),
             },
+        }
+    }
+}
+
+impl TextCorpus {
+    /// Rows of `len` tokens the texts fill when packed in their stored order (an epoch's
+    /// packing in another order differs by a few rows).
+    fn packed_rows_per_epoch(&self, len: usize) -> usize {
+        let order: Vec<usize> = (0..self.texts.len()).collect();
+        pack_rows(&self.texts, &order, len).len()
+    }
+
+    /// Passes over the training data after `step` steps of `batch` rows of `len` tokens.
+    fn epochs(&self, input: TextInput, step: usize, batch: usize, len: usize) -> f64 {
+        match input {
+            TextInput::Stream => (step * batch * len) as f64 / self.stream.len().max(1) as f64,
+            TextInput::Texts => (step * batch) as f64 / self.texts.len().max(1) as f64,
+            TextInput::Packed => {
+                (step * batch) as f64 / self.packed_rows_per_epoch(len).max(1) as f64
+            }
         }
     }
 }
@@ -225,6 +250,28 @@ fn batch_for(
                 .collect();
             pad_sequences(&seqs, len, TextTokenizer::PAD)
         }
+        TextInput::Packed => {
+            let n = corpus.texts.len();
+            let per_epoch = corpus
+                .packed_rows_per_epoch(len)
+                .div_ceil(cfg.batch_size)
+                .max(1);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(mix(
+                cfg.seed,
+                (step / per_epoch) as u64,
+            )));
+            let rows = pack_rows(&corpus.texts, &order, len);
+            let start = (step % per_epoch) * cfg.batch_size % rows.len();
+            let take: Vec<Vec<usize>> = rows
+                .iter()
+                .cycle()
+                .skip(start)
+                .take(cfg.batch_size)
+                .cloned()
+                .collect();
+            packed_batch(&corpus.texts, &take, len, TextTokenizer::PAD)
+        }
     }
 }
 
@@ -246,6 +293,7 @@ pub fn heldout_loss(
             ids: chunk.iter().flat_map(|w| w.0.clone()).collect(),
             valid: vec![1.0; chunk.len() * encoder.max_len()],
             next: chunk.iter().flat_map(|w| w.1.clone()).collect(),
+            segments: Vec::new(),
             batch: chunk.len(),
             len: encoder.max_len(),
         };
@@ -270,7 +318,7 @@ pub fn pretrain_with<M: TextMethod>(
             corpus.stream.len(),
             cfg.model.max_len
         ),
-        TextInput::Texts if corpus.texts.len() < 2 => {
+        TextInput::Texts | TextInput::Packed if corpus.texts.len() < 2 => {
             bail!("{}: fewer than two non-empty texts", cfg.data.display())
         }
         _ => {}
@@ -371,7 +419,7 @@ pub fn pretrain_with<M: TextMethod>(
         if log_now || evaluate {
             let line = MetricsLine {
                 step: state.step,
-                epoch: (state.step * tokens_per_step) as f64 / corpus.stream.len().max(1) as f64,
+                epoch: corpus.epochs(M::input(), state.step, cfg.batch_size, cfg.model.max_len),
                 loss,
                 lr,
                 images_per_s: (state.step * tokens_per_step) as f64 / elapsed.max(1e-9),
@@ -409,7 +457,7 @@ pub fn pretrain_with<M: TextMethod>(
         );
         let line = MetricsLine {
             step: state.step,
-            epoch: (state.step * tokens_per_step) as f64 / corpus.stream.len().max(1) as f64,
+            epoch: corpus.epochs(M::input(), state.step, cfg.batch_size, cfg.model.max_len),
             loss: last_loss,
             lr: f64::NAN,
             images_per_s: f64::NAN,
