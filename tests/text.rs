@@ -11,6 +11,7 @@ use autodidact::methods::MethodKind;
 use autodidact::text::model::TransformerConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
+use autodidact::train::checkpoint::load_run_encoder;
 use autodidact::train::trainer::{TrainOptions, read_metrics};
 
 /// Sentences about two topics with a fixed grammar: "the cat sat on the mat ." style lines,
@@ -196,6 +197,41 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
         mlm.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+
+    // SimCSE that starts from the MLM run: its tokenizer and, at learning rate 0, its weights.
+    let simcse = tmp.path().join("simcse");
+    let from_mlm = |extra: &[&str]| {
+        let mut args = vec![
+            "pretrain",
+            "--method",
+            "simcse",
+            "--data",
+            corpus_s,
+            "--init",
+            mlm.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--lr",
+            "0",
+            "--force",
+            "--out",
+            simcse.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_cli(&args)
+    };
+    let out = from_mlm(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read = |run: &std::path::Path, file: &str| std::fs::read(run.join(file)).unwrap();
+    assert_eq!(
+        read(&simcse, "tokenizer.json"),
+        read(&mlm, "tokenizer.json")
+    );
+    assert_eq!(encoder_output(&simcse), encoder_output(&mlm));
+    let out = from_mlm(&["--model", "small"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--init"), "{}", stderr(&out));
+
     let json = tmp.path().join("eval.json");
     let out = run_cli(&[
         "eval",
@@ -245,6 +281,25 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     let hits: Vec<&str> = listing.lines().filter(|l| l.starts_with("  ")).collect();
     assert_eq!(hits.len(), 3, "{}", stdout(&second));
     assert!(hits.iter().all(|h| h.contains("sat on")), "{hits:?}");
+}
+
+/// The hidden states of a run's encoder for a fixed input.
+fn encoder_output(run: &Path) -> Vec<f32> {
+    let cfg = TextRunConfig::load(&run.join("config.toml")).unwrap();
+    let vocab = TextTokenizer::load(&run.join("tokenizer.json"))
+        .unwrap()
+        .vocab_size();
+    let device = burn::prelude::Device::flex();
+    let encoder = load_run_encoder(run, cfg.build_encoder(vocab, &device)).unwrap();
+    let ids = burn::prelude::Tensor::<2, burn::prelude::Int>::from_data(
+        burn::prelude::TensorData::new(vec![2i64, 7, 8, 9], [1, 4]),
+        &device,
+    );
+    encoder
+        .forward(ids, None, false)
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap()
 }
 
 #[test]

@@ -56,6 +56,10 @@ pub struct PretrainArgs {
     /// Text methods: tokens per sequence [default: 128].
     #[arg(long)]
     pub(super) context: Option<usize>,
+    /// Text methods: start from the encoder and tokenizer of this run folder (SimCSE after MLM,
+    /// say); the Transformer's size and the tokenizer are that run's.
+    #[arg(long)]
+    pub(super) init: Option<PathBuf>,
     /// Images per batch [default: 256].
     #[arg(long)]
     pub(super) batch_size: Option<usize>,

@@ -75,6 +75,24 @@ pub(super) fn run(
         .or(recipe.tokenizer)
         .unwrap_or(TokenizerKind::Char);
     let mut cfg = TextRunConfig::defaults(method, data_path.clone(), kind);
+    let init = args.init.clone().or(recipe.init.clone());
+    let init_run = match &init {
+        Some(dir) => {
+            if args.model.is_some()
+                || args.context.is_some()
+                || args.tokenizer.is_some()
+                || args.vocab_size.is_some()
+            {
+                bail!(
+                    "--init {}: the Transformer and tokenizer are that run's; drop --model, --context, --tokenizer and --vocab-size",
+                    dir.display()
+                );
+            }
+            let from = TextRunConfig::load(&dir.join("config.toml"))?;
+            Some((from, TextTokenizer::load(&dir.join("tokenizer.json"))?))
+        }
+        None => None,
+    };
     if let Some(name) = args.model.as_ref().or(recipe.model.as_ref()) {
         let Some(model) = TransformerConfig::preset(name) else {
             bail!("model {name}: unknown size (expected tiny, mini, small or base)");
@@ -105,11 +123,23 @@ pub(super) fn run(
     cfg.method_config = recipe.method_config(method)?;
     cfg.checkpoint_every = args.checkpoint_every.max(1);
     cfg.log_every = args.log_every.max(1);
+    if let Some((from, _)) = &init_run {
+        cfg.model = TransformerConfig {
+            dropout: cfg.model.dropout,
+            ..from.model.clone()
+        };
+        cfg.tokenizer = from.tokenizer;
+        cfg.vocab_size = from.vocab_size;
+        cfg.init = init.clone();
+    }
     if cfg.model.max_len < 2 {
         bail!("--context must be at least 2 tokens");
     }
     prepare_run_dir(out, args.force)?;
-    let tokenizer = TextTokenizer::train(cfg.tokenizer, &texts, cfg.vocab_size)?;
+    let tokenizer = match init_run {
+        Some((_, tokenizer)) => tokenizer,
+        None => TextTokenizer::train(cfg.tokenizer, &texts, cfg.vocab_size)?,
+    };
     tokenizer.save(&out.join("tokenizer.json"))?;
     cfg.save(&out.join("config.toml"))?;
     let corpus = TextCorpus::new(&texts, &tokenizer, input_of(method), cfg.heldout_fraction);
@@ -131,6 +161,9 @@ pub(super) fn run(
         },
         data_path.display()
     );
+    if let Some(init) = &cfg.init {
+        println!("starting from the encoder of {}", init.display());
+    }
     let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), out, &opts)?;
     print_text_summary(out, &summary);
     Ok(())

@@ -26,7 +26,7 @@ use super::tokenizer::{TextTokenizer, TokenizerKind};
 use crate::augment::image::mix;
 use crate::methods::losses::normalized_spread;
 use crate::methods::{MethodConfig, MethodKind, StepOutput, clm, mlm, simcse};
-use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
+use crate::train::checkpoint::{Checkpoints, TrainState, load_run_encoder, save_encoder};
 use crate::train::config::DeviceChoice;
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::schedule::{warmup_cosine, warmup_steps};
@@ -88,6 +88,9 @@ pub struct TextRunConfig {
     pub eval_every: usize,
     pub checkpoint_every: usize,
     pub log_every: usize,
+    /// The run whose encoder (and tokenizer) this one starts from, e.g. SimCSE after MLM.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 impl TextRunConfig {
@@ -124,6 +127,7 @@ impl TextRunConfig {
             eval_every: 250,
             checkpoint_every: 500,
             log_every: 10,
+            init: None,
         }
     }
 
@@ -324,13 +328,19 @@ pub fn pretrain_with<M: TextMethod>(
         _ => {}
     }
     let device = cfg.device.device()?.autodiff();
-    let model = seeded_init(&device, cfg.seed, || {
+    let mut model = seeded_init(&device, cfg.seed, || {
         M::new(
             &cfg.method_config,
             cfg.build_encoder(vocab, &device),
             &device,
         )
     });
+    if let Some(init) = cfg.init.as_ref().filter(|_| !opts.resume) {
+        let encoder = load_run_encoder(init, cfg.build_encoder(vocab, &device))?;
+        model = seeded_init(&device, cfg.seed, || {
+            M::new(&cfg.method_config, encoder, &device)
+        });
+    }
     let checkpoints = Checkpoints::new(run_dir);
     let fresh = TrainState {
         step: 0,

@@ -30,6 +30,9 @@ pub struct Recipe {
     pub model: Option<String>,
     /// Text methods: tokens per sequence.
     pub context: Option<usize>,
+    /// Text methods: start from this run's encoder and tokenizer (relative to the directory
+    /// `autodidact` runs in).
+    pub init: Option<PathBuf>,
     pub batch_size: Option<usize>,
     pub seed: Option<u64>,
     pub optimizer: Option<OptimizerKind>,
