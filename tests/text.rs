@@ -298,7 +298,7 @@ fn encoder_output(run: &Path) -> Vec<f32> {
     encoder
         .forward(ids, None, false)
         .into_data()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .unwrap()
 }
 
