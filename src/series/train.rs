@@ -49,14 +49,20 @@ pub trait SeriesMethod: Module + burn::module::ModuleDisplay + Sized {
     fn encoder(&self) -> &SeriesEncoder;
 }
 
-/// A method in training and the uniform average of its encoder's weights over the start and
-/// every step since (TS2Vec evaluates this average, PyTorch's `AveragedModel`; it is what the
-/// run exports). After step `k` the average holds `k + 1` weight sets, so the step count in the
-/// checkpoint is its only state besides the weights.
+/// A method in training and the uniform average of its encoder's weights after every step
+/// (TS2Vec evaluates this average, PyTorch's `AveragedModel`, whose first update replaces the
+/// initial weights; it is what the run exports). After step `k` the average holds `k` weight
+/// sets, so the step count in the checkpoint is its only state besides the weights.
 #[derive(Module, Debug)]
 pub struct Averaged<M: Module> {
     pub method: M,
     pub average: SeriesEncoder,
+}
+
+/// The share of the running average kept when the weights after step `step` (1, 2, ...) join
+/// it: the first update replaces the initial weights, later ones give a uniform mean.
+fn average_kept(step: usize) -> f64 {
+    (step - 1) as f64 / step as f64
 }
 
 /// Optimiser steps TS2Vec trains for: 200 for data sets of at most 100,000 values, else 600.
@@ -274,7 +280,7 @@ pub fn pretrain_with<M: SeriesMethod>(
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         model = optim.step(cfg.optimizer.lr, model, grads);
         state.step += 1;
-        let kept = state.step as f64 / (state.step + 1) as f64;
+        let kept = average_kept(state.step);
         model.average = ema_update(model.average, model.method.encoder(), kept);
         session_steps += 1;
         last_loss = loss;
@@ -327,6 +333,17 @@ pub fn pretrain_with<M: SeriesMethod>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_average_is_the_mean_of_the_weights_after_each_step() {
+        let after_steps = [3.0, -1.0, 4.0, 2.0];
+        let init = 100.0;
+        let average = after_steps.iter().enumerate().fold(init, |avg, (i, w)| {
+            let kept = average_kept(i + 1);
+            kept * avg + (1.0 - kept) * w
+        });
+        assert!((average - 2.0).abs() < 1e-12, "{average}");
+    }
 
     #[test]
     fn batches_cover_every_series_once_per_epoch() {
