@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Issue 4's tables: every vision method pre-trained with its recipe (recipes/<dataset>-<method>.toml,
+# a fixed minute budget each), then k-NN (all labels and 10 per class) and the linear probe at 10
+# labels per class, with the supervised baseline on the same labels once per data set. Run it on
+# an otherwise idle machine: the budgets are wall-clock minutes.
+#
+# bench/vision.sh [--dataset mnist|cifar10] [--data PATH] [--out DIR] [METHOD ...]
+# PATH defaults to $AUTODIDACT_DATA/<the data set> or ../shared/data/...; results go to
+# DIR/<dataset>-<method>.json (default runs/vision-bench) and a table is printed at the end.
+set -euo pipefail
+dataset=mnist
+data=""
+out="runs/vision-bench"
+methods=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dataset) dataset="$2"; shift 2 ;;
+        --data) data="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        -*) echo "bench/vision.sh: unknown argument $1" >&2; exit 2 ;;
+        *) methods+=("$1"); shift ;;
+    esac
+done
+root="${AUTODIDACT_DATA:-../shared/data}"
+case "$dataset" in
+    mnist) data="${data:-$root/mnist}" ;;
+    cifar10) data="${data:-$root/cifar10/cifar10-jpg.tar.gz}" ;;
+    *) echo "bench/vision.sh: unknown data set $dataset (mnist or cifar10)" >&2; exit 2 ;;
+esac
+if [ ${#methods[@]} -eq 0 ]; then
+    methods=(simclr moco mocov3 byol simsiam barlow vicreg dino mae inpaint)
+fi
+cargo build --release --quiet
+bin="target/release/autodidact"
+mkdir -p "$out"
+baseline="--baseline"
+for m in "${methods[@]}"; do
+    run="$out/$dataset-$m"
+    "$bin" pretrain --recipe "recipes/$dataset-$m.toml" --data "$data" --out "$run" --force \
+        --log-every 500
+    "$bin" eval --run "$run" --data "$data" --protocol knn,linear --labels-per-class 10,all \
+        $baseline --json "$run.json"
+    baseline=""
+done
+python3 - "$out" "$dataset" "${methods[@]}" <<'PY'
+import json, sys
+out, dataset, methods = sys.argv[1], sys.argv[2], sys.argv[3:]
+print(f"| method | steps | k-NN all % | k-NN 10/class % | linear 10/class % |")
+print("|---|---:|---:|---:|---:|")
+for m in methods:
+    r = json.load(open(f"{out}/{dataset}-{m}.json"))
+    acc = {(x["protocol"], x.get("labels_per_class")): x for x in r["results"]}
+    steps = sum(1 for _ in open(f"{out}/{dataset}-{m}/metrics.jsonl"))
+    last = json.loads(open(f"{out}/{dataset}-{m}/metrics.jsonl").read().splitlines()[-1])
+    get = lambda p, k: 100 * acc[(p, k)]["ssl_accuracy"] if (p, k) in acc else float("nan")
+    print(f"| {m} | {last['step']} | {get('knn', None):.2f} | {get('knn', 10):.2f} | {get('linear', 10):.2f} |")
+first = json.load(open(f"{out}/{dataset}-{methods[0]}.json"))["results"]
+base = {(x["protocol"], x.get("labels_per_class")): x.get("baseline_accuracy") for x in first}
+fmt = lambda v: "-" if v is None else f"{100 * v:.2f}"
+print(f"| supervised baseline (same encoder, same labels) | - | {fmt(base.get(('knn', None)))} | "
+      f"{fmt(base.get(('knn', 10)))} | {fmt(base.get(('linear', 10)))} |")
+PY
