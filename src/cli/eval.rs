@@ -12,6 +12,7 @@ use autodidact::eval::linear::LinearProbeConfig;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
 use autodidact::methods::Modality;
+use autodidact::text::eval::FineTuneConfig;
 use autodidact::train::config::run_method;
 
 #[derive(Args, Debug)]
@@ -49,6 +50,12 @@ pub struct EvalArgs {
     /// Weight decay of the linear probe.
     #[arg(long, default_value_t = LinearProbeConfig::default().weight_decay)]
     pub(super) linear_weight_decay: f64,
+    /// Text: peak learning rate of fine-tuning and of the from-scratch baseline.
+    #[arg(long, default_value_t = FineTuneConfig::default().lr)]
+    pub(super) finetune_lr: f64,
+    /// Text: passes over the labelled texts when fine-tuning (within 200 to 1,500 steps).
+    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
+    pub(super) finetune_epochs: usize,
     /// Use raw embeddings for k-NN instead of centring them on the train mean.
     #[arg(long)]
     pub(super) knn_raw: bool,

@@ -25,6 +25,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let problem = load_text_problem(&args.input.data, args.seed)?;
     let finetune = FineTuneConfig {
         seed: args.seed,
+        lr: args.finetune_lr,
+        epochs: args.finetune_epochs,
         ..FineTuneConfig::default()
     };
     if args.baseline || protocols.contains(&autodidact::text::eval::TextProtocol::Finetune) {
