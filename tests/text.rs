@@ -257,6 +257,37 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     let linear_all = results[3]["ssl_accuracy"].as_f64().unwrap();
     assert!(linear_all > 0.9, "{report}");
 
+    // Prompt-based fine-tuning: the language-model head scores one label character per topic.
+    let prompted = |words: &str| {
+        run_cli(&[
+            "eval",
+            "--run",
+            mlm.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--protocol",
+            "prompt",
+            "--prompt",
+            "{text} : [MASK]",
+            "--label-words",
+            words,
+            "--baseline",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+    };
+    let out = prompted("a,m");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let prompt = &report["results"][0];
+    assert_eq!(prompt["protocol"], "prompt", "{report}");
+    assert!(prompt["ssl_accuracy"].as_f64().unwrap() > 0.9, "{report}");
+    assert!(prompt["baseline_accuracy"].as_f64().is_some(), "{report}");
+    let out = prompted("a");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--label-words"), "{}", stderr(&out));
+
     let search = |extra: &[&str]| {
         let mut args = vec![
             "search",

@@ -25,8 +25,8 @@ pub struct EvalArgs {
     /// Shares of the train labels, stratified by class, e.g. 0.01,0.1,1 (series and text).
     #[arg(long, default_value = "1")]
     pub(super) labels_fraction: String,
-    /// Protocols: knn, linear, svm, finetune [default: knn,linear for images, svm,linear for
-    /// series, knn,linear,finetune for text].
+    /// Protocols: knn, linear, svm, finetune, prompt [default: knn,linear for images, svm,linear
+    /// for series, knn,linear,finetune for text].
     #[arg(long)]
     pub(super) protocol: Option<String>,
     /// Also train the same encoder from scratch on the same labels.
@@ -56,6 +56,13 @@ pub struct EvalArgs {
     /// Text: passes over the labelled texts when fine-tuning (within 200 to 1,500 steps).
     #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
     pub(super) finetune_epochs: usize,
+    /// Text, `prompt` protocol: the template, with {text} and then [MASK].
+    #[arg(long, default_value = "{text} it was [MASK] .")]
+    pub(super) prompt: String,
+    /// Text, `prompt` protocol: one single-token label word per class, in class order (e.g.
+    /// terrible,great for SST-2's 0,1).
+    #[arg(long, value_delimiter = ',')]
+    pub(super) label_words: Vec<String>,
     /// Use raw embeddings for k-NN instead of centring them on the train mean.
     #[arg(long)]
     pub(super) knn_raw: bool,

@@ -2,12 +2,14 @@
 //! at shares of the train labels, beside the same Transformer trained from scratch.
 
 use super::eval::EvalArgs;
+use anyhow::bail;
 use autodidact::data::split::parse_fractions;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::text::data::load_text_problem;
 use autodidact::text::eval::{
-    FineTuneConfig, TextSuiteConfig, evaluate_texts, parse_text_protocols,
+    FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts, parse_text_protocols,
 };
+use autodidact::text::prompt::Prompt;
 use autodidact::text::tokenizer::TextTokenizer;
 use autodidact::text::train::TextRunConfig;
 use autodidact::train::checkpoint::load_run_encoder;
@@ -29,9 +31,44 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         epochs: args.finetune_epochs,
         ..FineTuneConfig::default()
     };
-    if args.baseline || protocols.contains(&autodidact::text::eval::TextProtocol::Finetune) {
+    if args.baseline
+        || protocols.contains(&TextProtocol::Finetune)
+        || protocols.contains(&TextProtocol::Prompt)
+    {
         println!("{}", finetune.describe());
     }
+    let prompt = if protocols.contains(&TextProtocol::Prompt) {
+        if args.label_words.is_empty() {
+            bail!(
+                "--protocol prompt needs --label-words (one word per class, in the order {})",
+                problem.train.class_names.join(",")
+            );
+        }
+        if args.label_words.len() != problem.train.num_classes() {
+            bail!(
+                "--label-words: {} words for {} classes ({})",
+                args.label_words.len(),
+                problem.train.num_classes(),
+                problem.train.class_names.join(",")
+            );
+        }
+        let prompt = Prompt::new(&args.prompt, &args.label_words, &tokenizer)?;
+        println!(
+            "prompt {:?}; label words {}",
+            prompt.template,
+            problem
+                .train
+                .class_names
+                .iter()
+                .zip(&prompt.label_words)
+                .map(|(c, w)| format!("{c} -> {w}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Some(prompt)
+    } else {
+        None
+    };
     let cfg = TextSuiteConfig {
         protocols,
         fractions,
@@ -39,6 +76,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         knn: args.knn_config(),
         linear: args.linear_config(),
         finetune,
+        prompt,
         seed: args.seed,
     };
     println!(

@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use super::LabelledTexts;
 use super::batch::pad_sequences;
 use super::model::TextEncoder;
+use super::prompt::Prompt;
 use super::tokenizer::TextTokenizer;
 use super::train::TextRunConfig;
 use crate::augment::image::mix;
@@ -114,14 +115,16 @@ struct Classifier {
     head: Linear,
 }
 
-/// Trains `encoder` (pre-trained, or fresh for the baseline) with a linear head on `train` and
-/// returns its accuracy on `test`.
+/// Trains `encoder` (pre-trained, or fresh for the baseline) on `train` and returns its accuracy
+/// on `test`: with a linear head on the mean token state, or with `prompt` the language-model
+/// head's scores of the label words at the template's `[MASK]`.
 pub fn train_classifier(
     encoder: TextEncoder,
     tokenizer: &TextTokenizer,
     train: &LabelledTexts,
     test: &LabelledTexts,
     cfg: &FineTuneConfig,
+    prompt: Option<&Prompt>,
     device: &Device,
 ) -> f64 {
     let classes = train.num_classes().max(test.num_classes());
@@ -132,11 +135,11 @@ pub fn train_classifier(
         encoder: encoder.with_dropout(cfg.dropout).train(),
         head: LinearConfig::new(d, classes).init(&autodiff),
     });
-    let seqs: Vec<Vec<u32>> = train
-        .texts
-        .iter()
-        .map(|t| sequence(tokenizer, t, max_len))
-        .collect();
+    let inputs = |t: &String| match prompt {
+        Some(p) => p.sequence(tokenizer, t, max_len),
+        None => (sequence(tokenizer, t, max_len), 0),
+    };
+    let seqs: Vec<(Vec<u32>, usize)> = train.texts.iter().map(inputs).collect();
     let steps = cfg.steps(train.len());
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
@@ -154,15 +157,12 @@ pub fn train_classifier(
         }
         let idx = &order[pos..pos + batch];
         pos += batch;
-        let batch_seqs: Vec<Vec<u32>> = idx.iter().map(|&i| seqs[i].clone()).collect();
-        let (ids, valid) =
-            pad_sequences(&batch_seqs, max_len, TextTokenizer::PAD).tensors(&autodiff);
+        let batch_seqs: Vec<&(Vec<u32>, usize)> = idx.iter().map(|&i| &seqs[i]).collect();
         let y: Vec<i64> = idx.iter().map(|&i| train.labels[i] as i64).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(y, [idx.len()]), &autodiff);
-        let hidden = with_seeded_device(&autodiff, mix(cfg.seed, step as u64), || {
-            model.encoder.forward(ids, Some(valid.clone()), true)
+        let logits = with_seeded_device(&autodiff, mix(cfg.seed, step as u64), || {
+            model.logits(&batch_seqs, prompt, true, &autodiff)
         });
-        let logits = model.head.forward(TextEncoder::mean_pool(hidden, valid));
         let loss = loss_fn.forward(logits, y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = warmup_cosine(cfg.lr, step, warmup, steps);
@@ -171,16 +171,45 @@ pub fn train_classifier(
     let model = model.valid();
     let mut predictions = Vec::with_capacity(test.len());
     for chunk in test.texts.chunks(EMBED_BATCH) {
-        let seqs: Vec<Vec<u32>> = chunk
-            .iter()
-            .map(|t| sequence(tokenizer, t, max_len))
-            .collect();
-        let (ids, valid) = pad_sequences(&seqs, max_len, TextTokenizer::PAD).tensors(device);
-        let hidden = model.encoder.forward(ids, Some(valid.clone()), false);
-        let logits = model.head.forward(TextEncoder::mean_pool(hidden, valid));
+        let seqs: Vec<(Vec<u32>, usize)> = chunk.iter().map(inputs).collect();
+        let refs: Vec<&(Vec<u32>, usize)> = seqs.iter().collect();
+        let logits = model.logits(&refs, prompt, false, device);
         predictions.extend(logits.argmax(1).into_data().iter::<i64>().map(|p| p as u32));
     }
     accuracy(&predictions, &test.labels)
+}
+
+impl Classifier {
+    /// Class scores `[B, classes]` of token sequences (each with its `[MASK]` position when
+    /// prompting).
+    fn logits(
+        &self,
+        seqs: &[&(Vec<u32>, usize)],
+        prompt: Option<&Prompt>,
+        train: bool,
+        device: &Device,
+    ) -> Tensor<2> {
+        let tokens: Vec<Vec<u32>> = seqs.iter().map(|(s, _)| s.clone()).collect();
+        let max_len = self.encoder.max_len();
+        let (ids, valid) = pad_sequences(&tokens, max_len, TextTokenizer::PAD).tensors(device);
+        let hidden = self.encoder.forward(ids, Some(valid.clone()), train);
+        match prompt {
+            None => self.head.forward(TextEncoder::mean_pool(hidden, valid)),
+            Some(p) => {
+                let [b, t, d] = hidden.dims();
+                let rows: Vec<i64> = seqs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, mask))| (i * t + mask) as i64)
+                    .collect();
+                let at_mask = hidden.reshape([b * t, d]).select(
+                    0,
+                    Tensor::<1, Int>::from_data(TensorData::new(rows, [b]), device),
+                );
+                self.encoder.token_scores(at_mask, &p.label_ids)
+            }
+        }
+    }
 }
 
 /// What to evaluate.
@@ -193,6 +222,8 @@ pub struct TextSuiteConfig {
     pub knn: KnnConfig,
     pub linear: LinearProbeConfig,
     pub finetune: FineTuneConfig,
+    /// Template and label words of the `prompt` protocol.
+    pub prompt: Option<Prompt>,
     pub seed: u64,
 }
 
@@ -203,6 +234,8 @@ pub enum TextProtocol {
     Frozen(Protocol),
     /// The whole Transformer trained with a linear head.
     Finetune,
+    /// The whole Transformer trained through its language-model head and a prompt template.
+    Prompt,
 }
 
 impl TextProtocol {
@@ -210,19 +243,21 @@ impl TextProtocol {
         match self {
             TextProtocol::Frozen(p) => p.name(),
             TextProtocol::Finetune => "finetune",
+            TextProtocol::Prompt => "prompt",
         }
     }
 }
 
-/// Parses `knn,linear,finetune` (and `svm`).
+/// Parses `knn,linear,finetune,prompt` (and `svm`).
 pub fn parse_text_protocols(list: &str) -> Result<Vec<TextProtocol>, String> {
     list.split(',')
         .map(|s| match s.trim() {
             "finetune" => Ok(TextProtocol::Finetune),
+            "prompt" => Ok(TextProtocol::Prompt),
             other => other
                 .parse::<Protocol>()
                 .map(TextProtocol::Frozen)
-                .map_err(|e| format!("{e}, or finetune")),
+                .map_err(|e| format!("{e}, finetune or prompt")),
         })
         .collect()
 }
@@ -266,25 +301,35 @@ pub fn evaluate_texts(
     for &fraction in &cfg.fractions {
         let idx = sample_fraction(&train.labels, fraction, cfg.seed);
         let labelled = train.subset(&idx);
-        let baseline_accuracy = if cfg.baseline {
+        // The baseline: the same Transformer from scratch with the same head (prompted or
+        // linear) on the same labels.
+        let baseline = |prompt: Option<&Prompt>| {
             log(&format!(
-                "training the same Transformer from scratch on {} labelled texts ({}%)",
+                "training the same Transformer from scratch on {} labelled texts ({}%){}",
                 idx.len(),
-                fraction * 100.0
+                fraction * 100.0,
+                if prompt.is_some() { ", prompted" } else { "" }
             ));
             let fresh = seeded_init(device, cfg.seed ^ 0x5eed, || {
                 run.build_encoder(tokenizer.vocab_size(), device)
             });
-            Some(train_classifier(
+            train_classifier(
                 fresh,
                 tokenizer,
                 &labelled,
                 test,
                 &cfg.finetune,
+                prompt,
                 device,
-            ))
-        } else {
-            None
+            )
+        };
+        let linear_head = cfg.protocols.iter().any(|&p| p != TextProtocol::Prompt);
+        let baseline_accuracy = (cfg.baseline && linear_head).then(|| baseline(None));
+        let prompt_baseline = match (&cfg.prompt, cfg.baseline) {
+            (Some(p), true) if cfg.protocols.contains(&TextProtocol::Prompt) => {
+                Some(baseline(Some(p)))
+            }
+            _ => None,
         };
         for &protocol in &cfg.protocols {
             let ssl_accuracy = match protocol {
@@ -331,12 +376,37 @@ pub fn evaluate_texts(
                         &labelled,
                         test,
                         &cfg.finetune,
+                        None,
+                        device,
+                    )
+                }
+                TextProtocol::Prompt => {
+                    let Some(prompt) = &cfg.prompt else {
+                        anyhow::bail!("the prompt protocol needs a template and label words");
+                    };
+                    log(&format!(
+                        "prompt-based fine-tuning ({:?}, label words {}) on {} labelled texts ({}%)",
+                        prompt.template,
+                        prompt.label_words.join(","),
+                        idx.len(),
+                        fraction * 100.0
+                    ));
+                    train_classifier(
+                        encoder.clone(),
+                        tokenizer,
+                        &labelled,
+                        test,
+                        &cfg.finetune,
+                        Some(prompt),
                         device,
                     )
                 }
             };
-            let result =
-                EvalResult::at_fraction(protocol.name(), fraction, ssl_accuracy, baseline_accuracy);
+            let baseline = match protocol {
+                TextProtocol::Prompt => prompt_baseline,
+                _ => baseline_accuracy,
+            };
+            let result = EvalResult::at_fraction(protocol.name(), fraction, ssl_accuracy, baseline);
             log(&result.line());
             results.push(result);
         }

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod generate;
 pub mod masking;
 pub mod model;
+pub mod prompt;
 pub mod search;
 pub mod tokenizer;
 pub mod train;

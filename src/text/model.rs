@@ -239,6 +239,19 @@ impl TextEncoder {
         hidden.matmul(w.transpose().unsqueeze::<3>())
     }
 
+    /// The language-model scores `[N, ids.len()]` of the tokens `ids` for hidden states `[N, D]`
+    /// (prompt-based classification reads only the label words).
+    pub fn token_scores(&self, hidden: Tensor<2>, ids: &[u32]) -> Tensor<2> {
+        let device = hidden.device();
+        let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        let n = ids.len();
+        let rows = self.token.weight.val().select(
+            0,
+            Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &device),
+        );
+        hidden.matmul(rows.transpose())
+    }
+
     /// The mean of the hidden states of the valid tokens, `[B, D]` (the sentence embedding).
     pub fn mean_pool(hidden: Tensor<3>, valid: Tensor<2>) -> Tensor<2> {
         let [b, t, d] = hidden.dims();
