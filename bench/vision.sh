@@ -4,7 +4,7 @@
 # labels per class, with the supervised baseline on the same labels once per data set. Run it on
 # an otherwise idle machine: the budgets are wall-clock minutes.
 #
-# bench/vision.sh [--dataset mnist|cifar10] [--data PATH] [--out DIR] [METHOD ...]
+# bench/vision.sh [--dataset mnist|cifar10] [--data PATH] [--out DIR] [--no-baseline] [METHOD ...]
 # PATH defaults to $AUTODIDACT_DATA/<the data set> or ../shared/data/...; results go to
 # DIR/<dataset>-<method>.json (default runs/vision-bench) and a table is printed at the end.
 set -euo pipefail
@@ -12,11 +12,13 @@ dataset=mnist
 data=""
 out="runs/vision-bench"
 methods=()
+baseline="--baseline"
 while [ $# -gt 0 ]; do
     case "$1" in
         --dataset) dataset="$2"; shift 2 ;;
         --data) data="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --no-baseline) baseline=""; shift ;;
         -*) echo "bench/vision.sh: unknown argument $1" >&2; exit 2 ;;
         *) methods+=("$1"); shift ;;
     esac
@@ -33,7 +35,6 @@ fi
 cargo build --release --quiet
 bin="target/release/autodidact"
 mkdir -p "$out"
-baseline="--baseline"
 for m in "${methods[@]}"; do
     run="$out/$dataset-$m"
     "$bin" pretrain --recipe "recipes/$dataset-$m.toml" --data "$data" --out "$run" --force \
@@ -50,13 +51,13 @@ print("|---|---:|---:|---:|---:|")
 for m in methods:
     r = json.load(open(f"{out}/{dataset}-{m}.json"))
     acc = {(x["protocol"], x.get("labels_per_class")): x for x in r["results"]}
-    steps = sum(1 for _ in open(f"{out}/{dataset}-{m}/metrics.jsonl"))
     last = json.loads(open(f"{out}/{dataset}-{m}/metrics.jsonl").read().splitlines()[-1])
     get = lambda p, k: 100 * acc[(p, k)]["ssl_accuracy"] if (p, k) in acc else float("nan")
     print(f"| {m} | {last['step']} | {get('knn', None):.2f} | {get('knn', 10):.2f} | {get('linear', 10):.2f} |")
 first = json.load(open(f"{out}/{dataset}-{methods[0]}.json"))["results"]
 base = {(x["protocol"], x.get("labels_per_class")): x.get("baseline_accuracy") for x in first}
 fmt = lambda v: "-" if v is None else f"{100 * v:.2f}"
-print(f"| supervised baseline (same encoder, same labels) | - | {fmt(base.get(('knn', None)))} | "
+if any(v is not None for v in base.values()):
+    print(f"| supervised baseline (same encoder, same labels) | - | {fmt(base.get(('knn', None)))} | "
       f"{fmt(base.get(('knn', 10)))} | {fmt(base.get(('linear', 10)))} |")
 PY
