@@ -46,18 +46,17 @@ done
 python3 - "$out" "$dataset" "${methods[@]}" <<'PY'
 import json, sys
 out, dataset, methods = sys.argv[1], sys.argv[2], sys.argv[3:]
-print(f"| method | steps | k-NN all % | k-NN 10/class % | linear 10/class % |")
+print(f"| method | k-NN all % | k-NN 10/class % | linear 10/class % | linear all % |")
 print("|---|---:|---:|---:|---:|")
 for m in methods:
     r = json.load(open(f"{out}/{dataset}-{m}.json"))
     acc = {(x["protocol"], x.get("labels_per_class")): x for x in r["results"]}
-    last = json.loads(open(f"{out}/{dataset}-{m}/metrics.jsonl").read().splitlines()[-1])
     get = lambda p, k: 100 * acc[(p, k)]["ssl_accuracy"] if (p, k) in acc else float("nan")
-    print(f"| {m} | {last['step']} | {get('knn', None):.2f} | {get('knn', 10):.2f} | {get('linear', 10):.2f} |")
+    print(f"| {m} | {get('knn', 'all'):.2f} | {get('knn', 10):.2f} | {get('linear', 10):.2f} | {get('linear', 'all'):.2f} |")
 first = json.load(open(f"{out}/{dataset}-{methods[0]}.json"))["results"]
 base = {(x["protocol"], x.get("labels_per_class")): x.get("baseline_accuracy") for x in first}
 fmt = lambda v: "-" if v is None else f"{100 * v:.2f}"
 if any(v is not None for v in base.values()):
-    print(f"| supervised baseline (same encoder, same labels) | - | {fmt(base.get(('knn', None)))} | "
-      f"{fmt(base.get(('knn', 10)))} | {fmt(base.get(('linear', 10)))} |")
+    print(f"| supervised baseline (same encoder, same labels) | {fmt(base.get(('knn', 'all')))} | "
+          f"{fmt(base.get(('knn', 10)))} | {fmt(base.get(('linear', 10)))} | {fmt(base.get(('linear', 'all')))} |")
 PY

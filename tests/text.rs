@@ -233,22 +233,23 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     assert!(stderr(&out).contains("--init"), "{}", stderr(&out));
 
     let json = tmp.path().join("eval.json");
-    let out = run_cli(&[
-        "eval",
-        "--run",
+    let (mlm_s, data_s, json_s) = (
         mlm.to_str().unwrap(),
-        "--data",
         data.to_str().unwrap(),
-        "--protocol",
-        "knn,linear",
-        "--labels-fraction",
-        "0.1,1",
-        "--json",
         json.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    );
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "--run", mlm_s, "--data", data_s, "--json", json_s];
+        args.extend_from_slice(extra);
+        let out = run_cli(&args);
+        let report: Option<serde_json::Value> = out
+            .status
+            .success()
+            .then(|| serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap());
+        (out, report)
+    };
+    let (out, report) = eval(&["--protocol", "knn,linear", "--labels-fraction", "0.1,1"]);
+    let report = report.unwrap_or_else(|| panic!("{}", stderr(&out)));
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     assert_eq!(results[0]["labels_fraction"], 0.1);
@@ -259,12 +260,7 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
 
     // Prompt-based fine-tuning: the language-model head scores one label character per topic.
     let prompted = |words: &str| {
-        run_cli(&[
-            "eval",
-            "--run",
-            mlm.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
+        eval(&[
             "--protocol",
             "prompt",
             "--prompt",
@@ -272,19 +268,15 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
             "--label-words",
             words,
             "--baseline",
-            "--json",
-            json.to_str().unwrap(),
         ])
     };
-    let out = prompted("a,m");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (out, report) = prompted("a,m");
+    let report = report.unwrap_or_else(|| panic!("{}", stderr(&out)));
     let prompt = &report["results"][0];
     assert_eq!(prompt["protocol"], "prompt", "{report}");
     assert!(prompt["ssl_accuracy"].as_f64().unwrap() > 0.9, "{report}");
     assert!(prompt["baseline_accuracy"].as_f64().is_some(), "{report}");
-    let out = prompted("a");
+    let (out, _) = prompted("a");
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--label-words"), "{}", stderr(&out));
 

@@ -364,30 +364,22 @@ pub fn evaluate_texts(
                     ),
                     &test.labels,
                 ),
-                TextProtocol::Finetune => {
-                    log(&format!(
-                        "fine-tuning on {} labelled texts ({}%)",
-                        idx.len(),
-                        fraction * 100.0
-                    ));
-                    train_classifier(
-                        encoder.clone(),
-                        tokenizer,
-                        &labelled,
-                        test,
-                        &cfg.finetune,
-                        None,
-                        device,
-                    )
-                }
-                TextProtocol::Prompt => {
-                    let Some(prompt) = &cfg.prompt else {
-                        anyhow::bail!("the prompt protocol needs a template and label words");
+                TextProtocol::Finetune | TextProtocol::Prompt => {
+                    let prompt = match protocol {
+                        TextProtocol::Prompt => Some(cfg.prompt.as_ref().ok_or_else(|| {
+                            anyhow::anyhow!("the prompt protocol needs a template and label words")
+                        })?),
+                        _ => None,
                     };
+                    let how = prompt.map_or("fine-tuning".to_string(), |p| {
+                        format!(
+                            "prompt-based fine-tuning ({:?}, label words {})",
+                            p.template,
+                            p.label_words.join(",")
+                        )
+                    });
                     log(&format!(
-                        "prompt-based fine-tuning ({:?}, label words {}) on {} labelled texts ({}%)",
-                        prompt.template,
-                        prompt.label_words.join(","),
+                        "{how} on {} labelled texts ({}%)",
                         idx.len(),
                         fraction * 100.0
                     ));
@@ -397,7 +389,7 @@ pub fn evaluate_texts(
                         &labelled,
                         test,
                         &cfg.finetune,
-                        Some(prompt),
+                        prompt,
                         device,
                     )
                 }
