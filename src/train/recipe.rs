@@ -138,7 +138,10 @@ mod tests {
             // Series recipes fit every UCR problem (no data path; TS2Vec's step rule).
             if method.modality() != crate::methods::Modality::Series {
                 assert!(
-                    recipe.data.is_some() && (recipe.minutes.is_some() || recipe.epochs.is_some()),
+                    recipe.data.is_some()
+                        && (recipe.minutes.is_some()
+                            || recipe.epochs.is_some()
+                            || recipe.steps.is_some()),
                     "{name} names its data and budget"
                 );
             }
