@@ -3,22 +3,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn autodidact(args: &[&str]) -> Output {
-    Command::new(common::binary())
-        .args(args)
-        .env(
-            "AUTODIDACT_CACHE",
-            std::env::temp_dir().join("autodidact-test-cache"),
-        )
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
-}
+use common::{run_cli as autodidact, stderr};
 
 /// Asserts a clean failure: non-zero exit, one line on stderr that mentions `needle`, no panic.
 fn assert_clean_error(out: &Output, needle: &str) {

@@ -190,20 +190,16 @@ impl TextCorpus {
 }
 
 impl TextCorpus {
-    /// Rows of `len` tokens the texts fill when packed in their stored order (an epoch's
-    /// packing in another order differs by a few rows).
-    fn packed_rows_per_epoch(&self, len: usize) -> usize {
-        let order: Vec<usize> = (0..self.texts.len()).collect();
-        pack_rows(&self.texts, &order, len).len()
-    }
-
-    /// Passes over the training data after `step` steps of `batch` rows of `len` tokens.
-    fn epochs(&self, input: TextInput, step: usize, batch: usize, len: usize) -> f64 {
+    /// Rows of `len` tokens in one pass over the training data as `input` reads it (packed texts
+    /// counted in their stored order; an epoch's packing in another order differs by a few rows).
+    /// Computed once per run: packing walks every text.
+    fn rows_per_epoch(&self, input: TextInput, len: usize) -> f64 {
         match input {
-            TextInput::Stream => (step * batch * len) as f64 / self.stream.len().max(1) as f64,
-            TextInput::Texts => (step * batch) as f64 / self.texts.len().max(1) as f64,
+            TextInput::Stream => self.stream.len() as f64 / len as f64,
+            TextInput::Texts => self.texts.len() as f64,
             TextInput::Packed => {
-                (step * batch) as f64 / self.packed_rows_per_epoch(len).max(1) as f64
+                let order: Vec<usize> = (0..self.texts.len()).collect();
+                pack_rows(&self.texts, &order, len).len() as f64
             }
         }
     }
@@ -229,10 +225,11 @@ pub fn pretrain(
     }
 }
 
-/// The batch of step `step`.
+/// The batch of step `step`; `rows_per_epoch` from [`TextCorpus::rows_per_epoch`].
 fn batch_for(
     input: TextInput,
     corpus: &TextCorpus,
+    rows_per_epoch: f64,
     cfg: &TextRunConfig,
     step: usize,
 ) -> TokenBatch {
@@ -256,10 +253,7 @@ fn batch_for(
         }
         TextInput::Packed => {
             let n = corpus.texts.len();
-            let per_epoch = corpus
-                .packed_rows_per_epoch(len)
-                .div_ceil(cfg.batch_size)
-                .max(1);
+            let per_epoch = (rows_per_epoch as usize).div_ceil(cfg.batch_size).max(1);
             let mut order: Vec<usize> = (0..n).collect();
             order.shuffle(&mut StdRng::seed_from_u64(mix(
                 cfg.seed,
@@ -360,6 +354,7 @@ pub fn pretrain_with<M: TextMethod>(
     let mut session_steps = 0;
     let mut evaluated_at = None;
     let tokens_per_step = cfg.batch_size * cfg.model.max_len;
+    let rows_per_epoch = corpus.rows_per_epoch(M::input(), cfg.model.max_len);
     let device_plain = cfg.device.device()?;
     loop {
         let elapsed = elapsed_before + start.elapsed().as_secs_f64();
@@ -372,7 +367,7 @@ pub fn pretrain_with<M: TextMethod>(
         if opts.stop_after.is_some_and(|s| session_steps >= s) {
             break;
         }
-        let batch = batch_for(M::input(), corpus, cfg, state.step);
+        let batch = batch_for(M::input(), corpus, rows_per_epoch, cfg, state.step);
         let step_seed = mix(cfg.seed ^ METHOD_STREAM, state.step as u64);
         let out = with_seeded_device(&device, step_seed, || {
             model.step(&batch, step_seed, &device)
@@ -429,7 +424,7 @@ pub fn pretrain_with<M: TextMethod>(
         if log_now || evaluate {
             let line = MetricsLine {
                 step: state.step,
-                epoch: corpus.epochs(M::input(), state.step, cfg.batch_size, cfg.model.max_len),
+                epoch: (state.step * cfg.batch_size) as f64 / rows_per_epoch.max(1.0),
                 loss,
                 lr,
                 images_per_s: (state.step * tokens_per_step) as f64 / elapsed.max(1e-9),
@@ -467,7 +462,7 @@ pub fn pretrain_with<M: TextMethod>(
         );
         let line = MetricsLine {
             step: state.step,
-            epoch: corpus.epochs(M::input(), state.step, cfg.batch_size, cfg.model.max_len),
+            epoch: (state.step * cfg.batch_size) as f64 / rows_per_epoch.max(1.0),
             loss: last_loss,
             lr: f64::NAN,
             images_per_s: f64::NAN,
