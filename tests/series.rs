@@ -211,6 +211,17 @@ fn pretrain_eval_and_bench_ucr_on_the_command_line() {
         assert!((0.0..=1.0).contains(&acc), "{r}");
     }
 
+    // The test split's representations as a matrix: 20 series (10 per class) x 320.
+    let npy = tmp.path().join("test.npy");
+    let out = run_cli(&[
+        "embed", "--run", run_s, "--data", data_s, "--split", "test", "--out",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (values, shape) = autodidact::eval::npy::read_npy(&npy).unwrap();
+    assert_eq!(shape, vec![20, 320]);
+    assert!(values.iter().all(|v| v.is_finite()));
+
     // The benchmark on a folder of problems, with a recipe that shortens the runs.
     let recipes = tmp.path().join("recipes");
     std::fs::create_dir_all(&recipes).unwrap();

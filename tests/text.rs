@@ -198,6 +198,35 @@ fn pretrain_generate_eval_and_search_on_the_command_line() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // Sentence embeddings as matrices: the labelled test split (40 texts) and a plain corpus
+    // (one row per line, 200), which has no splits to choose from.
+    let embed = |data: &Path, extra: &[&str]| {
+        let npy = tmp.path().join("emb.npy");
+        let mut args = vec![
+            "embed",
+            "--run",
+            mlm.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            npy.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = run_cli(&args);
+        (out, npy)
+    };
+    let (out, npy) = embed(&data, &["--split", "test"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (values, shape) = autodidact::eval::npy::read_npy(&npy).unwrap();
+    assert_eq!(shape[0], 40);
+    assert!(shape[1] > 0 && values.iter().all(|v| v.is_finite()));
+    let (out, npy) = embed(&corpus, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(autodidact::eval::npy::read_npy(&npy).unwrap().1[0], 200);
+    let (out, _) = embed(&corpus, &["--split", "train"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no splits"), "{}", stderr(&out));
+
     // SimCSE that starts from the MLM run: its tokenizer and, at learning rate 0, its weights.
     let simcse = tmp.path().join("simcse");
     let from_mlm = |extra: &[&str]| {

@@ -48,10 +48,11 @@ pub struct RunAndData {
     /// Run folder written by `autodidact pretrain`.
     #[arg(long)]
     pub run: PathBuf,
-    /// Data set (MNIST IDX folder, image folder, or .tar/.tar.gz of one).
+    /// Data set: for image runs an MNIST IDX folder, image folder, or .tar/.tar.gz of one; for
+    /// series runs a UCR problem folder or CSV; for text runs a labelled TSV/CSV (or folder).
     #[arg(long)]
     pub data: PathBuf,
-    /// Data format (detected from the path by default).
+    /// Image data format (detected from the path by default).
     #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
     pub format: ImageFormat,
     /// Do not read or write the decoded-image cache.

@@ -4,7 +4,7 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -23,6 +23,7 @@ use crate::eval::knn::{KnnConfig, accuracy, knn_predict};
 use crate::eval::linear::{LinearProbeConfig, linear_probe};
 use crate::eval::report::EvalResult;
 use crate::eval::suite::Protocol;
+use crate::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
 use crate::train::schedule::warmup_cosine;
 use crate::train::seed::{seeded_init, with_seeded_device};
 
@@ -72,7 +73,7 @@ pub struct FineTuneConfig {
     pub min_steps: usize,
     pub max_steps: usize,
     pub batch_size: usize,
-    /// Peak AdamW rate (10% warm-up, cosine decay to zero).
+    /// Peak AdamW rate (10% warm-up, cosine decay to zero); epsilon 1e-8, norms and biases undecayed.
     pub lr: f64,
     pub weight_decay: f64,
     /// Dropout in the Transformer while training the classifier.
@@ -141,9 +142,13 @@ pub fn train_classifier(
     };
     let seqs: Vec<(Vec<u32>, usize)> = train.texts.iter().map(inputs).collect();
     let steps = cfg.steps(train.len());
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(cfg.weight_decay as f32)
-        .init();
+    // As in pre-training (and PyTorch's AdamW): epsilon 1e-8, no decay of norms and biases.
+    let mut optim = build_optimizer(&OptimizerConfig {
+        kind: OptimizerKind::Adamw,
+        lr: cfg.lr,
+        weight_decay: cfg.weight_decay,
+        ..OptimizerConfig::default()
+    });
     let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
     let batch = cfg.batch_size.clamp(1, train.len().max(1));
     let mut order: Vec<usize> = (0..train.len()).collect();
