@@ -214,7 +214,14 @@ fn pretrain_eval_and_bench_ucr_on_the_command_line() {
     // The test split's representations as a matrix: 20 series (10 per class) x 320.
     let npy = tmp.path().join("test.npy");
     let out = run_cli(&[
-        "embed", "--run", run_s, "--data", data_s, "--split", "test", "--out",
+        "embed",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--split",
+        "test",
+        "--out",
         npy.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));

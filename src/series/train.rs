@@ -49,10 +49,10 @@ pub trait SeriesMethod: Module + burn::module::ModuleDisplay + Sized {
     fn encoder(&self) -> &SeriesEncoder;
 }
 
-/// A method in training and the uniform average of its encoder's weights after every step
-/// (TS2Vec evaluates this average, PyTorch's `AveragedModel`, whose first update replaces the
-/// initial weights; it is what the run exports). After step `k` the average holds `k` weight
-/// sets, so the step count in the checkpoint is its only state besides the weights.
+/// A method in training and the uniform average of its encoder's weights (TS2Vec evaluates this
+/// average, a PyTorch `AveragedModel` that it updates once at construction and after every step,
+/// so the initial weights count; it is what the run exports). After step `k` the average holds
+/// `k + 1` weight sets, so the step count in the checkpoint is its only state besides the weights.
 #[derive(Module, Debug)]
 pub struct Averaged<M: Module> {
     pub method: M,
@@ -60,9 +60,9 @@ pub struct Averaged<M: Module> {
 }
 
 /// The share of the running average kept when the weights after step `step` (1, 2, ...) join
-/// it: the first update replaces the initial weights, later ones give a uniform mean.
+/// it: a uniform mean of the initial weights and those after each step.
 fn average_kept(step: usize) -> f64 {
-    (step - 1) as f64 / step as f64
+    step as f64 / (step + 1) as f64
 }
 
 /// Optimiser steps TS2Vec trains for: 200 for data sets of at most 100,000 values, else 600.
@@ -335,14 +335,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_average_is_the_mean_of_the_weights_after_each_step() {
+    fn the_average_is_the_mean_of_the_initial_weights_and_those_after_each_step() {
         let after_steps = [3.0, -1.0, 4.0, 2.0];
-        let init = 100.0;
+        let init = -8.0;
         let average = after_steps.iter().enumerate().fold(init, |avg, (i, w)| {
             let kept = average_kept(i + 1);
             kept * avg + (1.0 - kept) * w
         });
-        assert!((average - 2.0).abs() < 1e-12, "{average}");
+        assert!(average.abs() < 1e-12, "{average}");
     }
 
     #[test]
