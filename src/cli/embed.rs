@@ -4,20 +4,15 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::run_dir::RunAndData;
+use super::run_dir::{RunAndData, load_series_run, load_text_run, run_modality};
 use autodidact::eval::Embeddings;
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::npy::write_npy;
 use autodidact::methods::Modality;
 use autodidact::series::data::load_series;
 use autodidact::series::eval::embed_series;
-use autodidact::series::train::SeriesRunConfig;
-use autodidact::text::data::{TextUnit, load_text_problem, read_corpus};
+use autodidact::text::data::{TextUnit, is_plain_text_file, load_text_problem, read_corpus};
 use autodidact::text::eval::embed_texts;
-use autodidact::text::tokenizer::TextTokenizer;
-use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::load_run_encoder;
-use autodidact::train::config::run_method;
 
 /// Which split to embed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -41,13 +36,7 @@ pub struct EmbedArgs {
 }
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
-    let config = args.input.run.join("config.toml");
-    let modality = if config.exists() {
-        run_method(&config)?.modality()
-    } else {
-        Modality::Image
-    };
-    let emb = match modality {
+    let emb = match run_modality(&args.input.run)? {
         Modality::Image => image_embeddings(&args)?,
         Modality::Series => series_embeddings(&args)?,
         Modality::Text => text_embeddings(&args)?,
@@ -95,10 +84,7 @@ fn image_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
 }
 
 fn series_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
-    let run_dir = &args.input.run;
-    let run = SeriesRunConfig::load(&run_dir.join("config.toml"))?;
-    let device = run.device.device()?;
-    let encoder = load_run_encoder(run_dir, run.build_encoder(&device))?;
+    let run = load_series_run(&args.input.run)?;
     let problem = load_series(&args.input.data)?;
     let set = match args.split.unwrap_or(Split::Train) {
         Split::Train => problem.train,
@@ -109,29 +95,26 @@ fn series_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
             )
         })?,
     };
-    if set.channels != run.channels {
+    if set.channels != run.config.channels {
         anyhow::bail!(
             "{}: series have {} channels but the encoder was trained on {}",
             args.input.data.display(),
             set.channels,
-            run.channels
+            run.config.channels
         );
     }
-    Ok(embed_series(&encoder, &set, &run.scaler, &device))
+    Ok(embed_series(
+        &run.encoder,
+        &set,
+        &run.config.scaler,
+        &run.device,
+    ))
 }
 
 fn text_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
-    let run_dir = &args.input.run;
-    let run = TextRunConfig::load(&run_dir.join("config.toml"))?;
-    let tokenizer = TextTokenizer::load(&run_dir.join("tokenizer.json"))?;
-    let device = run.device.device()?;
-    let encoder = load_run_encoder(run_dir, run.build_encoder(tokenizer.vocab_size(), &device))?;
+    let run = load_text_run(&args.input.run)?;
     let data = &args.input.data;
-    let plain = data.is_file()
-        && data
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("txt") || e.eq_ignore_ascii_case("raw"));
-    let texts = if plain {
+    let texts = if is_plain_text_file(data) {
         if args.split.is_some() {
             anyhow::bail!(
                 "{}: a plain-text corpus has no splits; leave out --split to embed every line",
@@ -146,5 +129,10 @@ fn text_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
             Split::Test => problem.test.texts,
         }
     };
-    Ok(embed_texts(&encoder, &tokenizer, &texts, &device))
+    Ok(embed_texts(
+        &run.encoder,
+        &run.tokenizer,
+        &texts,
+        &run.device,
+    ))
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::run_dir::RunAndData;
+use super::run_dir::{RunAndData, run_modality};
 use autodidact::data::split::parse_budgets;
 use autodidact::eval::baseline::BaselineConfig;
 use autodidact::eval::knn::KnnConfig;
@@ -13,7 +13,6 @@ use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
 use autodidact::methods::Modality;
 use autodidact::text::eval::FineTuneConfig;
-use autodidact::train::config::run_method;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -93,13 +92,10 @@ impl EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let config = args.input.run.join("config.toml");
-    if config.exists() {
-        match run_method(&config)?.modality() {
-            Modality::Series => return super::eval_series::run(&args),
-            Modality::Text => return super::eval_text::run(&args),
-            Modality::Image => {}
-        }
+    match run_modality(&args.input.run)? {
+        Modality::Series => return super::eval_series::run(&args),
+        Modality::Text => return super::eval_text::run(&args),
+        Modality::Image => {}
     }
     let budgets = parse_budgets(&args.labels_per_class)
         .map_err(|e| anyhow::anyhow!("--labels-per-class: {e}"))?;

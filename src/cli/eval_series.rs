@@ -2,6 +2,7 @@
 //! beside the supervised baseline and 1-NN Euclidean on the raw series.
 
 use super::eval::EvalArgs;
+use super::run_dir::{LoadedSeriesRun, load_series_run};
 use autodidact::data::split::parse_fractions;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::parse_protocols;
@@ -9,18 +10,17 @@ use autodidact::eval::svm::SvmConfig;
 use autodidact::series::data::load_series;
 use autodidact::series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
 use autodidact::series::nn::one_nn_euclidean;
-use autodidact::series::train::SeriesRunConfig;
-use autodidact::train::checkpoint::load_run_encoder;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)
         .map_err(|e| anyhow::anyhow!("--labels-fraction: {e}"))?;
     let protocols = parse_protocols(args.protocol.as_deref().unwrap_or("svm,linear"))
         .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
-    let run_dir = &args.input.run;
-    let run = SeriesRunConfig::load(&run_dir.join("config.toml"))?;
-    let device = run.device.device()?;
-    let encoder = load_run_encoder(run_dir, run.build_encoder(&device))?;
+    let LoadedSeriesRun {
+        config: run,
+        encoder,
+        device,
+    } = load_series_run(&args.input.run)?;
     let problem = load_series(&args.input.data)?;
     let Some(test) = &problem.test else {
         anyhow::bail!(

@@ -2,6 +2,7 @@
 //! at shares of the train labels, beside the same Transformer trained from scratch.
 
 use super::eval::EvalArgs;
+use super::run_dir::{LoadedTextRun, load_text_run};
 use anyhow::bail;
 use autodidact::data::split::parse_fractions;
 use autodidact::eval::report::{EvalReport, format_table};
@@ -10,20 +11,18 @@ use autodidact::text::eval::{
     FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts, parse_text_protocols,
 };
 use autodidact::text::prompt::Prompt;
-use autodidact::text::tokenizer::TextTokenizer;
-use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::load_run_encoder;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)
         .map_err(|e| anyhow::anyhow!("--labels-fraction: {e}"))?;
     let protocols = parse_text_protocols(args.protocol.as_deref().unwrap_or("knn,linear,finetune"))
         .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
-    let run_dir = &args.input.run;
-    let run = TextRunConfig::load(&run_dir.join("config.toml"))?;
-    let tokenizer = TextTokenizer::load(&run_dir.join("tokenizer.json"))?;
-    let device = run.device.device()?;
-    let encoder = load_run_encoder(run_dir, run.build_encoder(tokenizer.vocab_size(), &device))?;
+    let LoadedTextRun {
+        config: run,
+        tokenizer,
+        encoder,
+        device,
+    } = load_text_run(&args.input.run)?;
     let problem = load_text_problem(&args.input.data, args.seed)?;
     let finetune = FineTuneConfig {
         seed: args.seed,

@@ -10,8 +10,14 @@ use autodidact::data::ImageFormat;
 use autodidact::data::cache::default_cache_dir;
 use autodidact::data::{ImageData, load_images};
 use autodidact::encoders::ImageEncoder;
+use autodidact::methods::Modality;
+use autodidact::series::encoder::SeriesEncoder;
+use autodidact::series::train::SeriesRunConfig;
+use autodidact::text::model::TextEncoder;
+use autodidact::text::tokenizer::TextTokenizer;
+use autodidact::text::train::TextRunConfig;
 use autodidact::train::checkpoint::load_run_encoder;
-use autodidact::train::config::RunConfig;
+use autodidact::train::config::{RunConfig, run_method};
 
 /// A run's config and its trained backbone.
 pub struct LoadedRun {
@@ -31,6 +37,58 @@ pub fn load_run(run: &Path) -> anyhow::Result<LoadedRun> {
     let encoder = load_run_encoder(run, encoder)?;
     Ok(LoadedRun {
         config,
+        encoder,
+        device,
+    })
+}
+
+/// What a run learnt from: its method's modality. Without a `config.toml` it answers `Image`, so
+/// that the image loader names what is missing.
+pub fn run_modality(run: &Path) -> anyhow::Result<Modality> {
+    let config = run.join("config.toml");
+    if config.exists() {
+        Ok(run_method(&config)?.modality())
+    } else {
+        Ok(Modality::Image)
+    }
+}
+
+/// A series run's config and its trained encoder (the exported weight average).
+pub struct LoadedSeriesRun {
+    pub config: SeriesRunConfig,
+    pub encoder: SeriesEncoder,
+    pub device: Device,
+}
+
+/// Loads a series run's `config.toml` and `encoder.safetensors`.
+pub fn load_series_run(run: &Path) -> anyhow::Result<LoadedSeriesRun> {
+    let config = SeriesRunConfig::load(&run.join("config.toml"))?;
+    let device = config.device.device()?;
+    let encoder = load_run_encoder(run, config.build_encoder(&device))?;
+    Ok(LoadedSeriesRun {
+        config,
+        encoder,
+        device,
+    })
+}
+
+/// A text run's config, tokenizer and trained Transformer.
+pub struct LoadedTextRun {
+    pub config: TextRunConfig,
+    pub tokenizer: TextTokenizer,
+    pub encoder: TextEncoder,
+    pub device: Device,
+}
+
+/// Loads a text run's `config.toml`, `tokenizer.json` and `encoder.safetensors`.
+pub fn load_text_run(run: &Path) -> anyhow::Result<LoadedTextRun> {
+    let config = TextRunConfig::load(&run.join("config.toml"))?;
+    let tokenizer = TextTokenizer::load(&run.join("tokenizer.json"))?;
+    let device = config.device.device()?;
+    let encoder = load_run_encoder(run, config.build_encoder(tokenizer.vocab_size(), &device))?;
+    Ok(LoadedTextRun {
+        config,
+        tokenizer,
         encoder,
         device,
     })

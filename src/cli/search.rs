@@ -6,12 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
+use super::run_dir::{LoadedTextRun, load_text_run};
 use autodidact::text::data::{TextUnit, read_corpus, read_labelled};
 use autodidact::text::eval::embed_texts;
 use autodidact::text::search::{SearchIndex, cached_embeddings, index_path, precision_at_k};
-use autodidact::text::tokenizer::TextTokenizer;
-use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::{load_run_encoder, write_atomic};
+use autodidact::train::checkpoint::write_atomic;
 
 #[derive(Args, Debug)]
 pub struct SearchArgs {
@@ -40,13 +39,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     if args.k == 0 {
         anyhow::bail!("-k must be at least 1");
     }
-    let cfg = TextRunConfig::load(&args.run.join("config.toml"))?;
-    let tokenizer = TextTokenizer::load(&args.run.join("tokenizer.json"))?;
-    let device = cfg.device.device()?;
-    let encoder = load_run_encoder(
-        &args.run,
-        cfg.build_encoder(tokenizer.vocab_size(), &device),
-    )?;
+    let LoadedTextRun {
+        tokenizer,
+        encoder,
+        device,
+        ..
+    } = load_text_run(&args.run)?;
     let labelled = if args.evaluate {
         Some(read_labelled(&args.corpus)?)
     } else {

@@ -27,9 +27,7 @@ const TEST_SHARE: f64 = 0.2;
 pub fn read_corpus(path: &Path, unit: TextUnit) -> Result<Vec<String>> {
     let mut texts = Vec::new();
     if path.is_dir() {
-        let files = files_in(path, |p| {
-            matches!(extension(p).as_deref(), Some("txt" | "raw"))
-        })?;
+        let files = files_in(path, has_plain_text_extension)?;
         if files.is_empty() {
             bail!("{}: no .txt or .raw files in this folder", path.display());
         }
@@ -535,6 +533,16 @@ fn files_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// A `.txt` or `.raw` name: a plain corpus, one text per line or block, never a labelled table.
+fn has_plain_text_extension(path: &Path) -> bool {
+    matches!(extension(path).as_deref(), Some("txt" | "raw"))
+}
+
+/// A `.txt` or `.raw` file (not a folder).
+pub fn is_plain_text_file(path: &Path) -> bool {
+    path.is_file() && has_plain_text_extension(path)
 }
 
 fn extension(path: &Path) -> Option<String> {
