@@ -29,18 +29,26 @@ if [ "$clm" = 1 ]; then
         | tee "$out/shakespeare-sample.txt"
 fi
 
+evaluate() { # run data json
+    $bin eval --run "$1" --data "$2" --protocol finetune,linear \
+        --labels-fraction 0.01,0.1,1 --baseline --json "$3"
+}
 run_labelled() { # name recipe data-for-pretrain data-for-eval
     local name="$1" recipe="$2" pre="$3" eval="$4"
     $bin pretrain --recipe "$recipe" --data "$pre" --out "$out/$name-mlm" --force --log-every 200
-    $bin eval --run "$out/$name-mlm" --data "$eval" --protocol finetune,linear \
-        --labels-fraction 0.01,0.1,1 --baseline --json "$out/$name.json"
+    evaluate "$out/$name-mlm" "$eval" "$out/$name.json"
 }
-run_labelled sst2 recipes/sst2-mlm.toml "$text/sst2" "$text/sst2"
+# SST-2: two stages of MLM (5,000 steps, then 3,000 more at a lower rate).
+$bin pretrain --recipe recipes/sst2-mlm.toml --data "$text/sst2" --out "$out/sst2-mlm" --force \
+    --log-every 200
+$bin pretrain --recipe recipes/sst2-stage2-mlm.toml --data "$text/sst2" --init "$out/sst2-mlm" \
+    --out "$out/sst2-mlm-8k" --force --log-every 200
+evaluate "$out/sst2-mlm-8k" "$text/sst2" "$out/sst2.json"
 for s in 1 2 3 4; do # four more draws of the 1% labels
-    $bin eval --run "$out/sst2-mlm" --data "$text/sst2" --protocol finetune \
+    $bin eval --run "$out/sst2-mlm-8k" --data "$text/sst2" --protocol finetune \
         --labels-fraction 0.01 --baseline --seed "$s" --json "$out/sst2-1pct-seed$s.json"
 done
-$bin search --run "$out/sst2-mlm" --corpus "$text/sst2/test.tsv" --evaluate -k 10 \
+$bin search --run "$out/sst2-mlm-8k" --corpus "$text/sst2/test.tsv" --evaluate -k 10 \
     --json "$out/sst2-search.json"
 run_labelled ag_news recipes/ag_news-mlm.toml "$text/ag_news/test.csv" "$text/ag_news/test.csv"
 run_labelled sms_spam recipes/sms_spam-mlm.toml "$text/sms_spam/SMSSpamCollection" \

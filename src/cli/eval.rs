@@ -12,7 +12,7 @@ use autodidact::eval::linear::LinearProbeConfig;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
 use autodidact::methods::Modality;
-use autodidact::text::eval::FineTuneConfig;
+use autodidact::text::eval::{FineTuneConfig, FrozenEmbeddings};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -55,6 +55,12 @@ pub struct EvalArgs {
     /// Text: passes over the labelled texts when fine-tuning (within 200 to 1,500 steps).
     #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
     pub(super) finetune_epochs: usize,
+    /// Text: dropout in the Transformer while fine-tuning (both arms).
+    #[arg(long, default_value_t = FineTuneConfig::default().dropout)]
+    pub(super) finetune_dropout: f64,
+    /// Text: arms whose token embeddings stay fixed while the classifier trains.
+    #[arg(long, value_enum, default_value = "none")]
+    pub(super) freeze_embeddings: FrozenEmbeddings,
     /// Text, `prompt` protocol: the template, with {text} and then [MASK].
     #[arg(long, default_value = "{text} it was [MASK] .")]
     pub(super) prompt: String,

@@ -28,6 +28,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         seed: args.seed,
         lr: args.finetune_lr,
         epochs: args.finetune_epochs,
+        frozen_embeddings: args.freeze_embeddings,
+        dropout: args.finetune_dropout,
         ..FineTuneConfig::default()
     };
     if args.baseline

@@ -78,7 +78,21 @@ pub struct FineTuneConfig {
     pub weight_decay: f64,
     /// Dropout in the Transformer while training the classifier.
     pub dropout: f64,
+    /// Which arms keep their token embeddings fixed (only the layers above and the head learn).
+    pub frozen_embeddings: FrozenEmbeddings,
     pub seed: u64,
+}
+
+/// The arms of an evaluation whose token embeddings stay fixed while the classifier trains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FrozenEmbeddings {
+    /// Every weight learns.
+    #[default]
+    None,
+    /// The pre-trained model's embeddings stay fixed; the from-scratch baseline's learn.
+    Pretrained,
+    /// Both arms' embeddings stay fixed.
+    Both,
 }
 
 impl Default for FineTuneConfig {
@@ -90,7 +104,9 @@ impl Default for FineTuneConfig {
             batch_size: 32,
             lr: 3e-4,
             weight_decay: 0.01,
-            dropout: 0.1,
+            // Chosen on SST-2's dev split at 1% of the labels: 0.2 raised both arms over 0.1.
+            dropout: 0.2,
+            frozen_embeddings: FrozenEmbeddings::None,
             seed: 0,
         }
     }
@@ -103,10 +119,33 @@ impl FineTuneConfig {
     }
 
     pub fn describe(&self) -> String {
+        let frozen = match self.frozen_embeddings {
+            FrozenEmbeddings::None => "",
+            FrozenEmbeddings::Pretrained => ", the pre-trained model's token embeddings fixed",
+            FrozenEmbeddings::Both => ", token embeddings fixed in both",
+        };
         format!(
-            "fine-tuning and baseline: Transformer + linear head, {} epochs ({}..{} AdamW steps) at lr {}, batch {}, dropout {}",
+            "fine-tuning and baseline: Transformer + linear head, {} epochs ({}..{} AdamW steps) at lr {}, batch {}, dropout {}{frozen}",
             self.epochs, self.min_steps, self.max_steps, self.lr, self.batch_size, self.dropout
         )
+    }
+
+    /// The settings of one arm (the from-scratch baseline or the pre-trained model), where
+    /// [`train_classifier`] reads any `frozen_embeddings` but `None` as "fix them".
+    pub fn for_arm(&self, baseline: bool) -> Self {
+        let frozen = match self.frozen_embeddings {
+            FrozenEmbeddings::None => false,
+            FrozenEmbeddings::Pretrained => !baseline,
+            FrozenEmbeddings::Both => true,
+        };
+        Self {
+            frozen_embeddings: if frozen {
+                FrozenEmbeddings::Both
+            } else {
+                FrozenEmbeddings::None
+            },
+            ..self.clone()
+        }
     }
 }
 
@@ -132,8 +171,12 @@ pub fn train_classifier(
     let autodiff = device.clone().autodiff();
     let max_len = encoder.max_len();
     let d = encoder.d_model();
+    let mut encoder = encoder.with_dropout(cfg.dropout).train();
+    if cfg.frozen_embeddings != FrozenEmbeddings::None {
+        encoder = encoder.with_fixed_token_embeddings();
+    }
     let mut model = seeded_init(&autodiff, cfg.seed, || Classifier {
-        encoder: encoder.with_dropout(cfg.dropout).train(),
+        encoder,
         head: LinearConfig::new(d, classes).init(&autodiff),
     });
     let inputs = |t: &String| match prompt {
@@ -323,7 +366,7 @@ pub fn evaluate_texts(
                 tokenizer,
                 &labelled,
                 test,
-                &cfg.finetune,
+                &cfg.finetune.for_arm(true),
                 prompt,
                 device,
             )
@@ -393,7 +436,7 @@ pub fn evaluate_texts(
                         tokenizer,
                         &labelled,
                         test,
-                        &cfg.finetune,
+                        &cfg.finetune.for_arm(false),
                         prompt,
                         device,
                     )

@@ -173,6 +173,13 @@ impl TextEncoder {
         self
     }
 
+    /// The same encoder with its token embeddings out of training (no gradient, so no update);
+    /// positions, blocks and norms still learn.
+    pub fn with_fixed_token_embeddings(mut self) -> Self {
+        self.token = self.token.no_grad();
+        self
+    }
+
     /// Entries of the token vocabulary.
     pub fn vocab_size(&self) -> usize {
         self.token.weight.dims()[0]
@@ -329,6 +336,28 @@ mod tests {
         for (i, (a, p)) in alone.iter().zip(&packed).enumerate() {
             assert!((a - p).abs() < 1e-5, "token {}: {a} vs {p}", i / 16);
         }
+    }
+
+    #[test]
+    fn fixed_token_embeddings_get_no_gradient_and_the_rest_does() {
+        let device = Device::flex().autodiff();
+        let enc = TextEncoder::new(20, &tiny(), false, &device).with_fixed_token_embeddings();
+        let tokens = Tensor::from_data(TensorData::new(vec![5i64, 6, 7], [1, 3]), &device);
+        let grads = enc
+            .forward(tokens, None, true)
+            .powi_scalar(2)
+            .sum()
+            .backward();
+        assert!(enc.token.weight.grad(&grads).is_none());
+        assert!(enc.position.weight.grad(&grads).is_some());
+        let learning = TextEncoder::new(20, &tiny(), false, &device);
+        let tokens = Tensor::from_data(TensorData::new(vec![5i64, 6, 7], [1, 3]), &device);
+        let grads = learning
+            .forward(tokens, None, true)
+            .powi_scalar(2)
+            .sum()
+            .backward();
+        assert!(learning.token.weight.grad(&grads).is_some());
     }
 
     #[test]
