@@ -453,3 +453,27 @@ pub fn evaluate_texts(
     }
     Ok(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_embeddings_reach_only_the_arms_named() {
+        let fixed = |setting, baseline| {
+            FineTuneConfig {
+                frozen_embeddings: setting,
+                ..FineTuneConfig::default()
+            }
+            .for_arm(baseline)
+            .frozen_embeddings
+                != FrozenEmbeddings::None
+        };
+        assert!(!fixed(FrozenEmbeddings::None, false));
+        assert!(!fixed(FrozenEmbeddings::None, true));
+        assert!(fixed(FrozenEmbeddings::Pretrained, false));
+        assert!(!fixed(FrozenEmbeddings::Pretrained, true));
+        assert!(fixed(FrozenEmbeddings::Both, false));
+        assert!(fixed(FrozenEmbeddings::Both, true));
+    }
+}
