@@ -28,7 +28,6 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         seed: args.seed,
         lr: args.finetune_lr,
         epochs: args.finetune_epochs,
-        frozen_embeddings: args.freeze_embeddings,
         dropout: args.finetune_dropout,
         ..FineTuneConfig::default()
     };
@@ -36,7 +35,11 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         || protocols.contains(&TextProtocol::Finetune)
         || protocols.contains(&TextProtocol::Prompt)
     {
-        println!("{}", finetune.describe());
+        println!(
+            "{}{}",
+            finetune.describe(),
+            args.freeze_embeddings.describe()
+        );
     }
     let prompt = if protocols.contains(&TextProtocol::Prompt) {
         if args.label_words.is_empty() {
@@ -77,6 +80,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         knn: args.knn_config(),
         linear: args.linear_config(),
         finetune,
+        frozen_embeddings: args.freeze_embeddings,
         prompt,
         seed: args.seed,
     };

@@ -78,8 +78,8 @@ pub struct FineTuneConfig {
     pub weight_decay: f64,
     /// Dropout in the Transformer while training the classifier.
     pub dropout: f64,
-    /// Which arms keep their token embeddings fixed (only the layers above and the head learn).
-    pub frozen_embeddings: FrozenEmbeddings,
+    /// Keep the token embeddings as they are (only the layers above and the head learn).
+    pub fixed_token_embeddings: bool,
     pub seed: u64,
 }
 
@@ -95,6 +95,25 @@ pub enum FrozenEmbeddings {
     Both,
 }
 
+impl FrozenEmbeddings {
+    /// Whether the from-scratch arm (`baseline`) or the pre-trained one keeps its embeddings fixed.
+    pub fn fixes(self, baseline: bool) -> bool {
+        match self {
+            Self::None => false,
+            Self::Pretrained => !baseline,
+            Self::Both => true,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Pretrained => ", the pre-trained model's token embeddings fixed",
+            Self::Both => ", token embeddings fixed in both",
+        }
+    }
+}
+
 impl Default for FineTuneConfig {
     fn default() -> Self {
         Self {
@@ -106,7 +125,7 @@ impl Default for FineTuneConfig {
             weight_decay: 0.01,
             // Chosen on SST-2's dev split at 1% of the labels: 0.2 raised both arms over 0.1.
             dropout: 0.2,
-            frozen_embeddings: FrozenEmbeddings::None,
+            fixed_token_embeddings: false,
             seed: 0,
         }
     }
@@ -119,33 +138,10 @@ impl FineTuneConfig {
     }
 
     pub fn describe(&self) -> String {
-        let frozen = match self.frozen_embeddings {
-            FrozenEmbeddings::None => "",
-            FrozenEmbeddings::Pretrained => ", the pre-trained model's token embeddings fixed",
-            FrozenEmbeddings::Both => ", token embeddings fixed in both",
-        };
         format!(
-            "fine-tuning and baseline: Transformer + linear head, {} epochs ({}..{} AdamW steps) at lr {}, batch {}, dropout {}{frozen}",
+            "fine-tuning and baseline: Transformer + linear head, {} epochs ({}..{} AdamW steps) at lr {}, batch {}, dropout {}",
             self.epochs, self.min_steps, self.max_steps, self.lr, self.batch_size, self.dropout
         )
-    }
-
-    /// The settings of one arm (the from-scratch baseline or the pre-trained model), where
-    /// [`train_classifier`] reads any `frozen_embeddings` but `None` as "fix them".
-    pub fn for_arm(&self, baseline: bool) -> Self {
-        let frozen = match self.frozen_embeddings {
-            FrozenEmbeddings::None => false,
-            FrozenEmbeddings::Pretrained => !baseline,
-            FrozenEmbeddings::Both => true,
-        };
-        Self {
-            frozen_embeddings: if frozen {
-                FrozenEmbeddings::Both
-            } else {
-                FrozenEmbeddings::None
-            },
-            ..self.clone()
-        }
     }
 }
 
@@ -172,7 +168,7 @@ pub fn train_classifier(
     let max_len = encoder.max_len();
     let d = encoder.d_model();
     let mut encoder = encoder.with_dropout(cfg.dropout).train();
-    if cfg.frozen_embeddings != FrozenEmbeddings::None {
+    if cfg.fixed_token_embeddings {
         encoder = encoder.with_fixed_token_embeddings();
     }
     let mut model = seeded_init(&autodiff, cfg.seed, || Classifier {
@@ -270,9 +266,21 @@ pub struct TextSuiteConfig {
     pub knn: KnnConfig,
     pub linear: LinearProbeConfig,
     pub finetune: FineTuneConfig,
+    /// The arms whose token embeddings stay fixed in fine-tuning.
+    pub frozen_embeddings: FrozenEmbeddings,
     /// Template and label words of the `prompt` protocol.
     pub prompt: Option<Prompt>,
     pub seed: u64,
+}
+
+impl TextSuiteConfig {
+    /// The fine-tuning settings of one arm: the from-scratch `baseline` or the pre-trained model.
+    fn arm(&self, baseline: bool) -> FineTuneConfig {
+        FineTuneConfig {
+            fixed_token_embeddings: self.frozen_embeddings.fixes(baseline),
+            ..self.finetune.clone()
+        }
+    }
 }
 
 /// A classifier on top of the pre-trained Transformer.
@@ -366,7 +374,7 @@ pub fn evaluate_texts(
                 tokenizer,
                 &labelled,
                 test,
-                &cfg.finetune.for_arm(true),
+                &cfg.arm(true),
                 prompt,
                 device,
             )
@@ -436,7 +444,7 @@ pub fn evaluate_texts(
                         tokenizer,
                         &labelled,
                         test,
-                        &cfg.finetune.for_arm(false),
+                        &cfg.arm(false),
                         prompt,
                         device,
                     )
@@ -460,20 +468,11 @@ mod tests {
 
     #[test]
     fn frozen_embeddings_reach_only_the_arms_named() {
-        let fixed = |setting, baseline| {
-            FineTuneConfig {
-                frozen_embeddings: setting,
-                ..FineTuneConfig::default()
-            }
-            .for_arm(baseline)
-            .frozen_embeddings
-                != FrozenEmbeddings::None
-        };
-        assert!(!fixed(FrozenEmbeddings::None, false));
-        assert!(!fixed(FrozenEmbeddings::None, true));
-        assert!(fixed(FrozenEmbeddings::Pretrained, false));
-        assert!(!fixed(FrozenEmbeddings::Pretrained, true));
-        assert!(fixed(FrozenEmbeddings::Both, false));
-        assert!(fixed(FrozenEmbeddings::Both, true));
+        assert!(!FrozenEmbeddings::None.fixes(false));
+        assert!(!FrozenEmbeddings::None.fixes(true));
+        assert!(FrozenEmbeddings::Pretrained.fixes(false));
+        assert!(!FrozenEmbeddings::Pretrained.fixes(true));
+        assert!(FrozenEmbeddings::Both.fixes(false));
+        assert!(FrozenEmbeddings::Both.fixes(true));
     }
 }
