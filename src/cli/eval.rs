@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// Text: dropout in the Transformer while fine-tuning (both arms).
     #[arg(long, default_value_t = FineTuneConfig::default().dropout)]
     pub(super) finetune_dropout: f64,
+    /// Text: layer-wise learning-rate decay when fine-tuning (both arms): each block learns at
+    /// this factor times the rate of the block above, the embeddings last; 1 turns it off.
+    #[arg(long, default_value_t = FineTuneConfig::default().layer_lr_decay)]
+    pub(super) layer_lr_decay: f64,
     /// Text: arms whose token embeddings stay fixed while the classifier trains.
     #[arg(long, value_enum, default_value = "none")]
     pub(super) freeze_embeddings: FrozenEmbeddings,

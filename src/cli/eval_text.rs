@@ -29,6 +29,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         lr: args.finetune_lr,
         epochs: args.finetune_epochs,
         dropout: args.finetune_dropout,
+        layer_lr_decay: args.layer_lr_decay,
         ..FineTuneConfig::default()
     };
     if args.baseline

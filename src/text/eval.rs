@@ -2,6 +2,8 @@
 //! linear probe, full fine-tuning of the pre-trained Transformer with a classification head, and
 //! the same model and head trained from scratch on the same labels (the baseline).
 
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
+use burn::module::ParamGroup;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
@@ -80,6 +82,10 @@ pub struct FineTuneConfig {
     pub dropout: f64,
     /// Keep the token embeddings as they are (only the layers above and the head learn).
     pub fixed_token_embeddings: bool,
+    /// Layer-wise learning-rate decay: the head and final norm learn at the full rate, each
+    /// block below at this factor times the rate of the one above, the embeddings last
+    /// (1 = one rate for all).
+    pub layer_lr_decay: f64,
     pub seed: u64,
 }
 
@@ -126,6 +132,7 @@ impl Default for FineTuneConfig {
             // Chosen on SST-2's dev split at 1% of the labels: 0.2 raised both arms over 0.1.
             dropout: 0.2,
             fixed_token_embeddings: false,
+            layer_lr_decay: 1.0,
             seed: 0,
         }
     }
@@ -139,9 +146,34 @@ impl FineTuneConfig {
 
     pub fn describe(&self) -> String {
         format!(
-            "fine-tuning and baseline: Transformer + linear head, {} epochs ({}..{} AdamW steps) at lr {}, batch {}, dropout {}",
-            self.epochs, self.min_steps, self.max_steps, self.lr, self.batch_size, self.dropout
+            "fine-tuning and baseline: Transformer + linear head, {} epochs ({}..{} AdamW steps) at lr {}, batch {}, dropout {}{}",
+            self.epochs,
+            self.min_steps,
+            self.max_steps,
+            self.lr,
+            self.batch_size,
+            self.dropout,
+            if self.layer_lr_decay == 1.0 {
+                String::new()
+            } else {
+                format!(", layer-wise rate decay {}", self.layer_lr_decay)
+            }
         )
+    }
+
+    /// The rates of one step whose scheduled peak-relative rate is `lr`: each of `depth_groups`
+    /// (bottom up, from [`TextEncoder::depth_groups`]) at `lr * decay^(groups - 1 - depth)`, so
+    /// the top group and everything outside the groups (the head) learn at `lr`.
+    fn layer_rates(&self, lr: f64, depth_groups: &[ParamGroup]) -> ModuleLearningRate {
+        let top = depth_groups.len().saturating_sub(1);
+        depth_groups
+            .iter()
+            .enumerate()
+            .fold(ModuleLrScheduler::new(lr), |rates, (depth, group)| {
+                let factor = self.layer_lr_decay.powi((top - depth) as i32);
+                rates.with_group(group.clone(), lr * factor)
+            })
+            .step()
     }
 }
 
@@ -194,6 +226,7 @@ pub fn train_classifier(
     let mut pos = order.len();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let warmup = (steps / 10).max(1);
+    let depth_groups = model.encoder.depth_groups();
     for step in 0..steps {
         if pos + batch > order.len() {
             order.shuffle(&mut rng);
@@ -210,7 +243,7 @@ pub fn train_classifier(
         let loss = loss_fn.forward(logits, y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = warmup_cosine(cfg.lr, step, warmup, steps);
-        model = optim.step(lr, model, grads);
+        model = optim.step(cfg.layer_rates(lr, &depth_groups), model, grads);
     }
     let model = model.valid();
     let mut predictions = Vec::with_capacity(test.len());
@@ -465,6 +498,51 @@ pub fn evaluate_texts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_rates_decay_from_the_top_and_leave_the_head_at_the_full_rate() {
+        use crate::text::model::TransformerConfig;
+        use burn::module::list_param_ids;
+        let device = Device::flex();
+        let cfg = TransformerConfig {
+            d_model: 8,
+            n_layers: 3,
+            n_heads: 2,
+            max_len: 6,
+            dropout: 0.0,
+        };
+        let encoder = TextEncoder::new(11, &cfg, false, &device);
+        let head = LinearConfig::new(8, 2).init(&device);
+        let groups = encoder.depth_groups();
+        let tuning = FineTuneConfig {
+            layer_lr_decay: 0.5,
+            ..FineTuneConfig::default()
+        };
+        let rates = tuning.layer_rates(0.8, &groups);
+        // Embeddings, three blocks, the final norm; each encoder tensor in exactly one group.
+        let mut per_depth = vec![0; groups.len()];
+        for id in list_param_ids(&encoder) {
+            let depths: Vec<usize> = (0..groups.len())
+                .filter(|&d| groups[d].matches(&id, None))
+                .collect();
+            assert_eq!(depths.len(), 1);
+            per_depth[depths[0]] += 1;
+            let expected = 0.8 * 0.5f64.powi(4 - depths[0] as i32);
+            assert!((rates.lr_from_param(id, None) - expected).abs() < 1e-12);
+        }
+        // Token + position tables; per block two norms and four linears (weight and bias each).
+        assert_eq!(per_depth, vec![2, 12, 12, 12, 2]);
+        for id in list_param_ids(&head) {
+            assert_eq!(rates.lr_from_param(id, None), 0.8);
+        }
+        // Without decay every tensor learns at the scheduled rate.
+        let flat = FineTuneConfig::default().layer_rates(0.8, &groups);
+        assert!(
+            list_param_ids(&encoder)
+                .into_iter()
+                .all(|id| flat.lr_from_param(id, None) == 0.8)
+        );
+    }
 
     #[test]
     fn frozen_embeddings_reach_only_the_arms_named() {

@@ -3,6 +3,7 @@
 //! next-token training, bidirectional otherwise; the language-model head is the token embedding
 //! transposed (GPT-2's and BERT's weight tying).
 
+use burn::module::ParamGroup;
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
 };
@@ -178,6 +179,22 @@ impl TextEncoder {
     pub fn with_fixed_token_embeddings(mut self) -> Self {
         self.token = self.token.no_grad();
         self
+    }
+
+    /// The parameters by depth, bottom up: token and position embeddings, then each block, then
+    /// the final norm (layer-wise learning-rate decay scales each group's rate).
+    pub fn depth_groups(&self) -> Vec<ParamGroup> {
+        let mut groups = vec![
+            ParamGroup::ids_from_module(self.token.clone())
+                .fuse(&ParamGroup::ids_from_module(self.position.clone())),
+        ];
+        groups.extend(
+            self.blocks
+                .iter()
+                .map(|b| ParamGroup::ids_from_module(b.clone())),
+        );
+        groups.push(ParamGroup::ids_from_module(self.norm.clone()));
+        groups
     }
 
     /// Entries of the token vocabulary.
