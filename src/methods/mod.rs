@@ -152,6 +152,46 @@ pub struct MethodConfig {
     pub instance_weight: f64,
     /// Probability that a time step's input is kept by TS2Vec's random timestamp masking.
     pub timestamp_keep: f64,
+    /// The augmentation pair of a two-view method: its own (`method`) or another method's.
+    pub views: ViewPreset,
+}
+
+/// Which augmentations make a two-view method's views.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewPreset {
+    /// The method's own ([`Method::views`]).
+    #[default]
+    Method,
+    /// SimCLR's augmentation for both views (also SimSiam's, MoCo v2's and VICReg's).
+    Simclr,
+    /// BYOL's asymmetric pair: one view always blurred, the other sometimes solarised.
+    Byol,
+}
+
+impl ViewPreset {
+    /// The view pipelines of `M` under this preset; a preset pair replaces only a two-view
+    /// method's views (multi-crop keeps its own).
+    pub fn views<M: Method>(
+        self,
+        channels: usize,
+        size: usize,
+    ) -> anyhow::Result<Vec<AugmentConfig>> {
+        let own = M::views(channels, size);
+        let pair = match self {
+            ViewPreset::Method => return Ok(own),
+            ViewPreset::Simclr => vec![AugmentConfig::simclr(channels, size); 2],
+            ViewPreset::Byol => AugmentConfig::byol_pair(channels, size).to_vec(),
+        };
+        if own.len() != 2 {
+            anyhow::bail!(
+                "views = \"{}\" replaces a pair of views, and this method takes {}",
+                format!("{self:?}").to_lowercase(),
+                own.len()
+            );
+        }
+        Ok(pair)
+    }
 }
 
 impl Default for MethodConfig {
@@ -186,6 +226,7 @@ impl Default for MethodConfig {
             mask_span: 0.05,
             instance_weight: 0.5,
             timestamp_keep: 0.5,
+            views: ViewPreset::Method,
         }
     }
 }
@@ -393,6 +434,28 @@ pub fn pretrain(
 mod tests {
     use super::*;
     use clap::ValueEnum;
+
+    #[test]
+    fn a_view_preset_replaces_a_pair_and_refuses_multi_crop() {
+        let own = ViewPreset::Method
+            .views::<byol::Byol>(1, 28)
+            .expect("own views");
+        assert_eq!(own, AugmentConfig::byol_pair(1, 28).to_vec());
+        let simclr = ViewPreset::Simclr
+            .views::<byol::Byol>(1, 28)
+            .expect("a pair for a pair");
+        assert_eq!(simclr, vec![AugmentConfig::simclr(1, 28); 2]);
+        assert_ne!(simclr, own);
+        let byol = ViewPreset::Byol
+            .views::<simsiam::SimSiam>(3, 32)
+            .expect("a pair for a pair");
+        assert_eq!(byol, AugmentConfig::byol_pair(3, 32).to_vec());
+        let dino = ViewPreset::Simclr.views::<dino::Dino>(3, 32);
+        let message = dino.expect_err("multi-crop is not a pair").to_string();
+        assert!(message.contains("simclr"), "{message}");
+        let cfg: MethodConfig = toml::from_str("views = \"simclr\"").expect("parses");
+        assert_eq!(cfg.views, ViewPreset::Simclr);
+    }
 
     #[test]
     fn method_names_on_the_command_line_and_in_config_files() {

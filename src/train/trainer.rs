@@ -137,7 +137,11 @@ pub fn pretrain_with<M: Method>(
     }
     let mut metrics = MetricsLog::open(run_dir, state.step)?;
 
-    let views = M::views(cfg.channels, cfg.image_size);
+    let views = cfg
+        .method_config
+        .views
+        .views::<M>(cfg.channels, cfg.image_size)?;
+    let images_per_step = cfg.batch_size * views.len();
     let mut prefetch = Prefetcher::spawn(
         data.clone(),
         views,
@@ -163,7 +167,6 @@ pub fn pretrain_with<M: Method>(
     let mut last_loss_value = f64::NAN;
     let mut steps_this_session = 0;
     let mut collapse_warnings = 0;
-    let images_per_step = cfg.batch_size * M::views(cfg.channels, cfg.image_size).len();
 
     loop {
         let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
