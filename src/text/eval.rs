@@ -161,7 +161,7 @@ impl FineTuneConfig {
         )
     }
 
-    /// The rates of one step whose scheduled peak-relative rate is `lr`: each of `depth_groups`
+    /// The rates of one step whose scheduled rate is `lr`: each of `depth_groups`
     /// (bottom up, from [`TextEncoder::depth_groups`]) at `lr * decay^(groups - 1 - depth)`, so
     /// the top group and everything outside the groups (the head) learn at `lr`.
     fn layer_rates(&self, lr: f64, depth_groups: &[ParamGroup]) -> ModuleLearningRate {
