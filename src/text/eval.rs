@@ -165,6 +165,10 @@ impl FineTuneConfig {
     /// (bottom up, from [`TextEncoder::depth_groups`]) at `lr * decay^(groups - 1 - depth)`, so
     /// the top group and everything outside the groups (the head) learn at `lr`.
     fn layer_rates(&self, lr: f64, depth_groups: &[ParamGroup]) -> ModuleLearningRate {
+        if self.layer_lr_decay == 1.0 {
+            // One rate: no per-parameter group lookups on every step of the default path.
+            return lr.into();
+        }
         let top = depth_groups.len().saturating_sub(1);
         depth_groups
             .iter()
