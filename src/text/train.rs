@@ -29,7 +29,6 @@ use crate::methods::{MethodConfig, MethodKind, StepOutput, clm, mlm, simcse};
 use crate::train::checkpoint::{Checkpoints, TrainState, load_run_encoder, save_encoder};
 use crate::train::config::DeviceChoice;
 use crate::train::optim::{OptimizerConfig, build_optimizer};
-use crate::train::schedule::{warmup_cosine, warmup_steps};
 use crate::train::seed::{seeded_init, with_seeded_device};
 use crate::train::trainer::{MetricsLine, MetricsLog, TrainOptions, TrainSummary, check_loss};
 
@@ -380,16 +379,15 @@ pub fn pretrain_with<M: TextMethod>(
         } else {
             f64::NAN
         };
-        let lr = match state.total_steps {
-            Some(total) => warmup_cosine(
-                cfg.optimizer.lr,
-                state.step,
-                warmup_steps(total, cfg.optimizer.warmup_fraction),
-                total,
-            )
-            .max(cfg.optimizer.lr * 0.1),
-            None => cfg.optimizer.lr * (state.step + 1) as f64 / 100.0,
+        // Text runs decay to a tenth of the peak, not to zero.
+        let floor = match state.total_steps {
+            Some(_) => cfg.optimizer.lr * 0.1,
+            None => 0.0,
         };
+        let lr = cfg
+            .optimizer
+            .lr_at(state.step, state.total_steps)
+            .max(floor);
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         model = optim.step(lr.min(cfg.optimizer.lr), model, grads);
         state.step += 1;

@@ -9,6 +9,8 @@ use burn::optim::{
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::schedule::{warmup_cosine, warmup_steps};
+
 /// Which optimiser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -39,6 +41,22 @@ impl Default for OptimizerConfig {
             weight_decay: 1e-4,
             momentum: 0.9,
             warmup_fraction: 0.05,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    /// Learning rate at `step` of a run of `total_steps`: warm-up, then cosine decay. `None` while
+    /// a time budget is still being calibrated: a gentle linear start that the warm-up continues.
+    pub fn lr_at(&self, step: usize, total_steps: Option<usize>) -> f64 {
+        match total_steps {
+            Some(total) => warmup_cosine(
+                self.lr,
+                step,
+                warmup_steps(total, self.warmup_fraction),
+                total,
+            ),
+            None => self.lr * 0.01 * (step + 1) as f64,
         }
     }
 }
@@ -139,5 +157,25 @@ impl Optimizer for Lars {
     fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
         state.momentum = state.momentum.map(|m| m.to_device(device));
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lr_follows_the_schedule_and_starts_gently_while_calibrating() {
+        let cfg = OptimizerConfig {
+            lr: 1.0,
+            warmup_fraction: 0.1,
+            ..OptimizerConfig::default()
+        };
+        assert!((cfg.lr_at(0, Some(100)) - 0.1).abs() < 1e-12);
+        assert!((cfg.lr_at(10, Some(100)) - 1.0).abs() < 1e-12);
+        assert!((cfg.lr_at(55, Some(100)) - 0.5).abs() < 1e-12);
+        assert!(cfg.lr_at(100, Some(100)).abs() < 1e-12);
+        assert!((cfg.lr_at(0, None) - 0.01).abs() < 1e-12);
+        assert!((cfg.lr_at(4, None) - 0.05).abs() < 1e-12);
     }
 }

@@ -16,7 +16,6 @@ use super::checkpoint::{Checkpoints, TrainState, save_encoder};
 use super::config::{Budget, RunConfig};
 use super::optim::build_optimizer;
 use super::progress::{Progress, StepReport};
-use super::schedule::{warmup_cosine, warmup_steps};
 use super::seed::seeded_init;
 use crate::augment::image::{mix, normalise_batch};
 use crate::augment::prefetch::Prefetcher;
@@ -200,16 +199,7 @@ pub fn pretrain_with<M: Method>(
         } else {
             f64::NAN
         };
-        let lr = match state.total_steps {
-            Some(total) => warmup_cosine(
-                cfg.optimizer.lr,
-                state.step,
-                warmup_steps(total, cfg.optimizer.warmup_fraction),
-                total,
-            ),
-            // Calibrating a time budget: a gentle start that the warm-up then continues.
-            None => cfg.optimizer.lr * 0.01 * (state.step + 1) as f64,
-        };
+        let lr = cfg.optimizer.lr_at(state.step, state.total_steps);
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         model = optim.step(lr, model, grads);
         state.step += 1;
