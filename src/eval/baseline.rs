@@ -13,7 +13,6 @@ use crate::augment::image::{AugmentConfig, augment_batch, mix, normalise_batch};
 use crate::data::ImageSet;
 use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
-use crate::train::schedule::{warmup_cosine, warmup_steps};
 use crate::train::seed::seeded_init;
 
 /// The fixed training budget of the baseline, the same for every label budget.
@@ -107,7 +106,6 @@ pub fn supervised_baseline(
 
     let n = train.len();
     let (steps, batch) = cfg.schedule(n);
-    let warmup = warmup_steps(steps, cfg.optimizer.warmup_fraction);
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = Vec::new();
     for step in 0..steps {
@@ -133,7 +131,7 @@ pub fn supervised_baseline(
         );
         let loss = loss_fn.forward(model.forward(x), y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr = warmup_cosine(cfg.optimizer.lr, step, warmup, steps);
+        let lr = cfg.optimizer.lr_at(step, Some(steps));
         model = optim.step(lr, model, grads);
     }
 
