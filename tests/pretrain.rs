@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use autodidact::encoders::{EncoderKind, ImageEncoder};
+use autodidact::encoders::{EncoderKind, ImageEncoder, Pooling};
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::knn::{KnnConfig, accuracy, knn_predict};
 use autodidact::methods::pretrain;
@@ -37,8 +37,8 @@ fn simclr_learns_digit_features_that_beat_chance() {
 
     let device = Device::flex();
     let knn_accuracy = |encoder: &ImageEncoder| {
-        let bank = embed_images(encoder, &train, 28, &device);
-        let queries = embed_images(encoder, &test, 28, &device);
+        let bank = embed_images(encoder, Pooling::Mean, &train, 28, &device);
+        let queries = embed_images(encoder, Pooling::Mean, &test, 28, &device);
         let pred = knn_predict(
             &bank,
             train.labels.as_ref().unwrap(),
@@ -111,7 +111,7 @@ fn resume_continues_exactly_where_the_run_stopped() {
             &dir.join("encoder.safetensors"),
         )
         .unwrap();
-        embed_images(&encoder, &probe, 28, &device).data
+        embed_images(&encoder, Pooling::Mean, &probe, 28, &device).data
     };
     let (a, b) = (embed(whole.path()), embed(split.path()));
     let worst = a

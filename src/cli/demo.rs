@@ -119,6 +119,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         ],
         protocols: vec![Protocol::Knn, Protocol::Linear],
         baseline: Some(baseline.clone()),
+        pooling: run.config.method.pooling(),
         knn: KnnConfig::default(),
         knn_center: true,
         linear: LinearProbeConfig {

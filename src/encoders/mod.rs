@@ -20,6 +20,30 @@ pub enum EncoderKind {
     Vit,
 }
 
+/// How the last feature map becomes the representation that evaluation and `embed` read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The mean over all positions (D values): the encoder's output.
+    Mean,
+    /// The means of the map's 2x2 grid of cells, concatenated (4D values). It keeps where a
+    /// feature sits, which methods that learn by filling in pixels encode and a mean discards.
+    Grid,
+}
+
+impl Pooling {
+    /// Values per image for an encoder of width `out_dim`.
+    pub fn dim(self, out_dim: usize) -> usize {
+        match self {
+            Pooling::Mean => out_dim,
+            Pooling::Grid => GRID * GRID * out_dim,
+        }
+    }
+}
+
+/// Cells per side of [`Pooling::Grid`].
+const GRID: usize = 2;
+
 /// An image backbone: `[B, C, H, W] -> [B, D]`.
 // A model holds one encoder, so the variants' size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -77,6 +101,18 @@ impl ImageEncoder {
         }
     }
 
+    /// The representation `pooling` reads off the last feature map: `[B, pooling.dim(D)]`.
+    pub fn represent(&self, x: Tensor<4>, pooling: Pooling) -> Tensor<2> {
+        match pooling {
+            Pooling::Mean => self.forward(x),
+            // Adaptive pooling splits an odd side into overlapping cells (7 -> 0..4, 3..7).
+            Pooling::Grid => {
+                burn::tensor::module::adaptive_avg_pool2d(self.feature_map(x), [GRID, GRID])
+                    .flatten(1, 3)
+            }
+        }
+    }
+
     /// The last feature map before pooling, `[B, out_dim, ceil(H / s), ceil(W / s)]` with `s`
     /// = [`ImageEncoder::feature_stride`] (for the ViT: whole patches only, `floor`).
     pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
@@ -120,6 +156,38 @@ mod tests {
             let side = 28usize.div_ceil(encoder.feature_stride());
             assert_eq!(encoder.feature_map(x).dims(), [2, dim, side, side]);
         }
+    }
+
+    #[test]
+    fn grid_pooling_keeps_each_quadrants_mean_and_the_mean_pooling_is_the_output() {
+        let device = Device::flex();
+        let encoder = ImageEncoder::new(EncoderKind::Cnn, 1, &device);
+        let x = Tensor::<4>::random([2, 1, 32, 32], Distribution::Default, &device);
+        let map = encoder.feature_map(x.clone());
+        let [b, d, _, _] = map.dims();
+        let grid = encoder.represent(x.clone(), Pooling::Grid);
+        assert_eq!(grid.dims(), [b, Pooling::Grid.dim(d)]);
+        // Channel-major: the 4 cells of channel 0 come first; cell (1, 0) is rows 2..4, cols 0..2.
+        let cell = map
+            .clone()
+            .slice([0..b, 0..1, 2..4, 0..2])
+            .mean_dim(3)
+            .mean_dim(2)
+            .reshape([b, 1]);
+        let diff = (grid.slice([0..b, 2..3]) - cell)
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(
+            diff < 1e-5,
+            "grid cell differs from the quadrant mean by {diff}"
+        );
+        let mean = encoder.represent(x.clone(), Pooling::Mean);
+        let diff = (mean - encoder.forward(x)).abs().max().into_scalar::<f32>();
+        assert!(
+            diff < 1e-6,
+            "mean pooling differs from the encoder output by {diff}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::report::EvalResult;
 use super::svm::{SvmConfig, svm_predict};
 use crate::data::ImageSet;
 use crate::data::split::{LabelBudget, sample_per_class};
-use crate::encoders::ImageEncoder;
+use crate::encoders::{ImageEncoder, Pooling};
 
 /// Most labelled samples the SVM protocol accepts (its kernel matrix grows with their square).
 const MAX_SVM_SAMPLES: usize = 5000;
@@ -65,6 +65,8 @@ pub struct SuiteConfig {
     pub protocols: Vec<Protocol>,
     /// Train the supervised baseline too.
     pub baseline: Option<BaselineConfig>,
+    /// How the encoder's feature map becomes the representation.
+    pub pooling: Pooling,
     pub knn: KnnConfig,
     /// Subtract the mean train embedding before k-NN's cosine similarity. Features after a ReLU
     /// share a large positive component that makes all cosines alike; centring removes it
@@ -97,12 +99,14 @@ pub fn evaluate(
     }
     let num_classes = train.num_classes().max(test.num_classes());
     log(&format!(
-        "embedding {} train and {} test images",
+        "embedding {} train and {} test images ({} pooling, {} values each)",
         train.len(),
-        test.len()
+        test.len(),
+        format!("{:?}", cfg.pooling).to_lowercase(),
+        cfg.pooling.dim(encoder.out_dim())
     ));
-    let train_emb = embed_images(encoder, train, size, device);
-    let test_emb = embed_images(encoder, test, size, device);
+    let train_emb = embed_images(encoder, cfg.pooling, train, size, device);
+    let test_emb = embed_images(encoder, cfg.pooling, test, size, device);
     let (knn_train, knn_test) = if cfg.knn_center {
         let mean = train_emb.mean();
         (train_emb.centered(&mean), test_emb.centered(&mean))

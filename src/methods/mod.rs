@@ -31,7 +31,7 @@ use crate::augment::image::AugmentConfig;
 use crate::data::ImageSet;
 use crate::encoders::heads::MlpHead;
 use crate::encoders::vit::VIT_PATCH;
-use crate::encoders::{EncoderKind, ImageEncoder};
+use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use crate::train::config::RunConfig;
 use crate::train::trainer::{TrainOptions, TrainSummary, pretrain_with};
 
@@ -89,6 +89,15 @@ impl MethodKind {
     pub fn name(self) -> String {
         self.to_possible_value()
             .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
+    }
+
+    /// The image representation evaluation and `embed` read by default: the reconstruction
+    /// methods' features say where a stroke is, which the spatial mean loses.
+    pub fn pooling(self) -> Pooling {
+        match self {
+            MethodKind::Mae | MethodKind::Inpaint => Pooling::Grid,
+            _ => Pooling::Mean,
+        }
     }
 
     /// What the method learns from.
