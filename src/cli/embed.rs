@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::run_dir::{RunAndData, load_series_run, load_text_run, run_modality};
-use autodidact::encoders::Pooling;
 use autodidact::eval::Embeddings;
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::npy::write_npy;
@@ -34,10 +33,6 @@ pub struct EmbedArgs {
     /// one row per non-empty line.
     #[arg(long, value_enum)]
     split: Option<Split>,
-    /// Images: how the last feature map becomes the embedding [default: the method's; grid for
-    /// mae and inpaint, mean for the others].
-    #[arg(long, value_enum)]
-    pool: Option<Pooling>,
 }
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
@@ -82,7 +77,7 @@ fn image_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
     }
     Ok(embed_images(
         &run.encoder,
-        args.pool.unwrap_or(run.config.method.pooling()),
+        args.input.pooling(&run),
         &set,
         run.config.image_size,
         &run.device,

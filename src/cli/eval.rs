@@ -6,7 +6,6 @@ use clap::Args;
 
 use super::run_dir::{RunAndData, run_modality};
 use autodidact::data::split::parse_budgets;
-use autodidact::encoders::Pooling;
 use autodidact::eval::baseline::BaselineConfig;
 use autodidact::eval::knn::KnnConfig;
 use autodidact::eval::linear::LinearProbeConfig;
@@ -73,10 +72,6 @@ pub struct EvalArgs {
     /// terrible,great for SST-2's 0,1).
     #[arg(long, value_delimiter = ',')]
     pub(super) label_words: Vec<String>,
-    /// Images: how the encoder's last feature map becomes the representation [default: the
-    /// method's; grid for mae and inpaint, mean for the others].
-    #[arg(long, value_enum)]
-    pub(super) pool: Option<Pooling>,
     /// Use raw embeddings for k-NN instead of centring them on the train mean.
     #[arg(long)]
     pub(super) knn_raw: bool,
@@ -134,7 +129,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         budgets,
         protocols,
         baseline,
-        pooling: args.pool.unwrap_or(run.config.method.pooling()),
+        pooling: args.input.pooling(&run),
         knn: args.knn_config(),
         knn_center: !args.knn_raw,
         linear: args.linear_config(),

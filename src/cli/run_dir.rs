@@ -9,7 +9,7 @@ use burn::prelude::*;
 use autodidact::data::ImageFormat;
 use autodidact::data::cache::default_cache_dir;
 use autodidact::data::{ImageData, load_images};
-use autodidact::encoders::ImageEncoder;
+use autodidact::encoders::{ImageEncoder, Pooling};
 use autodidact::methods::Modality;
 use autodidact::series::encoder::SeriesEncoder;
 use autodidact::series::train::SeriesRunConfig;
@@ -116,6 +116,10 @@ pub struct RunAndData {
     /// Do not read or write the decoded-image cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Images: how the encoder's last feature map becomes the representation [default: the
+    /// method's; grid for mae and inpaint, mean for the others].
+    #[arg(long, value_enum)]
+    pub pool: Option<Pooling>,
 }
 
 impl RunAndData {
@@ -125,5 +129,10 @@ impl RunAndData {
             load_run(&self.run)?,
             load_data(&self.data, self.format, self.no_cache)?,
         ))
+    }
+
+    /// The pooling `--pool` names, or else the one `run`'s method reads by default.
+    pub fn pooling(&self, run: &LoadedRun) -> Pooling {
+        self.pool.unwrap_or(run.config.method.pooling())
     }
 }
