@@ -52,7 +52,8 @@ for m in methods:
     r = json.load(open(f"{out}/{dataset}-{m}.json"))
     acc = {(x["protocol"], x.get("labels_per_class")): x for x in r["results"]}
     get = lambda p, k: 100 * acc[(p, k)]["ssl_accuracy"] if (p, k) in acc else float("nan")
-    print(f"| {m} | {get('knn', 'all'):.2f} | {get('knn', 10):.2f} | {get('linear', 10):.2f} | {get('linear', 'all'):.2f} |")
+    name = f"{m}, {r['pooling']} pooling" if r.get("pooling", "mean") != "mean" else m
+    print(f"| {name} | {get('knn', 'all'):.2f} | {get('knn', 10):.2f} | {get('linear', 10):.2f} | {get('linear', 'all'):.2f} |")
 first = json.load(open(f"{out}/{dataset}-{methods[0]}.json"))["results"]
 base = {(x["protocol"], x.get("labels_per_class")): x.get("baseline_accuracy") for x in first}
 fmt = lambda v: "-" if v is None else f"{100 * v:.2f}"

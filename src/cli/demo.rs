@@ -121,7 +121,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         baseline: Some(baseline.clone()),
         pooling: run.config.method.pooling(),
         knn: KnnConfig::default(),
-        knn_center: true,
+        knn_features: run.config.method.knn_features(),
         linear: LinearProbeConfig {
             seed: args.seed,
             ..LinearProbeConfig::default()
@@ -155,7 +155,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         &accuracy_series(&results),
         "MNIST demo: accuracy vs labels per class",
     )?;
-    let report = EvalReport { results };
+    let report = EvalReport {
+        pooling: Some(suite.pooling),
+        knn_features: Some(suite.knn_features),
+        results,
+    };
     report.write_json(&args.out.join("results.json"))?;
     if let Some(path) = &args.json {
         report.write_json(path)?;

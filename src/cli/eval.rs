@@ -7,11 +7,11 @@ use clap::Args;
 use super::run_dir::{RunAndData, run_modality};
 use autodidact::data::split::parse_budgets;
 use autodidact::eval::baseline::BaselineConfig;
-use autodidact::eval::knn::KnnConfig;
+use autodidact::eval::knn::{KnnConfig, KnnFeatures};
 use autodidact::eval::linear::LinearProbeConfig;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
-use autodidact::methods::Modality;
+use autodidact::methods::{MethodKind, Modality};
 use autodidact::text::eval::{FineTuneConfig, FrozenEmbeddings};
 
 #[derive(Args, Debug)]
@@ -72,8 +72,13 @@ pub struct EvalArgs {
     /// terrible,great for SST-2's 0,1).
     #[arg(long, value_delimiter = ',')]
     pub(super) label_words: Vec<String>,
-    /// Use raw embeddings for k-NN instead of centring them on the train mean.
-    #[arg(long)]
+    /// Images: what k-NN compares: raw, centred (minus the train mean) or standardised (each
+    /// dimension also divided by its train deviation) features [default: the method's:
+    /// standardised for mae and inpaint, centred for the rest].
+    #[arg(long, value_enum)]
+    pub(super) knn_features: Option<KnnFeatures>,
+    /// Short for --knn-features raw.
+    #[arg(long, conflicts_with = "knn_features")]
     pub(super) knn_raw: bool,
     /// Seed of the label sampling and of the classifiers.
     #[arg(long, default_value_t = 0)]
@@ -86,6 +91,15 @@ impl EvalArgs {
         KnnConfig {
             k: self.knn_k,
             temperature: self.knn_temperature,
+        }
+    }
+
+    /// The k-NN features the flags name, or else the ones `method` is read with by default.
+    pub(super) fn knn_features(&self, method: MethodKind) -> KnnFeatures {
+        if self.knn_raw {
+            KnnFeatures::Raw
+        } else {
+            self.knn_features.unwrap_or(method.knn_features())
         }
     }
 
@@ -131,7 +145,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         baseline,
         pooling: args.input.pooling(&run),
         knn: args.knn_config(),
-        knn_center: !args.knn_raw,
+        knn_features: args.knn_features(run.config.method),
         linear: args.linear_config(),
         seed: args.seed,
     };
@@ -146,7 +160,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     println!("\n{}", format_table(&results));
     if let Some(path) = &args.json {
-        EvalReport { results }.write_json(path)?;
+        EvalReport {
+            pooling: Some(cfg.pooling),
+            knn_features: Some(cfg.knn_features),
+            results,
+        }
+        .write_json(path)?;
         println!("results written to {}", path.display());
     }
     Ok(())

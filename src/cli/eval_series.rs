@@ -62,7 +62,12 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         100.0 * one_nn_euclidean(&problem.train, test)?
     );
     if let Some(path) = &args.json {
-        EvalReport { results }.write_json(path)?;
+        EvalReport {
+            pooling: None,
+            knn_features: None,
+            results,
+        }
+        .write_json(path)?;
         println!("results written to {}", path.display());
     }
     Ok(())

@@ -104,7 +104,12 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     )?;
     println!("\n{}", format_table(&results));
     if let Some(path) = &args.json {
-        EvalReport { results }.write_json(path)?;
+        EvalReport {
+            pooling: None,
+            knn_features: None,
+            results,
+        }
+        .write_json(path)?;
         println!("results written to {}", path.display());
     }
     Ok(())

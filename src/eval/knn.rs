@@ -4,12 +4,56 @@
 use super::Embeddings;
 use burn::prelude::*;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Similarities are computed in tiles of `QUERY_CHUNK x BANK_BLOCK` floats (4 MB): top-k reads a
 /// tile from cache, and the allocator can recycle it (see [`crate::alloc`]), which it never does
 /// for a 1024 x 50k (200 MB) tile.
 const QUERY_CHUNK: usize = 256;
 const BANK_BLOCK: usize = 4096;
+
+/// What k-NN compares, all three cosine similarities of rows with statistics from the whole
+/// (unlabelled) train split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KnnFeatures {
+    /// The features as they are (lightly's protocol).
+    Raw,
+    /// Minus the train mean. Features after a ReLU share a large positive component that makes
+    /// all cosines alike; centring removes it (SimpleShot's CL2N, Wang et al. 2019).
+    #[value(alias = "centered")]
+    Centred,
+    /// Each dimension centred and divided by its train deviation, so that a few wide dimensions
+    /// do not decide every cosine (MAE's linear probe puts a BatchNorm before its head for the
+    /// same reason).
+    #[value(alias = "standardized")]
+    Standardised,
+}
+
+impl KnnFeatures {
+    /// `train` and `test` as k-NN compares them.
+    pub fn apply(self, train: &Embeddings, test: &Embeddings) -> (Embeddings, Embeddings) {
+        match self {
+            KnnFeatures::Raw => (train.clone(), test.clone()),
+            KnnFeatures::Centred => {
+                let mean = train.mean();
+                (train.centered(&mean), test.centered(&mean))
+            }
+            KnnFeatures::Standardised => {
+                (train.standardized_by(train), test.standardized_by(train))
+            }
+        }
+    }
+
+    /// The name the CLI and the JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            KnnFeatures::Raw => "raw",
+            KnnFeatures::Centred => "centred",
+            KnnFeatures::Standardised => "standardised",
+        }
+    }
+}
 
 /// k-NN settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -239,6 +283,44 @@ mod tests {
     fn emb(rows: &[&[f32]]) -> Embeddings {
         let dim = rows[0].len();
         Embeddings::new(rows.concat(), rows.len(), dim)
+    }
+
+    #[test]
+    fn standardising_stops_one_wide_dimension_deciding_the_neighbours() {
+        // Four narrow dimensions carry the class (+-0.01); a fifth, 10^4 times wider, is noise.
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut make = |n: usize| {
+            let mut data = Vec::new();
+            let mut labels = Vec::new();
+            for i in 0..n {
+                let class = (i % 2) as u32;
+                let sign = if class == 0 { -0.01 } else { 0.01 };
+                data.extend([sign; 4]);
+                data.push(100.0 * rng.random_range(-1.0f32..1.0));
+                labels.push(class);
+            }
+            (Embeddings::new(data, n, 5), labels)
+        };
+        let (train, train_labels) = make(200);
+        let (test, test_labels) = make(100);
+        let cfg = KnnConfig {
+            k: 5,
+            temperature: 0.1,
+        };
+        let acc = |features: KnnFeatures| {
+            let (bank, queries) = features.apply(&train, &test);
+            accuracy(
+                &knn_predict(&bank, &train_labels, 2, &queries, &cfg),
+                &test_labels,
+            )
+        };
+        assert_eq!(acc(KnnFeatures::Standardised), 1.0);
+        let centred = acc(KnnFeatures::Centred);
+        assert!(
+            centred < 0.8,
+            "the noise should decide centred k-NN: {centred}"
+        );
+        assert!(acc(KnnFeatures::Raw) < 0.8);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Evaluation results: JSON for machines, aligned text and Markdown tables for people.
 
 use crate::data::split::LabelBudget;
+use crate::encoders::Pooling;
+use crate::eval::knn::KnnFeatures;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -68,6 +70,12 @@ impl EvalResult {
 /// All results of an evaluation run (`eval.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct EvalReport {
+    /// How an image encoder's feature map became the representation (absent for text and series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<Pooling>,
+    /// What image k-NN compared (absent for text and series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knn_features: Option<KnnFeatures>,
     pub results: Vec<EvalResult>,
 }
 
@@ -197,13 +205,19 @@ mod tests {
     fn report_round_trips_through_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("eval.json");
-        let report = EvalReport { results: results() };
+        let report = EvalReport {
+            pooling: Some(Pooling::Grid),
+            knn_features: Some(KnnFeatures::Standardised),
+            results: results(),
+        };
         report.write_json(&path).unwrap();
         assert!(!dir.path().join("eval.json.tmp").exists());
         let text = std::fs::read_to_string(&path).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 2);
         assert_eq!(v["results"][0]["protocol"], "knn");
+        assert_eq!(v["pooling"], "grid");
+        assert_eq!(v["knn_features"], "standardised");
         let back: EvalReport = serde_json::from_str(&text).unwrap();
         assert_eq!(back, report);
     }

@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use super::baseline::{BaselineConfig, supervised_baseline};
 use super::embed::embed_images;
-use super::knn::{KnnConfig, accuracy, knn_predict};
+use super::knn::{KnnConfig, KnnFeatures, accuracy, knn_predict};
 use super::linear::{LinearProbeConfig, linear_probe};
 use super::report::EvalResult;
 use super::svm::{SvmConfig, svm_predict};
@@ -68,10 +68,8 @@ pub struct SuiteConfig {
     /// How the encoder's feature map becomes the representation.
     pub pooling: Pooling,
     pub knn: KnnConfig,
-    /// Subtract the mean train embedding before k-NN's cosine similarity. Features after a ReLU
-    /// share a large positive component that makes all cosines alike; centring removes it
-    /// (SimpleShot's CL2N, Wang et al. 2019).
-    pub knn_center: bool,
+    /// What k-NN's cosine similarity compares.
+    pub knn_features: KnnFeatures,
     pub linear: LinearProbeConfig,
     /// Seed of the label sampling.
     pub seed: u64,
@@ -99,20 +97,16 @@ pub fn evaluate(
     }
     let num_classes = train.num_classes().max(test.num_classes());
     log(&format!(
-        "embedding {} train and {} test images ({} pooling, {} values each)",
+        "embedding {} train and {} test images ({} pooling, {} values each; k-NN on {} features)",
         train.len(),
         test.len(),
         format!("{:?}", cfg.pooling).to_lowercase(),
-        cfg.pooling.dim(encoder.out_dim())
+        cfg.pooling.dim(encoder.out_dim()),
+        cfg.knn_features.name()
     ));
     let train_emb = embed_images(encoder, cfg.pooling, train, size, device);
     let test_emb = embed_images(encoder, cfg.pooling, test, size, device);
-    let (knn_train, knn_test) = if cfg.knn_center {
-        let mean = train_emb.mean();
-        (train_emb.centered(&mean), test_emb.centered(&mean))
-    } else {
-        (train_emb.clone(), test_emb.clone())
-    };
+    let (knn_train, knn_test) = cfg.knn_features.apply(&train_emb, &test_emb);
 
     let mut results = Vec::new();
     for &budget in &cfg.budgets {

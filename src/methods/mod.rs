@@ -32,6 +32,7 @@ use crate::data::ImageSet;
 use crate::encoders::heads::MlpHead;
 use crate::encoders::vit::VIT_PATCH;
 use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
+use crate::eval::knn::KnnFeatures;
 use crate::train::config::RunConfig;
 use crate::train::trainer::{TrainOptions, TrainSummary, pretrain_with};
 
@@ -97,6 +98,15 @@ impl MethodKind {
         match self {
             MethodKind::Mae | MethodKind::Inpaint => Pooling::Grid,
             _ => Pooling::Mean,
+        }
+    }
+
+    /// What image k-NN compares by default. The reconstruction methods' features vary on very
+    /// different scales per dimension (chosen on a held-out split, docs/BENCHMARKS.md).
+    pub fn knn_features(self) -> KnnFeatures {
+        match self {
+            MethodKind::Mae | MethodKind::Inpaint => KnnFeatures::Standardised,
+            _ => KnnFeatures::Centred,
         }
     }
 
