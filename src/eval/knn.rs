@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 const QUERY_CHUNK: usize = 256;
 const BANK_BLOCK: usize = 4096;
 
-/// What k-NN compares, all three cosine similarities of rows with statistics from the whole
-/// (unlabelled) train split.
+/// What k-NN's cosine similarity compares. The statistics come from the whole (unlabelled) train
+/// split, not only its labelled rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum KnnFeatures {
