@@ -286,8 +286,9 @@ mod tests {
     }
 
     #[test]
-    fn standardising_stops_one_wide_dimension_deciding_the_neighbours() {
-        // Four narrow dimensions carry the class (+-0.01); a fifth, 10^4 times wider, is noise.
+    fn standardising_stops_wide_noise_dimensions_deciding_the_neighbours() {
+        // Eight narrow dimensions carry the class (+-0.01); two 10^4 times wider are noise. (One
+        // wide dimension would not do: the cosine divides its magnitude away.)
         let mut rng = StdRng::seed_from_u64(5);
         let mut make = |n: usize| {
             let mut data = Vec::new();
@@ -295,11 +296,12 @@ mod tests {
             for i in 0..n {
                 let class = (i % 2) as u32;
                 let sign = if class == 0 { -0.01 } else { 0.01 };
-                data.extend([sign; 4]);
+                data.extend([sign; 8]);
+                data.push(100.0 * rng.random_range(-1.0f32..1.0));
                 data.push(100.0 * rng.random_range(-1.0f32..1.0));
                 labels.push(class);
             }
-            (Embeddings::new(data, n, 5), labels)
+            (Embeddings::new(data, n, 10), labels)
         };
         let (train, train_labels) = make(200);
         let (test, test_labels) = make(100);
