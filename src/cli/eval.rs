@@ -74,7 +74,7 @@ pub struct EvalArgs {
     pub(super) label_words: Vec<String>,
     /// Images: what k-NN compares: raw, centred (minus the train mean) or standardised (each
     /// dimension also divided by its train deviation) features [default: the method's:
-    /// standardised for mae and inpaint, centred for the rest].
+    /// standardised for mae, inpaint and byol, centred for the rest].
     #[arg(long, value_enum)]
     pub(super) knn_features: Option<KnnFeatures>,
     /// Short for --knn-features raw.

@@ -101,11 +101,11 @@ impl MethodKind {
         }
     }
 
-    /// What image k-NN compares by default. The reconstruction methods' features vary on very
-    /// different scales per dimension (chosen on a held-out split, docs/BENCHMARKS.md).
+    /// What image k-NN compares by default: standardised where a held-out split chose it
+    /// (docs/BENCHMARKS.md), centred where it was not tested.
     pub fn knn_features(self) -> KnnFeatures {
         match self {
-            MethodKind::Mae | MethodKind::Inpaint => KnnFeatures::Standardised,
+            MethodKind::Mae | MethodKind::Inpaint | MethodKind::Byol => KnnFeatures::Standardised,
             _ => KnnFeatures::Centred,
         }
     }
