@@ -105,9 +105,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     println!("\n{}", format_table(&results));
     if let Some(path) = &args.json {
         EvalReport {
-            pooling: None,
-            knn_features: None,
             results,
+            ..EvalReport::default()
         }
         .write_json(path)?;
         println!("results written to {}", path.display());

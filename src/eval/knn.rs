@@ -39,9 +39,7 @@ impl KnnFeatures {
                 let mean = train.mean();
                 (train.centered(&mean), test.centered(&mean))
             }
-            KnnFeatures::Standardised => {
-                (train.standardized_by(train), test.standardized_by(train))
-            }
+            KnnFeatures::Standardised => Embeddings::standardized_pair(train, test),
         }
     }
 

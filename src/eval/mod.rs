@@ -74,12 +74,19 @@ impl Embeddings {
         Embeddings::new(data, self.n, self.dim)
     }
 
-    /// A copy with every dimension standardised by `reference`'s mean and deviation.
-    pub fn standardized_by(&self, reference: &Embeddings) -> Embeddings {
-        let (mean, inv_std) = linear::moments(reference);
-        let mut out = self.centered(&mean);
+    /// `train` and `test` both standardised by `train`'s mean and deviation (computed once).
+    pub fn standardized_pair(train: &Embeddings, test: &Embeddings) -> (Embeddings, Embeddings) {
+        let (mean, inv_std) = linear::moments(train);
+        (
+            train.standardized_with(&mean, &inv_std),
+            test.standardized_with(&mean, &inv_std),
+        )
+    }
+
+    fn standardized_with(&self, mean: &[f32], inv_std: &[f32]) -> Embeddings {
+        let mut out = self.centered(mean);
         for row in out.data.chunks_mut(self.dim) {
-            for (v, &s) in row.iter_mut().zip(&inv_std) {
+            for (v, &s) in row.iter_mut().zip(inv_std) {
                 *v *= s;
             }
         }
@@ -95,7 +102,7 @@ mod tests {
     fn standardising_by_a_reference_uses_its_mean_and_deviation() {
         let reference = Embeddings::new(vec![0.0, 10.0, 2.0, 10.0, 4.0, 10.0], 3, 2);
         let x = Embeddings::new(vec![2.0, 12.0, 4.0 + 8f32.sqrt(), 10.0], 2, 2);
-        let z = x.standardized_by(&reference);
+        let (_, z) = Embeddings::standardized_pair(&reference, &x);
         // Column 0: mean 2, std sqrt(8/3); column 1 is constant (deviation taken as 1).
         let s = (8.0f32 / 3.0).sqrt();
         let want = [0.0, 2.0, (2.0 + 8f32.sqrt()) / s, 0.0];

@@ -198,8 +198,7 @@ pub fn evaluate_series(
     let train_emb = embed_series(encoder, train, &run.scaler, device);
     let test_emb = embed_series(encoder, test, &run.scaler, device);
     // The linear probe standardises with the whole (unlabelled) train split's statistics.
-    let train_std = train_emb.standardized_by(&train_emb);
-    let test_std = test_emb.standardized_by(&train_emb);
+    let (train_std, test_std) = Embeddings::standardized_pair(&train_emb, &test_emb);
     let mut results = Vec::new();
     for &fraction in &cfg.fractions {
         let idx = sample_fraction(train_labels, fraction, cfg.seed);

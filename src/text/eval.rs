@@ -383,7 +383,7 @@ pub fn evaluate_texts(
         ));
         let tr = embed_texts(encoder, tokenizer, &train.texts, device);
         let te = embed_texts(encoder, tokenizer, &test.texts, device);
-        (tr.standardized_by(&tr), te.standardized_by(&tr))
+        Embeddings::standardized_pair(&tr, &te)
     } else {
         (
             Embeddings::new(Vec::new(), 0, 0),
