@@ -107,6 +107,79 @@ fn pretrain_eval_embed_on_an_image_folder() {
 }
 
 #[test]
+fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    write_folder(&data, 8);
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let pretrain = |extra: &[&str]| {
+        let mut args = vec![
+            "pretrain",
+            "--data",
+            data_s,
+            "--out",
+            run_s,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--no-cache",
+            "--force",
+        ];
+        args.extend_from_slice(extra);
+        autodidact(&args)
+    };
+    // 12x12 images: a 5-pixel patch does not tile them, and the CNN has no patches.
+    let mae = ["--method", "mae", "--vit-patch"];
+    assert_clean_error(&pretrain(&[&mae[..], &["5"]].concat()), "5-pixel patch");
+    assert_clean_error(&pretrain(&["--vit-patch", "6"]), "--vit-patch");
+    let out = pretrain(&[&mae[..], &["6"]].concat());
+    assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
+    let cfg: toml::Table = std::fs::read_to_string(run.join("config.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(cfg["vit_patch"].as_integer(), Some(6));
+
+    // Loading the checkpoint needs the patch: a 4-pixel ViT would not fit its weights.
+    let json = tmp.path().join("eval.json");
+    let out = autodidact(&[
+        "eval",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--protocol",
+        "knn",
+        "--labels-per-class",
+        "all",
+        "--baseline",
+        "--json",
+        json.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "eval failed: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(report["results"][0]["baseline_accuracy"].as_f64().is_some());
+    let npy = tmp.path().join("emb.npy");
+    let out = autodidact(&[
+        "embed",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--out",
+        npy.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "embed failed: {}", stderr(&out));
+    let (_, shape) = autodidact::eval::npy::read_npy(&npy).unwrap();
+    // The 16 train images; MAE reads the 2x2 grid of its 2x2 tokens of width 128.
+    assert_eq!(shape, vec![16, 512]);
+}
+
+#[test]
 fn corrupt_png_is_named_in_a_one_line_error() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("imgs");

@@ -14,6 +14,7 @@ use autodidact::data::idx::read_idx_pair;
 use autodidact::data::split::{LabelBudget, split_indices};
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
+use autodidact::encoders::vit::VIT_PATCH;
 use autodidact::eval::baseline::BaselineConfig;
 use autodidact::eval::knn::KnnConfig;
 use autodidact::eval::linear::LinearProbeConfig;
@@ -73,6 +74,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let cfg = RunConfig {
         method: MethodKind::Simclr,
         encoder: EncoderKind::Cnn,
+        vit_patch: VIT_PATCH,
         data: dir.clone(),
         format: ImageFormat::Idx,
         channels: train.channels,

@@ -9,6 +9,7 @@ use clap::Args;
 use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
+use autodidact::encoders::vit::VIT_PATCH;
 use autodidact::methods::{MethodConfig, MethodKind, Modality, check_encoder, pretrain};
 use autodidact::text::tokenizer::TokenizerKind;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
@@ -34,6 +35,10 @@ pub struct PretrainArgs {
     /// Backbone [default: vit for mae, cnn otherwise].
     #[arg(long, value_enum)]
     pub(super) encoder: Option<EncoderKind>,
+    /// Patch side of --encoder vit in pixels; it must tile the images for mae and inpaint (4 or
+    /// 7 on 28x28, 4 on 32x32) [default: 4].
+    #[arg(long)]
+    pub(super) vit_patch: Option<usize>,
     /// Train for this many epochs (default 20 unless --minutes is given).
     #[arg(long, conflicts_with = "minutes")]
     pub(super) epochs: Option<usize>,
@@ -156,7 +161,11 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     };
     // Refuse an encoder the method cannot use before touching the run folder (the image size
     // is checked once the data is read).
-    if let Some(problem) = check_encoder(method, encoder_for(&args, &recipe, method), 0) {
+    let encoder = encoder_for(&args, &recipe, method);
+    if encoder != EncoderKind::Vit && (args.vit_patch.is_some() || recipe.vit_patch.is_some()) {
+        bail!("--vit-patch (`vit_patch` in a recipe) applies to --encoder vit only");
+    }
+    if let Some(problem) = check_encoder(method, encoder, vit_patch_for(&args, &recipe), 0) {
         bail!("{problem}");
     }
     prepare_run_dir(&out, args.force)?;
@@ -188,6 +197,11 @@ fn encoder_for(args: &PretrainArgs, recipe: &Recipe, method: MethodKind) -> Enco
     })
 }
 
+/// The ViT's patch side: the flag, then the recipe, then [`VIT_PATCH`].
+fn vit_patch_for(args: &PretrainArgs, recipe: &Recipe) -> usize {
+    args.vit_patch.or(recipe.vit_patch).unwrap_or(VIT_PATCH)
+}
+
 /// The run config: command-line flags, then the recipe, then the defaults.
 fn config_from_args(
     args: &PretrainArgs,
@@ -213,6 +227,7 @@ fn config_from_args(
     Ok(RunConfig {
         method,
         encoder: encoder_for(args, recipe, method),
+        vit_patch: vit_patch_for(args, recipe),
         data,
         format: args.format,
         channels: train.channels,

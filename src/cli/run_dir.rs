@@ -33,7 +33,7 @@ pub fn load_run(run: &Path) -> anyhow::Result<LoadedRun> {
     }
     let config = RunConfig::load(&run.join("config.toml"))?;
     let device = config.device.device()?;
-    let encoder = ImageEncoder::new(config.encoder, config.channels, &device);
+    let encoder = config.new_encoder(&device);
     let encoder = load_run_encoder(run, encoder)?;
     Ok(LoadedRun {
         config,

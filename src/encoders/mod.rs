@@ -16,7 +16,7 @@ pub enum EncoderKind {
     Cnn,
     /// CIFAR ResNet-18 (512-d output).
     Resnet18,
-    /// Tiny Vision Transformer: 4x4 patches, width 128, depth 4 (128-d output).
+    /// Tiny Vision Transformer: 4x4 patches (`--vit-patch`), width 128, depth 4 (128-d output).
     Vit,
 }
 
@@ -55,14 +55,39 @@ pub enum ImageEncoder {
 }
 
 impl ImageEncoder {
-    /// A freshly initialised backbone for images with `in_channels` channels.
+    /// A freshly initialised backbone for images with `in_channels` channels (the ViT with its
+    /// default patch, [`vit::VIT_PATCH`]).
     pub fn new(kind: EncoderKind, in_channels: usize, device: &Device) -> Self {
+        Self::with_vit_patch(kind, in_channels, vit::VIT_PATCH, device)
+    }
+
+    /// [`ImageEncoder::new`] with the ViT's patch side `vit_patch` (the CNNs ignore it).
+    pub fn with_vit_patch(
+        kind: EncoderKind,
+        in_channels: usize,
+        vit_patch: usize,
+        device: &Device,
+    ) -> Self {
         match kind {
             EncoderKind::Cnn => ImageEncoder::Cnn(cnn::SmallCnn::new(in_channels, device)),
             EncoderKind::Resnet18 => {
                 ImageEncoder::Resnet18(resnet::ResNet18::new(in_channels, device))
             }
-            EncoderKind::Vit => ImageEncoder::Vit(vit::Vit::new(in_channels, device)),
+            EncoderKind::Vit => ImageEncoder::Vit(vit::Vit::new(in_channels, vit_patch, device)),
+        }
+    }
+
+    /// A freshly initialised backbone of the same architecture (the ViT's patch included) for
+    /// `in_channels`-channel images: what the supervised baseline trains from scratch.
+    pub fn untrained(&self, in_channels: usize, device: &Device) -> Self {
+        Self::with_vit_patch(self.kind(), in_channels, self.vit_patch(), device)
+    }
+
+    /// The ViT's patch side, or the default for the CNNs.
+    pub fn vit_patch(&self) -> usize {
+        match self {
+            ImageEncoder::Vit(e) => e.patch,
+            _ => vit::VIT_PATCH,
         }
     }
 
@@ -187,6 +212,19 @@ mod tests {
         assert!(
             diff < 1e-6,
             "mean pooling differs from the encoder output by {diff}"
+        );
+    }
+
+    #[test]
+    fn an_untrained_copy_keeps_the_vits_patch() {
+        let device = Device::flex();
+        let vit7 = ImageEncoder::with_vit_patch(EncoderKind::Vit, 1, 7, &device);
+        let fresh = vit7.untrained(3, &device);
+        assert_eq!((fresh.kind(), fresh.vit_patch()), (EncoderKind::Vit, 7));
+        assert_eq!((fresh.in_channels(), fresh.feature_stride()), (3, 7));
+        assert_eq!(
+            ImageEncoder::new(EncoderKind::Vit, 1, &device).vit_patch(),
+            4
         );
     }
 

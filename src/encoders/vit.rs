@@ -1,6 +1,6 @@
-//! A tiny Vision Transformer sized for 28x28 and 32x32 images on a CPU: 4x4 patches (49 or 64
-//! tokens), width 128, 4 pre-norm blocks with 4 heads, fixed 2-D sine-cosine positions, no CLS
-//! token: the representation is the mean of the patch tokens.
+//! A tiny Vision Transformer sized for 28x28 and 32x32 images on a CPU: 4x4 patches by default (49
+//! or 64 tokens; 7x7 gives 16 on 28x28), width 128, 4 pre-norm blocks with 4 heads, fixed 2-D
+//! sine-cosine positions, no CLS token: the representation is the mean of the patch tokens.
 
 use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
@@ -8,7 +8,7 @@ use burn::nn::transformer::{
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
-/// Side of a square patch in pixels (28 / 4 = 7 and 32 / 4 = 8 patches a side).
+/// Default side of a square patch in pixels (28 / 4 = 7 and 32 / 4 = 8 patches a side).
 pub const VIT_PATCH: usize = 4;
 /// Token width.
 pub const VIT_DIM: usize = 128;
@@ -79,10 +79,10 @@ pub struct Vit {
 }
 
 impl Vit {
-    pub fn new(in_channels: usize, device: &Device) -> Self {
+    /// An encoder for `in_channels`-channel images cut into `patch x patch` patches.
+    pub fn new(in_channels: usize, patch: usize, device: &Device) -> Self {
         Self {
-            patch_embed: LinearConfig::new(VIT_PATCH * VIT_PATCH * in_channels, VIT_DIM)
-                .init(device),
+            patch_embed: LinearConfig::new(patch * patch * in_channels, VIT_DIM).init(device),
             blocks: TransformerEncoderConfig::new(VIT_DIM, 4 * VIT_DIM, VIT_HEADS, VIT_DEPTH)
                 .with_norm_first(true)
                 .with_dropout(0.0)
@@ -90,7 +90,7 @@ impl Vit {
             norm: LayerNormConfig::new(VIT_DIM)
                 .with_epsilon(1e-6)
                 .init(device),
-            patch: VIT_PATCH,
+            patch,
             dim: VIT_DIM,
             channels: in_channels,
         }
@@ -132,7 +132,7 @@ impl Vit {
         tokens.mean_dim(1).reshape([b, d])
     }
 
-    /// Tokens laid out as a feature map `[B, D, gh, gw]` (stride [`VIT_PATCH`]).
+    /// Tokens laid out as a feature map `[B, D, gh, gw]` (stride = the patch side).
     pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
         let (tokens, gh, gw) = self.tokens(x);
         let [b, _, d] = tokens.dims();
@@ -191,9 +191,13 @@ mod tests {
     #[test]
     fn vit_maps_images_to_pooled_tokens_and_feature_maps() {
         let device = Device::flex();
-        let vit = Vit::new(1, &device);
+        let vit = Vit::new(1, VIT_PATCH, &device);
         let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
         assert_eq!(vit.forward(x.clone()).dims(), [2, VIT_DIM]);
-        assert_eq!(vit.feature_map(x).dims(), [2, VIT_DIM, 7, 7]);
+        assert_eq!(vit.feature_map(x.clone()).dims(), [2, VIT_DIM, 7, 7]);
+        let vit7 = Vit::new(1, 7, &device);
+        assert_eq!(vit7.patch_dim(), 49);
+        assert_eq!(vit7.forward(x.clone()).dims(), [2, VIT_DIM]);
+        assert_eq!(vit7.feature_map(x).dims(), [2, VIT_DIM, 4, 4]);
     }
 }

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 
 use crate::augment::image::{AugmentConfig, augment_batch, mix, normalise_batch};
 use crate::data::ImageSet;
-use crate::encoders::{EncoderKind, ImageEncoder};
+use crate::encoders::ImageEncoder;
 use crate::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
 use crate::train::seed::seeded_init;
 
@@ -81,9 +81,10 @@ impl Classifier {
     }
 }
 
-/// Trains the baseline on `train` (all labelled) and returns its accuracy on `test`.
+/// Trains the baseline, a fresh encoder of `like`'s architecture and a linear head, on `train`
+/// (all labelled) and returns its accuracy on `test`.
 pub fn supervised_baseline(
-    kind: EncoderKind,
+    like: &ImageEncoder,
     train: &ImageSet,
     test: &ImageSet,
     size: usize,
@@ -96,7 +97,7 @@ pub fn supervised_baseline(
     let num_classes = train.num_classes().max(test.num_classes());
     let device = device.clone().autodiff();
     let mut model = seeded_init(&device, cfg.seed, || {
-        let encoder = ImageEncoder::new(kind, train.channels, &device);
+        let encoder = like.untrained(train.channels, &device);
         let head = LinearConfig::new(encoder.out_dim(), num_classes).init(&device);
         Classifier { encoder, head }
     });

@@ -119,7 +119,7 @@ pub fn evaluate(
                     idx.len()
                 ));
                 Some(supervised_baseline(
-                    encoder.kind(),
+                    encoder,
                     &train.subset(&idx),
                     test,
                     size,

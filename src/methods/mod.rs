@@ -30,7 +30,6 @@ use std::sync::Arc;
 use crate::augment::image::AugmentConfig;
 use crate::data::ImageSet;
 use crate::encoders::heads::MlpHead;
-use crate::encoders::vit::VIT_PATCH;
 use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use crate::eval::knn::KnnFeatures;
 use crate::train::config::RunConfig;
@@ -394,17 +393,27 @@ pub trait Method: Module + Sized {
     }
 }
 
-/// Why `encoder` cannot run `method` on `size`-pixel images, if it cannot.
-pub fn check_encoder(method: MethodKind, encoder: EncoderKind, size: usize) -> Option<String> {
+/// Why `encoder` (with the ViT cut into `vit_patch`-pixel patches) cannot run `method` on
+/// `size`-pixel images, if it cannot (`size` 0: the images are not read yet).
+pub fn check_encoder(
+    method: MethodKind,
+    encoder: EncoderKind,
+    vit_patch: usize,
+    size: usize,
+) -> Option<String> {
+    let masks_patches = matches!(method, MethodKind::Mae | MethodKind::Inpaint);
     match (method, encoder) {
-        (MethodKind::Mae, EncoderKind::Vit) | (MethodKind::Inpaint, EncoderKind::Vit)
-            if !size.is_multiple_of(VIT_PATCH) =>
-        {
-            Some(format!(
-                "--encoder vit needs images whose side is a multiple of {VIT_PATCH} pixels for                  --method {}; these are {size}x{size}",
-                method.name()
-            ))
+        (_, EncoderKind::Vit) if vit_patch == 0 => {
+            Some("--vit-patch must be at least 1 pixel".to_string())
         }
+        (_, EncoderKind::Vit) if size > 0 && vit_patch > size => Some(format!(
+            "--vit-patch {vit_patch} is larger than these {size}x{size} images"
+        )),
+        (_, EncoderKind::Vit) if masks_patches && !size.is_multiple_of(vit_patch) => Some(format!(
+            "--encoder vit needs images whose side is a multiple of its {vit_patch}-pixel \
+                 patch for --method {}; these are {size}x{size}",
+            method.name()
+        )),
         (MethodKind::Mae, EncoderKind::Vit) => None,
         (MethodKind::Mae, other) => Some(format!(
             "--method mae needs --encoder vit (it hides patches from a transformer); got --encoder {}",
@@ -424,7 +433,7 @@ pub fn pretrain(
     run_dir: &Path,
     opts: &TrainOptions,
 ) -> anyhow::Result<TrainSummary> {
-    if let Some(problem) = check_encoder(cfg.method, cfg.encoder, cfg.image_size) {
+    if let Some(problem) = check_encoder(cfg.method, cfg.encoder, cfg.vit_patch, cfg.image_size) {
         anyhow::bail!("{problem}");
     }
     match cfg.method {
@@ -452,6 +461,7 @@ pub fn pretrain(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoders::vit::VIT_PATCH;
     use clap::ValueEnum;
 
     #[test]
@@ -541,14 +551,27 @@ mod tests {
 
     #[test]
     fn mae_refuses_encoders_other_than_the_vit() {
-        let msg = check_encoder(MethodKind::Mae, EncoderKind::Cnn, 28).expect("refused");
+        let msg = check_encoder(MethodKind::Mae, EncoderKind::Cnn, VIT_PATCH, 28).expect("refused");
         assert!(
             msg.contains("--encoder vit") && msg.contains("cnn"),
             "{msg}"
         );
-        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, 28).is_none());
-        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, 30).is_some());
-        assert!(check_encoder(MethodKind::Inpaint, EncoderKind::Resnet18, 30).is_none());
-        assert!(check_encoder(MethodKind::Simclr, EncoderKind::Vit, 32).is_none());
+        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, VIT_PATCH, 28).is_none());
+        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, VIT_PATCH, 30).is_some());
+        assert!(check_encoder(MethodKind::Inpaint, EncoderKind::Resnet18, VIT_PATCH, 30).is_none());
+        assert!(check_encoder(MethodKind::Simclr, EncoderKind::Vit, VIT_PATCH, 30).is_none());
+    }
+
+    #[test]
+    fn the_vits_patch_must_tile_the_images_it_masks() {
+        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, 7, 28).is_none());
+        assert!(check_encoder(MethodKind::Mae, EncoderKind::Vit, 7, 0).is_none());
+        let msg = check_encoder(MethodKind::Mae, EncoderKind::Vit, 7, 32).expect("refused");
+        assert!(msg.contains("7-pixel") && msg.contains("32x32"), "{msg}");
+        let msg = check_encoder(MethodKind::Simclr, EncoderKind::Vit, 0, 0).expect("refused");
+        assert!(msg.contains("at least 1"), "{msg}");
+        assert!(check_encoder(MethodKind::Simclr, EncoderKind::Vit, 40, 32).is_some());
+        // The CNNs have no patches: the value is not theirs to check.
+        assert!(check_encoder(MethodKind::Inpaint, EncoderKind::Cnn, 0, 32).is_none());
     }
 }

@@ -7,7 +7,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::ImageFormat;
-use crate::encoders::EncoderKind;
+use crate::encoders::vit::VIT_PATCH;
+use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::methods::{MethodConfig, MethodKind};
 use crate::train::optim::OptimizerConfig;
 
@@ -80,6 +81,9 @@ impl std::fmt::Display for Budget {
 pub struct RunConfig {
     pub method: MethodKind,
     pub encoder: EncoderKind,
+    /// Patch side of `--encoder vit` (the CNNs ignore it; absent in runs made before it existed).
+    #[serde(default = "default_vit_patch")]
+    pub vit_patch: usize,
     pub data: PathBuf,
     pub format: ImageFormat,
     /// Channels of the training images (set from the data).
@@ -114,7 +118,16 @@ pub fn run_method(path: &Path) -> anyhow::Result<MethodKind> {
         .with_context(|| format!("{}: unknown method in the run config", path.display()))
 }
 
+fn default_vit_patch() -> usize {
+    VIT_PATCH
+}
+
 impl RunConfig {
+    /// A freshly initialised encoder of this run's architecture.
+    pub fn new_encoder(&self, device: &Device) -> ImageEncoder {
+        ImageEncoder::with_vit_patch(self.encoder, self.channels, self.vit_patch, device)
+    }
+
     /// Writes the config as TOML (atomically).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;
@@ -126,5 +139,49 @@ impl RunConfig {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read run config", path.display()))?;
         toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_from_before_vit_patch_reads_as_the_default_patch() {
+        let cfg = RunConfig {
+            method: MethodKind::Mae,
+            encoder: EncoderKind::Vit,
+            vit_patch: 7,
+            data: "digits".into(),
+            format: ImageFormat::Idx,
+            channels: 1,
+            image_size: 28,
+            budget: Budget::Minutes(10.0),
+            batch_size: 128,
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            optimizer: OptimizerConfig::default(),
+            method_config: MethodConfig::for_method(MethodKind::Mae),
+            checkpoint_every: 500,
+            log_every: 10,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        cfg.save(&path).unwrap();
+        assert_eq!(RunConfig::load(&path).unwrap(), cfg);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("vit_patch"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(old, text);
+        std::fs::write(&path, old).unwrap();
+        let read = RunConfig::load(&path).unwrap();
+        assert_eq!(read.vit_patch, VIT_PATCH);
+        assert_eq!(
+            read.new_encoder(&Device::flex()).feature_stride(),
+            VIT_PATCH
+        );
     }
 }

@@ -18,6 +18,8 @@ pub struct Recipe {
     /// Data path, relative to the directory `autodidact` runs in.
     pub data: Option<PathBuf>,
     pub encoder: Option<EncoderKind>,
+    /// Patch side of the ViT encoder.
+    pub vit_patch: Option<usize>,
     pub epochs: Option<usize>,
     pub minutes: Option<f64>,
     /// Optimiser steps (series and text methods; image runs use epochs or minutes).

@@ -20,7 +20,6 @@ use super::seed::seeded_init;
 use crate::augment::image::{mix, normalise_batch};
 use crate::augment::prefetch::Prefetcher;
 use crate::data::ImageSet;
-use crate::encoders::ImageEncoder;
 use crate::methods::{Method, losses::normalized_spread};
 
 /// Stream of the per-step seed handed to [`Method::step_seeded`] (apart from the augmentations').
@@ -107,7 +106,7 @@ pub fn pretrain_with<M: Method>(
     crate::alloc::keep_freed_memory();
     let device = cfg.device.device()?.autodiff();
     let model = seeded_init(&device, cfg.seed, || {
-        let encoder = ImageEncoder::new(cfg.encoder, cfg.channels, &device);
+        let encoder = cfg.new_encoder(&device);
         M::new(&cfg.method_config, encoder, &device)
     });
     let checkpoints = Checkpoints::new(run_dir);

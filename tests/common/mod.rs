@@ -38,6 +38,7 @@ pub fn mnist_run_config(epochs: usize, batch_size: usize) -> RunConfig {
     RunConfig {
         method: MethodKind::Simclr,
         encoder: EncoderKind::Cnn,
+        vit_patch: 4,
         data: "bundled".into(),
         format: ImageFormat::Idx,
         channels: 1,
