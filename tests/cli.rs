@@ -33,6 +33,22 @@ fn write_folder(root: &Path, per_class: usize) {
     }
 }
 
+/// Runs `embed` on `run` over `data` into `npy` and reads the values and shape back.
+fn embed(run: &str, data: &str, npy: &Path) -> (Vec<f32>, Vec<usize>) {
+    let out = autodidact(&[
+        "embed",
+        "--run",
+        run,
+        "--data",
+        data,
+        "--out",
+        npy.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "embed failed: {}", stderr(&out));
+    autodidact::eval::npy::read_npy(npy).unwrap()
+}
+
 #[test]
 fn pretrain_eval_embed_on_an_image_folder() {
     let tmp = tempfile::tempdir().unwrap();
@@ -89,19 +105,7 @@ fn pretrain_eval_embed_on_an_image_folder() {
         assert!(r["baseline_accuracy"].as_f64().is_some());
     }
 
-    let npy = tmp.path().join("emb.npy");
-    let out = autodidact(&[
-        "embed",
-        "--run",
-        run_s,
-        "--data",
-        data_s,
-        "--out",
-        npy.to_str().unwrap(),
-        "--no-cache",
-    ]);
-    assert!(out.status.success(), "embed failed: {}", stderr(&out));
-    let (values, shape) = autodidact::eval::npy::read_npy(&npy).unwrap();
+    let (values, shape) = embed(run_s, data_s, &tmp.path().join("emb.npy"));
     assert_eq!(shape, vec![48, 256]);
     assert!(values.iter().all(|v| v.is_finite()));
 }
@@ -162,19 +166,7 @@ fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
     assert!(out.status.success(), "eval failed: {}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(report["results"][0]["baseline_accuracy"].as_f64().is_some());
-    let npy = tmp.path().join("emb.npy");
-    let out = autodidact(&[
-        "embed",
-        "--run",
-        run_s,
-        "--data",
-        data_s,
-        "--out",
-        npy.to_str().unwrap(),
-        "--no-cache",
-    ]);
-    assert!(out.status.success(), "embed failed: {}", stderr(&out));
-    let (_, shape) = autodidact::eval::npy::read_npy(&npy).unwrap();
+    let (_, shape) = embed(run_s, data_s, &tmp.path().join("emb.npy"));
     // The 16 train images; MAE reads the 2x2 grid of its 2x2 tokens of width 128.
     assert_eq!(shape, vec![16, 512]);
 }

@@ -38,7 +38,7 @@ pub fn mnist_run_config(epochs: usize, batch_size: usize) -> RunConfig {
     RunConfig {
         method: MethodKind::Simclr,
         encoder: EncoderKind::Cnn,
-        vit_patch: 4,
+        vit_patch: autodidact::encoders::vit::VIT_PATCH,
         data: "bundled".into(),
         format: ImageFormat::Idx,
         channels: 1,
