@@ -29,20 +29,26 @@ pub enum Pooling {
     /// The means of the map's 2x2 grid of cells, concatenated (4D values). It keeps where a
     /// feature sits, which methods that learn by filling in pixels encode and a mean discards.
     Grid,
+    /// The same with a 4x4 grid (16D values). On a 4x4 map (the CNNs on 28x28 or 32x32 images,
+    /// the ViT on 7x7 patches of 28x28) each cell is one position.
+    Grid4,
 }
 
 impl Pooling {
     /// Values per image for an encoder of width `out_dim`.
     pub fn dim(self, out_dim: usize) -> usize {
+        self.cells() * self.cells() * out_dim
+    }
+
+    /// Cells per side of the grid the map is averaged over (1 for the mean).
+    fn cells(self) -> usize {
         match self {
-            Pooling::Mean => out_dim,
-            Pooling::Grid => GRID * GRID * out_dim,
+            Pooling::Mean => 1,
+            Pooling::Grid => 2,
+            Pooling::Grid4 => 4,
         }
     }
 }
-
-/// Cells per side of [`Pooling::Grid`].
-const GRID: usize = 2;
 
 /// An image backbone: `[B, C, H, W] -> [B, D]`.
 // A model holds one encoder, so the variants' size difference costs nothing.
@@ -131,8 +137,9 @@ impl ImageEncoder {
         match pooling {
             Pooling::Mean => self.forward(x),
             // Adaptive pooling splits an odd side into overlapping cells (7 -> 0..4, 3..7).
-            Pooling::Grid => {
-                burn::tensor::module::adaptive_avg_pool2d(self.feature_map(x), [GRID, GRID])
+            Pooling::Grid | Pooling::Grid4 => {
+                let cells = pooling.cells();
+                burn::tensor::module::adaptive_avg_pool2d(self.feature_map(x), [cells, cells])
                     .flatten(1, 3)
             }
         }
@@ -213,6 +220,19 @@ mod tests {
             diff < 1e-6,
             "mean pooling differs from the encoder output by {diff}"
         );
+    }
+
+    #[test]
+    fn a_4x4_grid_on_a_4x4_map_is_the_map_itself() {
+        let device = Device::flex();
+        let encoder = ImageEncoder::with_vit_patch(EncoderKind::Vit, 1, 7, &device);
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
+        let map = encoder.feature_map(x.clone());
+        assert_eq!(map.dims(), [2, 128, 4, 4]);
+        let grid = encoder.represent(x, Pooling::Grid4);
+        assert_eq!(grid.dims(), [2, Pooling::Grid4.dim(128)]);
+        let diff = (grid - map.flatten::<2>(1, 3)).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-6, "4x4 grid differs from the 4x4 map by {diff}");
     }
 
     #[test]
