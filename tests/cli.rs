@@ -167,8 +167,9 @@ fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(report["results"][0]["baseline_accuracy"].as_f64().is_some());
     let (_, shape) = embed(run_s, data_s, &tmp.path().join("emb.npy"));
-    // The 16 train images; MAE reads the 2x2 grid of its 2x2 tokens of width 128.
-    assert_eq!(shape, vec![16, 512]);
+    // The 16 train images; MAE reads a 4x4 grid (each of its 2x2 tokens of width 128 fills four
+    // cells).
+    assert_eq!(shape, vec![16, 2048]);
 }
 
 #[test]

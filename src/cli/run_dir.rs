@@ -117,7 +117,7 @@ pub struct RunAndData {
     #[arg(long)]
     pub no_cache: bool,
     /// Images: how the encoder's last feature map becomes the representation [default: the
-    /// method's; grid for mae and inpaint, mean for the others].
+    /// method's; grid4 for mae, grid for inpaint, mean for the others].
     #[arg(long, value_enum)]
     pub pool: Option<Pooling>,
 }

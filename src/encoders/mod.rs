@@ -231,7 +231,10 @@ mod tests {
         assert_eq!(map.dims(), [2, 128, 4, 4]);
         let grid = encoder.represent(x, Pooling::Grid4);
         assert_eq!(grid.dims(), [2, Pooling::Grid4.dim(128)]);
-        let diff = (grid - map.flatten::<2>(1, 3)).abs().max().into_scalar::<f32>();
+        let diff = (grid - map.flatten::<2>(1, 3))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
         assert!(diff < 1e-6, "4x4 grid differs from the 4x4 map by {diff}");
     }
 

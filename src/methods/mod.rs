@@ -92,10 +92,12 @@ impl MethodKind {
     }
 
     /// The image representation evaluation and `embed` read by default: the reconstruction
-    /// methods' features say where a stroke is, which the spatial mean loses.
+    /// methods' features say where a stroke is, which the spatial mean loses. The grids were
+    /// chosen on a held-out split (docs/BENCHMARKS.md, rules L and M).
     pub fn pooling(self) -> Pooling {
         match self {
-            MethodKind::Mae | MethodKind::Inpaint => Pooling::Grid,
+            MethodKind::Mae => Pooling::Grid4,
+            MethodKind::Inpaint => Pooling::Grid,
             _ => Pooling::Mean,
         }
     }
