@@ -30,7 +30,8 @@ pub enum Pooling {
     /// feature sits, which methods that learn by filling in pixels encode and a mean discards.
     Grid,
     /// The same with a 4x4 grid (16D values). On a 4x4 map (the CNNs on 28x28 or 32x32 images,
-    /// the ViT on 7x7 patches of 28x28) each cell is one position.
+    /// the ViT on 7x7 patches of 28x28) each cell is one position; on a smaller map cells repeat
+    /// positions, so the width stays 16D for every image size.
     Grid4,
 }
 
