@@ -166,6 +166,31 @@ fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
     assert!(out.status.success(), "eval failed: {}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(report["results"][0]["baseline_accuracy"].as_f64().is_some());
+    assert_eq!(report["vit_blocks"], 4);
+    // A shallower read-out is recorded; a depth the ViT does not have is refused by name.
+    let eval_blocks = |k: &str| {
+        autodidact(&[
+            "eval",
+            "--run",
+            run_s,
+            "--data",
+            data_s,
+            "--protocol",
+            "knn",
+            "--labels-per-class",
+            "all",
+            "--vit-blocks",
+            k,
+            "--json",
+            json.to_str().unwrap(),
+            "--no-cache",
+        ])
+    };
+    let out = eval_blocks("2");
+    assert!(out.status.success(), "eval failed: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["vit_blocks"], 2);
+    assert_clean_error(&eval_blocks("5"), "--vit-blocks 5");
     let (_, shape) = embed(run_s, data_s, &tmp.path().join("emb.npy"));
     // The 16 train images; MAE reads a 4x4 grid (each of its 2x2 tokens of width 128 fills four
     // cells).

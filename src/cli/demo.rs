@@ -160,6 +160,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let report = EvalReport {
         pooling: Some(suite.pooling),
         knn_features: Some(suite.knn_features),
+        vit_blocks: run.encoder.vit_depth(),
         results,
     };
     report.write_json(&args.out.join("results.json"))?;

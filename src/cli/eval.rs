@@ -163,6 +163,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         EvalReport {
             pooling: Some(cfg.pooling),
             knn_features: Some(cfg.knn_features),
+            vit_blocks: run.encoder.vit_depth(),
             results,
         }
         .write_json(path)?;

@@ -120,15 +120,22 @@ pub struct RunAndData {
     /// method's; grid4 for mae, grid for inpaint, mean for the others].
     #[arg(long, value_enum)]
     pub pool: Option<Pooling>,
+    /// Images, ViT runs: read the tokens after the encoder's first K transformer blocks
+    /// [default: all of them].
+    #[arg(long, value_name = "K")]
+    pub vit_blocks: Option<usize>,
 }
 
 impl RunAndData {
-    /// Loads the run and the data set.
+    /// Loads the run (its ViT cut to `--vit-blocks`) and the data set.
     pub fn load(&self) -> anyhow::Result<(LoadedRun, ImageData)> {
-        Ok((
-            load_run(&self.run)?,
-            load_data(&self.data, self.format, self.no_cache)?,
-        ))
+        let mut run = load_run(&self.run)?;
+        if let Some(blocks) = self.vit_blocks {
+            run.encoder = run.encoder.keep_vit_blocks(blocks).map_err(|e| {
+                anyhow::anyhow!("--vit-blocks {blocks} for {}: {e}", self.run.display())
+            })?;
+        }
+        Ok((run, load_data(&self.data, self.format, self.no_cache)?))
     }
 
     /// The pooling `--pool` names, or else the one `run`'s method reads by default.

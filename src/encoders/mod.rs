@@ -84,10 +84,19 @@ impl ImageEncoder {
         }
     }
 
-    /// A freshly initialised backbone of the same architecture (the ViT's patch included) for
-    /// `in_channels`-channel images: what the supervised baseline trains from scratch.
+    /// A freshly initialised backbone of the same architecture (the ViT's patch and depth
+    /// included) for `in_channels`-channel images: what the supervised baseline trains from
+    /// scratch.
     pub fn untrained(&self, in_channels: usize, device: &Device) -> Self {
-        Self::with_vit_patch(self.kind(), in_channels, self.vit_patch(), device)
+        match self {
+            ImageEncoder::Vit(e) => ImageEncoder::Vit(vit::Vit::with_depth(
+                in_channels,
+                e.patch,
+                e.depth(),
+                device,
+            )),
+            _ => Self::with_vit_patch(self.kind(), in_channels, self.vit_patch(), device),
+        }
     }
 
     /// The ViT's patch side, or the default for the CNNs.
@@ -95,6 +104,26 @@ impl ImageEncoder {
         match self {
             ImageEncoder::Vit(e) => e.patch,
             _ => vit::VIT_PATCH,
+        }
+    }
+
+    /// How many transformer blocks the ViT reads through (`None` for the CNNs).
+    pub fn vit_depth(&self) -> Option<usize> {
+        match self {
+            ImageEncoder::Vit(e) => Some(e.depth()),
+            _ => None,
+        }
+    }
+
+    /// The ViT read after its first `blocks` blocks ([`vit::Vit::keep_blocks`]); an error for
+    /// the CNNs or a count outside 1 to its depth.
+    pub fn keep_vit_blocks(self, blocks: usize) -> Result<Self, String> {
+        match self {
+            ImageEncoder::Vit(e) => e.keep_blocks(blocks).map(ImageEncoder::Vit),
+            other => Err(format!(
+                "the encoder is {}, not the ViT",
+                format!("{:?}", other.kind()).to_lowercase()
+            )),
         }
     }
 
@@ -240,12 +269,26 @@ mod tests {
     }
 
     #[test]
+    fn only_the_vit_can_be_read_after_fewer_blocks() {
+        let device = Device::flex();
+        let vit = ImageEncoder::new(EncoderKind::Vit, 1, &device);
+        assert_eq!(vit.vit_depth(), Some(4));
+        assert_eq!(vit.keep_vit_blocks(3).unwrap().vit_depth(), Some(3));
+        let cnn = ImageEncoder::new(EncoderKind::Cnn, 1, &device);
+        assert_eq!(cnn.vit_depth(), None);
+        let err = cnn.keep_vit_blocks(3).unwrap_err();
+        assert_eq!(err, "the encoder is cnn, not the ViT");
+    }
+
+    #[test]
     fn an_untrained_copy_keeps_the_vits_patch() {
         let device = Device::flex();
         let vit7 = ImageEncoder::with_vit_patch(EncoderKind::Vit, 1, 7, &device);
         let fresh = vit7.untrained(3, &device);
         assert_eq!((fresh.kind(), fresh.vit_patch()), (EncoderKind::Vit, 7));
         assert_eq!((fresh.in_channels(), fresh.feature_stride()), (3, 7));
+        let shallow = vit7.keep_vit_blocks(2).unwrap().untrained(1, &device);
+        assert_eq!((shallow.vit_patch(), shallow.vit_depth()), (7, Some(2)));
         assert_eq!(
             ImageEncoder::new(EncoderKind::Vit, 1, &device).vit_patch(),
             4

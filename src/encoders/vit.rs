@@ -81,9 +81,14 @@ pub struct Vit {
 impl Vit {
     /// An encoder for `in_channels`-channel images cut into `patch x patch` patches.
     pub fn new(in_channels: usize, patch: usize, device: &Device) -> Self {
+        Self::with_depth(in_channels, patch, VIT_DEPTH, device)
+    }
+
+    /// [`Vit::new`] with `depth` blocks.
+    pub fn with_depth(in_channels: usize, patch: usize, depth: usize, device: &Device) -> Self {
         Self {
             patch_embed: LinearConfig::new(patch * patch * in_channels, VIT_DIM).init(device),
-            blocks: TransformerEncoderConfig::new(VIT_DIM, 4 * VIT_DIM, VIT_HEADS, VIT_DEPTH)
+            blocks: TransformerEncoderConfig::new(VIT_DIM, 4 * VIT_DIM, VIT_HEADS, depth)
                 .with_norm_first(true)
                 .with_dropout(0.0)
                 .init(device),
@@ -98,6 +103,25 @@ impl Vit {
 
     pub fn out_dim(&self) -> usize {
         self.dim
+    }
+
+    /// Transformer blocks the tokens pass through.
+    pub fn depth(&self) -> usize {
+        self.blocks.layers.len()
+    }
+
+    /// The same encoder reading its tokens after its first `blocks` blocks (then the final
+    /// norm, as before): a shallower read-out of a trained ViT for evaluation.
+    pub fn keep_blocks(mut self, blocks: usize) -> Result<Self, String> {
+        let depth = self.depth();
+        if blocks == 0 || blocks > depth {
+            return Err(format!(
+                "the ViT has {depth} blocks; {blocks} is not 1 to {depth}"
+            ));
+        }
+        self.blocks.layers.truncate(blocks);
+        self.blocks.n_layers = blocks;
+        Ok(self)
     }
 
     /// Values in one flattened patch.
@@ -196,8 +220,38 @@ mod tests {
         assert_eq!(vit.forward(x.clone()).dims(), [2, VIT_DIM]);
         assert_eq!(vit.feature_map(x.clone()).dims(), [2, VIT_DIM, 7, 7]);
         let vit7 = Vit::new(1, 7, &device);
+        assert_eq!(vit7.depth(), VIT_DEPTH);
         assert_eq!(vit7.patch_dim(), 49);
         assert_eq!(vit7.forward(x.clone()).dims(), [2, VIT_DIM]);
         assert_eq!(vit7.feature_map(x).dims(), [2, VIT_DIM, 4, 4]);
+    }
+
+    #[test]
+    fn keeping_k_blocks_reads_the_tokens_after_the_first_k() {
+        let device = Device::flex();
+        let vit = Vit::new(1, 7, &device);
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
+        let mut want = vit.embed_patches(patchify(x.clone(), 7), 4, 4);
+        for layer in &vit.blocks.layers[..2] {
+            want = layer.forward(want, None, None);
+        }
+        let want = vit.norm.forward(want);
+        let all = vit.tokens(x.clone()).0;
+        let two = vit.clone().keep_blocks(2).unwrap();
+        assert_eq!(two.depth(), 2);
+        let got = two.tokens(x.clone()).0;
+        let diff = |a: Tensor<3>, b: Tensor<3>| (a - b).abs().max().into_scalar::<f32>();
+        assert!(
+            diff(got, want.clone()) < 1e-5,
+            "2 blocks differ from the first 2 applied by hand"
+        );
+        // Reading after all the blocks is the encoder itself; after two it is not.
+        let full = vit.clone().keep_blocks(VIT_DEPTH).unwrap().tokens(x).0;
+        assert!(diff(full, all.clone()) < 1e-6);
+        assert!(diff(all, want) > 1e-3);
+        for bad in [0, VIT_DEPTH + 1] {
+            let err = vit.clone().keep_blocks(bad).unwrap_err();
+            assert!(err.contains("has 4 blocks"), "{err}");
+        }
     }
 }

@@ -76,6 +76,9 @@ pub struct EvalReport {
     /// What image k-NN compared (absent for text and series).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub knn_features: Option<KnnFeatures>,
+    /// How many transformer blocks a ViT was read through (absent for other encoders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vit_blocks: Option<usize>,
     pub results: Vec<EvalResult>,
 }
 
@@ -208,6 +211,7 @@ mod tests {
         let report = EvalReport {
             pooling: Some(Pooling::Grid),
             knn_features: Some(KnnFeatures::Standardised),
+            vit_blocks: Some(3),
             results: results(),
         };
         report.write_json(&path).unwrap();
@@ -218,6 +222,7 @@ mod tests {
         assert_eq!(v["results"][0]["protocol"], "knn");
         assert_eq!(v["pooling"], "grid");
         assert_eq!(v["knn_features"], "standardised");
+        assert_eq!(v["vit_blocks"], 3);
         let back: EvalReport = serde_json::from_str(&text).unwrap();
         assert_eq!(back, report);
     }

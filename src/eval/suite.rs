@@ -96,8 +96,11 @@ pub fn evaluate(
         );
     }
     let num_classes = train.num_classes().max(test.num_classes());
+    let depth = encoder.vit_depth().map_or(String::new(), |k| {
+        format!(" of the tokens after {k} ViT blocks")
+    });
     log(&format!(
-        "embedding {} train and {} test images ({} pooling, {} values each; k-NN on {} features)",
+        "embedding {} train and {} test images ({} pooling{depth}, {} values each; k-NN on {} features)",
         train.len(),
         test.len(),
         format!("{:?}", cfg.pooling).to_lowercase(),
