@@ -148,28 +148,8 @@ fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
 
     // Loading the checkpoint needs the patch: a 4-pixel ViT would not fit its weights.
     let json = tmp.path().join("eval.json");
-    let out = autodidact(&[
-        "eval",
-        "--run",
-        run_s,
-        "--data",
-        data_s,
-        "--protocol",
-        "knn",
-        "--labels-per-class",
-        "all",
-        "--baseline",
-        "--json",
-        json.to_str().unwrap(),
-        "--no-cache",
-    ]);
-    assert!(out.status.success(), "eval failed: {}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert!(report["results"][0]["baseline_accuracy"].as_f64().is_some());
-    assert_eq!(report["vit_blocks"], 4);
-    // A shallower read-out is recorded; a depth the ViT does not have is refused by name.
-    let eval_blocks = |k: &str| {
-        autodidact(&[
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
             "eval",
             "--run",
             run_s,
@@ -179,18 +159,26 @@ fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
             "knn",
             "--labels-per-class",
             "all",
-            "--vit-blocks",
-            k,
             "--json",
             json.to_str().unwrap(),
             "--no-cache",
-        ])
+        ];
+        args.extend_from_slice(extra);
+        let out = autodidact(&args);
+        let report = out.status.success().then(|| {
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&json).unwrap()).unwrap()
+        });
+        (out, report)
     };
-    let out = eval_blocks("2");
-    assert!(out.status.success(), "eval failed: {}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let (out, report) = eval(&["--baseline"]);
+    let report = report.unwrap_or_else(|| panic!("eval failed: {}", stderr(&out)));
+    assert!(report["results"][0]["baseline_accuracy"].as_f64().is_some());
+    assert_eq!(report["vit_blocks"], 4);
+    // A shallower read-out is recorded; a depth the ViT does not have is refused by name.
+    let (out, report) = eval(&["--vit-blocks", "2"]);
+    let report = report.unwrap_or_else(|| panic!("eval failed: {}", stderr(&out)));
     assert_eq!(report["vit_blocks"], 2);
-    assert_clean_error(&eval_blocks("5"), "--vit-blocks 5");
+    assert_clean_error(&eval(&["--vit-blocks", "5"]).0, "--vit-blocks 5");
     let (_, shape) = embed(run_s, data_s, &tmp.path().join("emb.npy"));
     // The 16 train images; MAE reads a 4x4 grid (each of its 2x2 tokens of width 128 fills four
     // cells).

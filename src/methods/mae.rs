@@ -1,5 +1,5 @@
 //! MAE (He et al. 2022): the ViT encodes only a random 25% of the patches; a light transformer
-//! decoder (2 blocks of width 64) gets them back with a shared learned mask token in every hidden
+//! decoder (2 blocks of width 64 by default, `mae_decoder_depth`) gets them back with a shared learned mask token in every hidden
 //! position and predicts all patches' pixels; the loss is the mean squared error on the hidden
 //! patches only, optionally against per-patch normalised pixels (`norm_pix_loss`).
 
@@ -22,8 +22,6 @@ use crate::eval::grid::write_image_grid;
 
 /// Decoder width.
 pub const DECODER_DIM: usize = 64;
-/// Decoder blocks.
-pub const DECODER_DEPTH: usize = 2;
 /// Decoder attention heads.
 pub const DECODER_HEADS: usize = 4;
 /// Seed of the masks drawn for `reconstruction.png`.
@@ -166,7 +164,7 @@ impl Method for Mae {
                 DECODER_DIM,
                 4 * DECODER_DIM,
                 DECODER_HEADS,
-                DECODER_DEPTH,
+                cfg.mae_decoder_depth,
             )
             .with_norm_first(true)
             .with_dropout(0.0)
@@ -303,6 +301,23 @@ mod tests {
         let (masked, recon) = mae.reconstruct(&out);
         assert_eq!(masked.dims(), [2, 1, 28, 28]);
         assert_eq!(recon.dims(), [2, 1, 28, 28]);
+    }
+
+    #[test]
+    fn the_decoder_has_the_configured_depth() {
+        let device = Device::flex();
+        let encoder = || ImageEncoder::new(EncoderKind::Vit, 1, &device);
+        let default = Mae::new(&MethodConfig::default(), encoder(), &device);
+        assert_eq!(default.decoder.layers.len(), 2);
+        let cfg = MethodConfig {
+            mae_decoder_depth: 4,
+            ..MethodConfig::default()
+        };
+        let deep = Mae::new(&cfg, encoder(), &device);
+        assert_eq!(deep.decoder.layers.len(), 4);
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
+        let out = deep.forward_masked(x, &PatchMask::random(2, 49, 0.75, 3));
+        assert_eq!(out.pred.dims(), [2, 49, 16]);
     }
 
     #[test]

@@ -161,6 +161,8 @@ pub struct MethodConfig {
     /// MAE regresses each patch normalised by its own mean and variance (the paper's better
     /// representations) instead of raw pixels.
     pub norm_pix_loss: bool,
+    /// Transformer blocks in MAE's decoder (width 64).
+    pub mae_decoder_depth: usize,
     /// Inpainting's weight of the visible pixels' error relative to the hidden ones' (0: only the
     /// hidden pixels count).
     pub inpaint_visible_weight: f64,
@@ -241,6 +243,7 @@ impl Default for MethodConfig {
             center_momentum: 0.9,
             mask_ratio: 0.75,
             norm_pix_loss: false,
+            mae_decoder_depth: 2,
             inpaint_visible_weight: 0.0,
             segments: 4,
             mask_span: 0.05,
