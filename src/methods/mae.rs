@@ -1,7 +1,8 @@
 //! MAE (He et al. 2022): the ViT encodes only a random 25% of the patches; a light transformer
-//! decoder (2 blocks of width 64 by default, `mae_decoder_depth`) gets them back with a shared learned mask token in every hidden
-//! position and predicts all patches' pixels; the loss is the mean squared error on the hidden
-//! patches only, optionally against per-patch normalised pixels (`norm_pix_loss`).
+//! decoder (width 64, 2 blocks unless `mae_decoder_depth` says otherwise) gets them back with a
+//! shared learned mask token in every hidden position and predicts all patches' pixels; the loss
+//! is the mean squared error on the hidden patches only, optionally against per-patch normalised
+//! pixels (`norm_pix_loss`).
 
 use std::path::Path;
 
