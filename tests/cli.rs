@@ -111,6 +111,43 @@ fn pretrain_eval_embed_on_an_image_folder() {
 }
 
 #[test]
+fn zero_epochs_saves_the_seeded_initial_encoder_as_a_control() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    write_folder(&data, 8);
+    let data_s = data.to_str().unwrap();
+    // The initial encoder's embeddings of the train images.
+    let init = |name: &str, seed: &str| {
+        let run = tmp.path().join(name);
+        let run_s = run.to_str().unwrap();
+        let out = autodidact(&[
+            "pretrain",
+            "--data",
+            data_s,
+            "--out",
+            run_s,
+            "--epochs",
+            "0",
+            "--batch-size",
+            "8",
+            "--seed",
+            seed,
+            "--no-cache",
+        ]);
+        assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(said.contains("as initialised"), "{said}");
+        let (values, shape) = embed(run_s, data_s, &tmp.path().join(format!("{name}.npy")));
+        assert_eq!(shape, vec![16, 256]);
+        assert!(values.iter().all(|v| v.is_finite()));
+        values
+    };
+    let (a, b, c) = (init("a", "1"), init("b", "1"), init("c", "2"));
+    assert!(a == b, "the same seed must give the same initial encoder");
+    assert!(a != c, "another seed must give another initial encoder");
+}
+
+#[test]
 fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("shapes");

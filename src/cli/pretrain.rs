@@ -39,7 +39,8 @@ pub struct PretrainArgs {
     /// 7 on 28x28, 4 on 32x32) [default: 4].
     #[arg(long)]
     pub(super) vit_patch: Option<usize>,
-    /// Train for this many epochs (default 20 unless --minutes is given).
+    /// Train for this many epochs (default 20 unless --minutes is given); 0 saves the encoder as
+    /// initialised, a random-init control to evaluate beside trained runs.
     #[arg(long, conflicts_with = "minutes")]
     pub(super) epochs: Option<usize>,
     /// Train for this many minutes of wall-clock time instead of a number of epochs.
@@ -290,13 +291,20 @@ fn train(
 }
 
 pub(super) fn print_summary(out: &Path, s: &TrainSummary) {
-    println!(
-        "done: {} steps in {:.0} s, final loss {:.4}; encoder at {}",
-        s.steps,
-        s.elapsed_s,
-        s.final_loss,
-        s.encoder_path.display()
-    );
+    if s.steps == 0 {
+        println!(
+            "done: 0 steps, the encoder as initialised (a random-init control); encoder at {}",
+            s.encoder_path.display()
+        );
+    } else {
+        println!(
+            "done: {} steps in {:.0} s, final loss {:.4}; encoder at {}",
+            s.steps,
+            s.elapsed_s,
+            s.final_loss,
+            s.encoder_path.display()
+        );
+    }
     println!(
         "evaluate with: autodidact eval --run {} --data <labelled data>",
         out.display()
