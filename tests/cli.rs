@@ -116,7 +116,7 @@ fn zero_epochs_saves_the_seeded_initial_encoder_as_a_control() {
     let data = tmp.path().join("shapes");
     write_folder(&data, 8);
     let data_s = data.to_str().unwrap();
-    // The initial encoder's embeddings of the train images.
+    // The initial encoder's file and its embeddings of the train images.
     let init = |name: &str, seed: &str| {
         let run = tmp.path().join(name);
         let run_s = run.to_str().unwrap();
@@ -140,11 +140,18 @@ fn zero_epochs_saves_the_seeded_initial_encoder_as_a_control() {
         let (values, shape) = embed(run_s, data_s, &tmp.path().join(format!("{name}.npy")));
         assert_eq!(shape, vec![16, 256]);
         assert!(values.iter().all(|v| v.is_finite()));
-        values
+        (
+            std::fs::read(run.join("encoder.safetensors")).unwrap(),
+            values,
+        )
     };
     let (a, b, c) = (init("a", "1"), init("b", "1"), init("c", "2"));
-    assert!(a == b, "the same seed must give the same initial encoder");
-    assert!(a != c, "another seed must give another initial encoder");
+    assert!(a.0 == b.0, "the same seed must write the same encoder file");
+    assert!(
+        a.1 == b.1,
+        "the same seed must give the same initial encoder"
+    );
+    assert!(a.1 != c.1, "another seed must give another initial encoder");
 }
 
 #[test]

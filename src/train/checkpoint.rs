@@ -44,10 +44,17 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Exports the backbone alone as SafeTensors (atomically).
+/// The one metadata entry of an exported encoder.
+const PRODUCER: &str = concat!("autodidact ", env!("CARGO_PKG_VERSION"));
+
+/// Exports the backbone alone as SafeTensors (atomically). One metadata key: Burn's default three
+/// come out of a `HashMap` in a new order each time, so equal encoders made unequal files.
 pub fn save_encoder<M: Module>(encoder: &M, path: &Path) -> anyhow::Result<()> {
     let tmp = tmp_path(path);
-    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .overwrite(true)
+        .clear_metadata()
+        .metadata("producer", PRODUCER);
     encoder
         .valid()
         .save_into(&mut store)
