@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{run_cli as autodidact, stderr};
+use common::{run_cli as autodidact, stderr, stdout};
 
 /// Asserts a clean failure: non-zero exit, one line on stderr that mentions `needle`, no panic.
 fn assert_clean_error(out: &Output, needle: &str) {
@@ -33,6 +33,13 @@ fn write_folder(root: &Path, per_class: usize) {
     }
 }
 
+/// Runs `pretrain` on `data` into `run` (no decoded-image cache) with `flags` added.
+fn pretrain(data: &str, run: &str, flags: &[&str]) -> Output {
+    let mut args = vec!["pretrain", "--data", data, "--out", run, "--no-cache"];
+    args.extend_from_slice(flags);
+    autodidact(&args)
+}
+
 /// Runs `embed` on `run` over `data` into `npy` and reads the values and shape back.
 fn embed(run: &str, data: &str, npy: &Path) -> (Vec<f32>, Vec<usize>) {
     let out = autodidact(&[
@@ -56,18 +63,7 @@ fn pretrain_eval_embed_on_an_image_folder() {
     write_folder(&data, 24);
     let run = tmp.path().join("run");
     let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
-    let out = autodidact(&[
-        "pretrain",
-        "--data",
-        data_s,
-        "--out",
-        run_s,
-        "--epochs",
-        "2",
-        "--batch-size",
-        "16",
-        "--no-cache",
-    ]);
+    let out = pretrain(data_s, run_s, &["--epochs", "2", "--batch-size", "16"]);
     assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
     for file in ["config.toml", "metrics.jsonl", "encoder.safetensors"] {
         assert!(run.join(file).exists(), "{file} missing");
@@ -120,22 +116,13 @@ fn zero_epochs_saves_the_seeded_initial_encoder_as_a_control() {
     let init = |name: &str, seed: &str| {
         let run = tmp.path().join(name);
         let run_s = run.to_str().unwrap();
-        let out = autodidact(&[
-            "pretrain",
-            "--data",
+        let out = pretrain(
             data_s,
-            "--out",
             run_s,
-            "--epochs",
-            "0",
-            "--batch-size",
-            "8",
-            "--seed",
-            seed,
-            "--no-cache",
-        ]);
+            &["--epochs", "0", "--batch-size", "8", "--seed", seed],
+        );
         assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
-        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let said = stdout(&out);
         assert!(said.contains("as initialised"), "{said}");
         let (values, shape) = embed(run_s, data_s, &tmp.path().join(format!("{name}.npy")));
         assert_eq!(shape, vec![16, 256]);
@@ -161,28 +148,18 @@ fn a_vit_with_its_own_patch_side_trains_evaluates_and_embeds() {
     write_folder(&data, 8);
     let run = tmp.path().join("run");
     let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
-    let pretrain = |extra: &[&str]| {
-        let mut args = vec![
-            "pretrain",
-            "--data",
-            data_s,
-            "--out",
-            run_s,
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--no-cache",
-            "--force",
-        ];
-        args.extend_from_slice(extra);
-        autodidact(&args)
+    let pretrain_with = |extra: &[&str]| {
+        let flags = [&["--epochs", "1", "--batch-size", "8", "--force"], extra].concat();
+        pretrain(data_s, run_s, &flags)
     };
     // 12x12 images: a 5-pixel patch does not tile them, and the CNN has no patches.
     let mae = ["--method", "mae", "--vit-patch"];
-    assert_clean_error(&pretrain(&[&mae[..], &["5"]].concat()), "5-pixel patch");
-    assert_clean_error(&pretrain(&["--vit-patch", "6"]), "--vit-patch");
-    let out = pretrain(&[&mae[..], &["6"]].concat());
+    assert_clean_error(
+        &pretrain_with(&[&mae[..], &["5"]].concat()),
+        "5-pixel patch",
+    );
+    assert_clean_error(&pretrain_with(&["--vit-patch", "6"]), "--vit-patch");
+    let out = pretrain_with(&[&mae[..], &["6"]].concat());
     assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
     let cfg: toml::Table = std::fs::read_to_string(run.join("config.toml"))
         .unwrap()
