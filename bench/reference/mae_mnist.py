@@ -26,6 +26,9 @@ import sys
 import time
 
 import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 
 def read_idx(path):
@@ -45,17 +48,15 @@ def load_split(folder, prefix):
     return read_idx(find("images")), read_idx(find("labels"))
 
 
-def to_input(torch, images):
+def to_input(images):
     """uint8 digits -> float tensor (N, 3, 28, 28), normalised as our data reader does."""
     x = torch.from_numpy(images.astype(np.float32) / 255.0)
     x = (x - 0.5) / 0.25
     return x.unsqueeze(1).repeat(1, 3, 1, 1)
 
 
-def random_resized_crop(torch, x, scale, ratio, gen):
+def random_resized_crop(x, scale, ratio, gen):
     """One random crop per image (area share in `scale`, aspect in `ratio`), resized back bilinearly."""
-    import torch.nn.functional as F
-
     n = x.shape[0]
     area = torch.empty(n).uniform_(*scale, generator=gen)
     log_r = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=gen)
@@ -71,7 +72,7 @@ def random_resized_crop(torch, x, scale, ratio, gen):
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def encode(torch, model, x, batch=1000):
+def encode(model, x, batch=1000):
     """Unmasked encoder tokens (N, 1 + 16, 128), patch tokens in their image order."""
     out = []
     with torch.no_grad():
@@ -84,11 +85,11 @@ def encode(torch, model, x, batch=1000):
     return torch.cat(out)
 
 
-def knn_accuracy(torch, train, train_y, test, test_y, k=200, t=0.1, classes=10):
+def knn_accuracy(train, train_y, test, test_y, k=200, t=0.1, classes=10):
     """k-NN on standardised features, cosine similarity, votes exp(sim / t)."""
     mean, std = train.mean(0), train.std(0).clamp(min=1e-6)
-    bank = torch.nn.functional.normalize((train - mean) / std, dim=1)
-    query = torch.nn.functional.normalize((test - mean) / std, dim=1)
+    bank = F.normalize((train - mean) / std, dim=1)
+    query = F.normalize((test - mean) / std, dim=1)
     labels = torch.from_numpy(train_y.astype(np.int64))
     correct = 0
     for i in range(0, query.shape[0], 500):
@@ -111,8 +112,6 @@ def main():
     args = p.parse_args()
     sys.path.insert(0, args.mae)
     np.float = float  # MAE's util/pos_embed.py still names np.float, gone since NumPy 1.24
-    import torch
-    import torch.nn as nn
     from functools import partial
     import timm.models.vision_transformer as timm_vit
 
@@ -130,7 +129,7 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
     train_x, train_y = load_split(args.data, "train")
     test_x, test_y = load_split(args.data, "t10k")
-    train, test = to_input(torch, train_x), to_input(torch, test_x)
+    train, test = to_input(train_x), to_input(test_x)
 
     model = MaskedAutoencoderViT(
         img_size=28, patch_size=7, in_chans=3, embed_dim=128, depth=4, num_heads=4,
@@ -142,15 +141,13 @@ def main():
     budget = args.minutes * 60.0
     start, step, losses = time.time(), 0, []
     model.train()
-    while budget > 0:
+    while time.time() - start < budget:
         done = (time.time() - start) / budget
-        if done >= 1.0:
-            break
         lr = args.lr * (done / 0.05 if done < 0.05 else 0.5 * (1 + math.cos(math.pi * (done - 0.05) / 0.95)))
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.randint(0, train.shape[0], (args.batch_size,), generator=gen)
-        views = random_resized_crop(torch, train[idx], (0.4, 1.0), (3 / 4, 4 / 3), gen)
+        views = random_resized_crop(train[idx], (0.4, 1.0), (3 / 4, 4 / 3), gen)
         loss, _, _ = model(views, mask_ratio=0.75)
         opt.zero_grad()
         loss.backward()
@@ -165,14 +162,14 @@ def main():
     print(f"trained {step} steps in {seconds:.0f} s, loss {first:.3f} -> {last:.3f}", flush=True)
 
     model.eval()
-    tr, te = encode(torch, model, train), encode(torch, model, test)
+    tr, te = encode(model, train), encode(model, test)
     readings = {
         "all 16 tokens (grid4)": (tr[:, 1:].flatten(1), te[:, 1:].flatten(1)),
         "mean of tokens": (tr[:, 1:].mean(1), te[:, 1:].mean(1)),
         "cls token": (tr[:, 0], te[:, 0]),
     }
     for name, (a, b) in readings.items():
-        acc = knn_accuracy(torch, a, train_y, b, test_y)
+        acc = knn_accuracy(a, train_y, b, test_y)
         print(f"k-NN all labels, {name}: {acc:.2f}%", flush=True)
 
 
