@@ -33,6 +33,7 @@ use crate::encoders::heads::MlpHead;
 use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use crate::eval::knn::KnnFeatures;
 use crate::train::config::RunConfig;
+use crate::train::limits::{self, Settings};
 use crate::train::trainer::{TrainOptions, TrainSummary, pretrain_with};
 
 /// The registered methods (`--method`).
@@ -255,6 +256,71 @@ impl Default for MethodConfig {
 }
 
 impl MethodConfig {
+    /// Checks every hyper-parameter against its accepted range (`[method_config]` keys).
+    pub fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        let key = |k: &str| format!("method_config.{k}");
+        s.real(&key("temperature"), self.temperature, limits::TEMPERATURE)?;
+        s.int(&key("proj_hidden"), self.proj_hidden, limits::WIDTH)?;
+        s.int(&key("proj_dim"), self.proj_dim, limits::WIDTH)?;
+        s.int(&key("pred_hidden"), self.pred_hidden, limits::WIDTH)?;
+        s.real(&key("ema_momentum"), self.ema_momentum, limits::MOMENTUM)?;
+        s.int(&key("queue_size"), self.queue_size, limits::QUEUE)?;
+        s.real(
+            &key("redundancy_weight"),
+            self.redundancy_weight,
+            limits::LOSS_WEIGHT,
+        )?;
+        s.real(
+            &key("vicreg_invariance"),
+            self.vicreg_invariance,
+            limits::LOSS_WEIGHT,
+        )?;
+        s.real(
+            &key("vicreg_variance"),
+            self.vicreg_variance,
+            limits::LOSS_WEIGHT,
+        )?;
+        s.real(
+            &key("vicreg_covariance"),
+            self.vicreg_covariance,
+            limits::LOSS_WEIGHT,
+        )?;
+        s.int(&key("prototypes"), self.prototypes, limits::WIDTH)?;
+        s.real(
+            &key("teacher_temperature"),
+            self.teacher_temperature,
+            limits::TEMPERATURE,
+        )?;
+        s.real(
+            &key("center_momentum"),
+            self.center_momentum,
+            limits::MOMENTUM,
+        )?;
+        s.real(&key("mask_ratio"), self.mask_ratio, limits::SHARE)?;
+        s.int(
+            &key("mae_decoder_depth"),
+            self.mae_decoder_depth,
+            limits::DEPTH,
+        )?;
+        s.real(
+            &key("inpaint_visible_weight"),
+            self.inpaint_visible_weight,
+            limits::LOSS_WEIGHT,
+        )?;
+        s.int(&key("segments"), self.segments, 2..=1_000)?;
+        s.real(&key("mask_span"), self.mask_span, limits::FRACTION)?;
+        s.real(
+            &key("instance_weight"),
+            self.instance_weight,
+            limits::LOSS_WEIGHT,
+        )?;
+        s.real(
+            &key("timestamp_keep"),
+            self.timestamp_keep,
+            limits::FRACTION,
+        )
+    }
+
     /// The projection head most methods put on the encoder: `in_dim -> proj_hidden -> proj_dim`
     /// with BatchNorm.
     pub fn projector(&self, in_dim: usize, device: &Device) -> MlpHead {

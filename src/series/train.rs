@@ -26,6 +26,7 @@ use crate::methods::losses::normalized_spread;
 use crate::methods::{MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask, ts_order};
 use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
 use crate::train::config::DeviceChoice;
+use crate::train::limits::{self, Settings};
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::recipe::Recipe;
 use crate::train::seed::seeded_init;
@@ -133,7 +134,7 @@ impl SeriesRunConfig {
         if let Some(steps) = recipe.steps {
             self.steps = steps;
         } else if let Some(epochs) = recipe.epochs {
-            self.steps = epochs * self.steps_per_epoch(train);
+            self.steps = epochs.saturating_mul(self.steps_per_epoch(train));
         }
         self.minutes = recipe.minutes.or(self.minutes);
         self.seed = recipe.seed.unwrap_or(self.seed);
@@ -161,7 +162,27 @@ impl SeriesRunConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read run config", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))
+        let cfg: Self = toml::from_str(&text)
+            .with_context(|| format!("{}: invalid run config", path.display()))?;
+        cfg.validate(&path.display().to_string())?;
+        Ok(cfg)
+    }
+
+    /// Checks every setting against its accepted range; `source` names where they came from.
+    pub fn validate(&self, source: &str) -> anyhow::Result<()> {
+        let s = Settings::of(source);
+        s.int("batch_size", self.batch_size, limits::BATCH_SIZE)?;
+        s.int("steps", self.steps, limits::STEPS)?;
+        s.some_real("minutes", self.minutes, limits::MINUTES)?;
+        s.int("channels", self.channels, 1..=65_536)?;
+        s.int("encoder.hidden", self.encoder.hidden, limits::WIDTH)?;
+        s.int("encoder.out_dim", self.encoder.out_dim, limits::WIDTH)?;
+        s.int("encoder.depth", self.encoder.depth, limits::DEPTH)?;
+        s.real("encoder.dropout", self.encoder.dropout, limits::SHARE)?;
+        s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
+        s.int("log_every", self.log_every, limits::EVERY)?;
+        self.optimizer.validate(&s)?;
+        self.method_config.validate(&s)
     }
 
     /// A fresh encoder of this run's architecture.
@@ -238,20 +259,17 @@ pub fn pretrain_with<M: SeriesMethod>(
         Averaged { method, average }
     });
     let checkpoints = Checkpoints::new(run_dir);
-    let fresh = TrainState {
-        step: 0,
-        total_steps: Some(cfg.steps),
-        elapsed_s: 0.0,
-        finished: false,
-    };
+    let fresh = TrainState::fresh(Some(cfg.steps));
     let (mut model, mut optim, mut state) =
         checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
     let encoder_path = run_dir.join("encoder.safetensors");
+    if state.finished {
+        return Ok(TrainSummary::of_finished(&state, encoder_path));
+    }
     let mut metrics = MetricsLog::open(run_dir, state.step)?;
     let start = Instant::now();
     let elapsed_before = state.elapsed_s;
     let per_epoch = (n / batch).max(1);
-    let mut last_loss = f64::NAN;
     let mut collapse_warnings = 0;
     let mut session_steps = 0;
     while state.step < cfg.steps {
@@ -283,7 +301,7 @@ pub fn pretrain_with<M: SeriesMethod>(
         let kept = average_kept(state.step);
         model.average = ema_update(model.average, model.method.encoder(), kept);
         session_steps += 1;
-        last_loss = loss;
+        state.last_loss = Some(loss);
         let elapsed = elapsed_before + start.elapsed().as_secs_f64();
         if log_now {
             let line = MetricsLine {
@@ -321,12 +339,8 @@ pub fn pretrain_with<M: SeriesMethod>(
     checkpoints.save(&model, &optim, &state)?;
     save_encoder(&model.average, &encoder_path)?;
     Ok(TrainSummary {
-        steps: state.step,
-        final_loss: last_loss,
-        elapsed_s: state.elapsed_s,
-        encoder_path,
         collapse_warnings,
-        val_loss: None,
+        ..TrainSummary::of_finished(&state, encoder_path)
     })
 }
 

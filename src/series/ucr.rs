@@ -19,6 +19,7 @@ use crate::eval::svm::SvmConfig;
 use crate::methods::MethodKind;
 use crate::train::checkpoint::load_encoder;
 use crate::train::recipe::Recipe;
+use crate::train::run_folder::RunFolder;
 use crate::train::trainer::TrainOptions;
 
 /// One method, protocol and label share on one problem.
@@ -123,12 +124,8 @@ pub fn bench_problem(
         run.apply_recipe(&recipe, &problem.train)?;
         run.seed = cfg.seed;
         let run_dir = cfg.runs.join(format!("{}-{}", problem.name, method.name()));
-        if run_dir.exists() {
-            std::fs::remove_dir_all(&run_dir)
-                .with_context(|| format!("{}: cannot replace", run_dir.display()))?;
-        }
-        std::fs::create_dir_all(&run_dir)
-            .with_context(|| format!("{}: cannot create", run_dir.display()))?;
+        // Replaces an earlier bench's run, never a folder of anything else.
+        let _folder = RunFolder::create(&run_dir, true, &[path])?;
         run.save(&run_dir.join("config.toml"))?;
         let opts = TrainOptions {
             quiet: true,

@@ -28,6 +28,7 @@ use crate::methods::losses::normalized_spread;
 use crate::methods::{MethodConfig, MethodKind, StepOutput, clm, mlm, simcse};
 use crate::train::checkpoint::{Checkpoints, TrainState, load_run_encoder, save_encoder};
 use crate::train::config::DeviceChoice;
+use crate::train::limits::{self, Settings};
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::seed::{seeded_init, with_seeded_device};
 use crate::train::trainer::{MetricsLine, MetricsLog, TrainOptions, TrainSummary, check_loss};
@@ -138,7 +139,47 @@ impl TextRunConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read run config", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))
+        let cfg: Self = toml::from_str(&text)
+            .with_context(|| format!("{}: invalid run config", path.display()))?;
+        cfg.validate(&path.display().to_string())?;
+        Ok(cfg)
+    }
+
+    /// Checks every setting against its accepted range; `source` names where they came from.
+    pub fn validate(&self, source: &str) -> anyhow::Result<()> {
+        let s = Settings::of(source);
+        s.int("batch_size", self.batch_size, limits::BATCH_SIZE)?;
+        s.int("steps", self.steps, limits::STEPS)?;
+        s.some_real("minutes", self.minutes, limits::MINUTES)?;
+        s.int("vocab_size", self.vocab_size, limits::VOCAB_SIZE)?;
+        let m = &self.model;
+        s.int("model.d_model", m.d_model, limits::WIDTH)?;
+        s.int("model.n_layers", m.n_layers, limits::DEPTH)?;
+        s.int("model.n_heads", m.n_heads, 1..=m.d_model)?;
+        if m.d_model % m.n_heads != 0 {
+            bail!(
+                "{source}: model.d_model = {} is not a multiple of model.n_heads = {}",
+                m.d_model,
+                m.n_heads
+            );
+        }
+        s.int("model.max_len (--context)", m.max_len, limits::CONTEXT)?;
+        s.real("model.dropout", m.dropout, limits::SHARE)?;
+        let tokens = self.batch_size.saturating_mul(m.max_len);
+        if tokens > limits::TOKENS_PER_STEP {
+            bail!(
+                "{source}: batch_size x context = {} x {} = {tokens} tokens a step; at most {} are accepted",
+                self.batch_size,
+                m.max_len,
+                limits::TOKENS_PER_STEP
+            );
+        }
+        s.real("heldout_fraction", self.heldout_fraction, limits::SHARE)?;
+        s.int("eval_every", self.eval_every, limits::EVERY)?;
+        s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
+        s.int("log_every", self.log_every, limits::EVERY)?;
+        self.optimizer.validate(&s)?;
+        self.method_config.validate(&s)
     }
 
     /// A fresh encoder of this run's architecture for `vocab` tokens.
@@ -335,21 +376,17 @@ pub fn pretrain_with<M: TextMethod>(
         });
     }
     let checkpoints = Checkpoints::new(run_dir);
-    let fresh = TrainState {
-        step: 0,
-        total_steps: cfg.minutes.is_none().then_some(cfg.steps),
-        elapsed_s: 0.0,
-        finished: false,
-    };
+    let fresh = TrainState::fresh(cfg.minutes.is_none().then_some(cfg.steps));
     let (mut model, mut optim, mut state) =
         checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
     let encoder_path = run_dir.join("encoder.safetensors");
+    if state.finished {
+        return Ok(TrainSummary::of_finished(&state, encoder_path));
+    }
     let mut metrics = MetricsLog::open(run_dir, state.step)?;
     let start = Instant::now();
     let elapsed_before = state.elapsed_s;
     let mut calibration: Option<(Instant, usize)> = None;
-    let mut last_loss = f64::NAN;
-    let mut val_loss = None;
     let mut session_steps = 0;
     let mut evaluated_at = None;
     let tokens_per_step = cfg.batch_size * cfg.model.max_len;
@@ -392,7 +429,7 @@ pub fn pretrain_with<M: TextMethod>(
         model = optim.step(lr.min(cfg.optimizer.lr), model, grads);
         state.step += 1;
         session_steps += 1;
-        last_loss = loss;
+        state.last_loss = Some(loss);
         if let Some(minutes) = cfg.minutes {
             match calibration {
                 None if state.step >= 2 => calibration = Some((Instant::now(), state.step)),
@@ -410,7 +447,7 @@ pub fn pretrain_with<M: TextMethod>(
         let evaluate = M::input() == TextInput::Stream
             && (state.step.is_multiple_of(cfg.eval_every) || at_end);
         if evaluate {
-            val_loss = heldout_loss(
+            state.val_loss = heldout_loss(
                 model.encoder(),
                 &corpus.heldout,
                 cfg.batch_size,
@@ -428,13 +465,15 @@ pub fn pretrain_with<M: TextMethod>(
                 images_per_s: (state.step * tokens_per_step) as f64 / elapsed.max(1e-9),
                 spread,
                 elapsed_s: elapsed,
-                val_loss: if evaluate { val_loss } else { None },
+                val_loss: if evaluate { state.val_loss } else { None },
             };
             metrics.write(&line)?;
             if !opts.quiet {
                 let total = state.total_steps.map_or("?".to_string(), |t| t.to_string());
                 let held = if evaluate {
-                    val_loss.map_or(String::new(), |v| format!("  held-out {v:.4}"))
+                    state
+                        .val_loss
+                        .map_or(String::new(), |v| format!("  held-out {v:.4}"))
                 } else {
                     String::new()
                 };
@@ -452,7 +491,7 @@ pub fn pretrain_with<M: TextMethod>(
     }
     if M::input() == TextInput::Stream && evaluated_at != Some(state.step) {
         // The run stopped between evaluations (its time ran out, or it had already finished).
-        val_loss = heldout_loss(
+        state.val_loss = heldout_loss(
             model.encoder(),
             &corpus.heldout,
             cfg.batch_size,
@@ -461,24 +500,17 @@ pub fn pretrain_with<M: TextMethod>(
         let line = MetricsLine {
             step: state.step,
             epoch: (state.step * cfg.batch_size) as f64 / rows_per_epoch.max(1.0),
-            loss: last_loss,
+            loss: state.last_loss.unwrap_or(f64::NAN),
             lr: f64::NAN,
             images_per_s: f64::NAN,
             spread: f64::NAN,
             elapsed_s: elapsed_before + start.elapsed().as_secs_f64(),
-            val_loss,
+            val_loss: state.val_loss,
         };
         metrics.write(&line)?;
     }
     state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
     checkpoints.save(&model, &optim, &state)?;
     save_encoder(model.encoder(), &encoder_path)?;
-    Ok(TrainSummary {
-        steps: state.step,
-        final_loss: last_loss,
-        elapsed_s: state.elapsed_s,
-        encoder_path,
-        collapse_warnings: 0,
-        val_loss,
-    })
+    Ok(TrainSummary::of_finished(&state, encoder_path))
 }

@@ -1,11 +1,16 @@
 //! Checkpoints: `checkpoints/step-NNNNNNNN/{model.bpk, optim.bpk, state.json}`, each written in a
-//! temporary folder that is renamed into place, so a kill never leaves a half checkpoint.
+//! temporary folder, made durable (files and folders synced), then renamed into place, so a kill
+//! at any instant leaves the newest complete checkpoint or the one before it. `state.json` holds
+//! the other two files' checksums: a damaged checkpoint is found on resume, which then falls back
+//! to the older one.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -25,6 +30,36 @@ pub struct TrainState {
     pub elapsed_s: f64,
     /// Whether the run reached its end.
     pub finished: bool,
+    /// Loss of the last step taken (none before the first).
+    #[serde(default)]
+    pub last_loss: Option<f64>,
+    /// The last held-out loss, for methods that measure one.
+    #[serde(default)]
+    pub val_loss: Option<f64>,
+}
+
+impl TrainState {
+    /// The state of a run before its first step.
+    pub fn fresh(total_steps: Option<usize>) -> Self {
+        Self {
+            step: 0,
+            total_steps,
+            elapsed_s: 0.0,
+            finished: false,
+            last_loss: None,
+            val_loss: None,
+        }
+    }
+}
+
+/// What `state.json` holds: the loop state and the checksums of the checkpoint's other files.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    #[serde(flatten)]
+    state: TrainState,
+    /// CRC-32 of each file of the checkpoint (absent in checkpoints made before them).
+    #[serde(default)]
+    checksums: BTreeMap<String, u32>,
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
@@ -35,7 +70,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     file.write_all(bytes)
         .and_then(|_| file.sync_all())
         .with_context(|| format!("{}: cannot write", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
+    rename_durably(&tmp, path)
+}
+
+/// Renames `from` to `to` and syncs the folder, so the new name survives a power cut.
+fn rename_durably(from: &Path, to: &Path) -> anyhow::Result<()> {
+    fs::rename(from, to).with_context(|| format!("{}: cannot rename into place", to.display()))?;
+    sync_parent(to)
+}
+
+/// Flushes a file written by another library (Burn's recorders) to the disk.
+fn sync_file(path: &Path) -> anyhow::Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("{}: cannot sync", path.display()))
+}
+
+/// Flushes a folder's entries (names created, renamed or removed) to the disk.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("{}: cannot sync", dir.display()))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn sync_parent(path: &Path) -> anyhow::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_dir(parent),
+        None => sync_dir(Path::new(".")),
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -59,7 +125,8 @@ pub fn save_encoder<M: Module>(encoder: &M, path: &Path) -> anyhow::Result<()> {
         .valid()
         .save_into(&mut store)
         .map_err(|e| anyhow::anyhow!("{}: cannot write encoder: {e}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))
+    sync_file(&tmp)?;
+    rename_durably(&tmp, path)
 }
 
 /// Loads a run folder's `encoder.safetensors` into `encoder`, or says that the run has not saved
@@ -97,6 +164,9 @@ pub struct Checkpoints {
     dir: PathBuf,
 }
 
+const STATE: &str = "state.json";
+const FILES: [&str; 2] = ["model.bpk", "optim.bpk"];
+
 impl Checkpoints {
     pub fn new(run_dir: &Path) -> Self {
         Self {
@@ -108,37 +178,64 @@ impl Checkpoints {
         self.dir.join(format!("step-{step:08}"))
     }
 
-    /// Saves model, optimiser and loop state for `state.step`, then prunes old checkpoints.
+    /// Saves model, optimiser and loop state for `state.step`, then prunes old checkpoints. The
+    /// previous checkpoint of the same step, if any, is set aside until the new one is durable.
+    /// Weights that are not finite are refused: the last good checkpoint stays the newest.
     pub fn save<M: Module>(
         &self,
         model: &M,
         optim: &ModuleOptimizer,
         state: &TrainState,
     ) -> anyhow::Result<PathBuf> {
+        // valid() merges BatchNorm running statistics that training threads update lazily;
+        // saving the training copy directly could store stale ones.
+        let model = model.valid();
+        if let Some(param) = first_non_finite(&model) {
+            let kept = self
+                .latest()
+                .map_or("none yet".to_string(), |p| p.display().to_string());
+            bail!(
+                "step {}: weights are not finite ({param}); not saved as a checkpoint (last good checkpoint: {kept}). \
+                 Try a lower learning rate (--lr).",
+                state.step
+            );
+        }
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("{}: cannot create", self.dir.display()))?;
         let final_dir = self.step_dir(state.step);
         let tmp = self.dir.join(format!(".tmp-step-{:08}", state.step));
         if tmp.exists() {
-            fs::remove_dir_all(&tmp).ok();
+            fs::remove_dir_all(&tmp)
+                .with_context(|| format!("{}: cannot remove", tmp.display()))?;
         }
         fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        // valid() merges BatchNorm running statistics that training threads update lazily;
-        // saving the training copy directly could store stale ones.
         model
-            .valid()
-            .save_file(tmp.join("model.bpk"))
+            .save_file(tmp.join(FILES[0]))
             .map_err(|e| anyhow::anyhow!("{}: cannot save model: {e}", tmp.display()))?;
         optim
-            .save(tmp.join("optim.bpk"))
+            .save(tmp.join(FILES[1]))
             .map_err(|e| anyhow::anyhow!("{}: cannot save optimiser: {e}", tmp.display()))?;
-        write_atomic(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)?;
-        if final_dir.exists() {
-            fs::remove_dir_all(&final_dir)
-                .with_context(|| format!("{}: cannot replace", final_dir.display()))?;
+        let mut checksums = BTreeMap::new();
+        for name in FILES {
+            let path = tmp.join(name);
+            sync_file(&path)?;
+            checksums.insert(name.to_string(), checksum(&path)?);
         }
-        fs::rename(&tmp, &final_dir)
-            .with_context(|| format!("{}: cannot rename into place", final_dir.display()))?;
+        let record = StateFile {
+            state: state.clone(),
+            checksums,
+        };
+        write_atomic(&tmp.join(STATE), &serde_json::to_vec_pretty(&record)?)?;
+        sync_dir(&tmp)?;
+        let aside = self.dir.join(format!(".old-step-{:08}", state.step));
+        if final_dir.exists() {
+            rename_durably(&final_dir, &aside)?;
+        }
+        rename_durably(&tmp, &final_dir)?;
+        if aside.exists() {
+            fs::remove_dir_all(&aside)
+                .with_context(|| format!("{}: cannot remove", aside.display()))?;
+        }
         self.prune()?;
         Ok(final_dir)
     }
@@ -153,10 +250,7 @@ impl Checkpoints {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let step = name.strip_prefix("step-")?.parse().ok()?;
-                e.path()
-                    .join("state.json")
-                    .exists()
-                    .then(|| (step, e.path()))
+                e.path().join(STATE).exists().then(|| (step, e.path()))
             })
             .collect();
         found.sort();
@@ -179,8 +273,38 @@ impl Checkpoints {
         self.list().pop().map(|(_, p)| p)
     }
 
+    /// Tidies what a killed save left: a checkpoint set aside for its replacement goes back if
+    /// the replacement never arrived; unfinished temporary folders are removed.
+    pub fn recover(&self) -> anyhow::Result<()> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if let Some(step) = name.strip_prefix(".old-step-") {
+                let final_dir = self.dir.join(format!("step-{step}"));
+                if final_dir.join(STATE).exists() {
+                    fs::remove_dir_all(&path)
+                        .with_context(|| format!("{}: cannot remove", path.display()))?;
+                } else {
+                    if final_dir.exists() {
+                        fs::remove_dir_all(&final_dir)
+                            .with_context(|| format!("{}: cannot remove", final_dir.display()))?;
+                    }
+                    rename_durably(&path, &final_dir)?;
+                }
+            } else if name.starts_with(".tmp-step-") {
+                fs::remove_dir_all(&path)
+                    .with_context(|| format!("{}: cannot remove", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Where a run starts: `fresh` with `model` and `optim` as built, or, when `resume` and a
-    /// checkpoint exists, the newest checkpoint's model, optimiser and loop state.
+    /// checkpoint exists, the newest checkpoint that loads. A damaged newest checkpoint is
+    /// renamed `step-N.damaged` and the one before it is used, saying so on stderr.
     pub fn start<M: Module>(
         &self,
         model: M,
@@ -188,29 +312,199 @@ impl Checkpoints {
         fresh: TrainState,
         resume: bool,
     ) -> anyhow::Result<(M, ModuleOptimizer, TrainState)> {
-        match self.latest().filter(|_| resume) {
-            Some(dir) => Self::load(&dir, model, optim),
+        self.recover()?;
+        if !resume {
+            return Ok((model, optim, fresh));
+        }
+        let mut found = self.list();
+        let mut damaged: Vec<(PathBuf, anyhow::Error)> = Vec::new();
+        while let Some((_, dir)) = found.pop() {
+            match Self::load(&dir, model.clone(), optim.clone()) {
+                Ok(loaded) => {
+                    for (bad, err) in &damaged {
+                        set_aside_damaged(bad, err)?;
+                    }
+                    if !damaged.is_empty() {
+                        eprintln!("warning: resuming from {}", dir.display());
+                    }
+                    return Ok(loaded);
+                }
+                Err(err) => damaged.push((dir, err)),
+            }
+        }
+        match damaged.first() {
+            Some((dir, err)) => Err(anyhow::anyhow!(
+                "{}: no checkpoint of this run can be loaded: {err:#}",
+                dir.display()
+            )),
             None => Ok((model, optim, fresh)),
         }
     }
 
-    /// Loads model, optimiser and loop state from checkpoint folder `dir`.
+    /// Loads model, optimiser and loop state from checkpoint folder `dir`, checking the files
+    /// against the checksums `state.json` records.
     pub fn load<M: Module>(
         dir: &Path,
         model: M,
         optim: ModuleOptimizer,
     ) -> anyhow::Result<(M, ModuleOptimizer, TrainState)> {
-        let model = model
-            .try_load_file(dir.join("model.bpk"))
-            .map_err(|e| anyhow::anyhow!("{}: cannot load model: {e}", dir.display()))?;
-        let optim = optim
-            .load(dir.join("optim.bpk"))
-            .map_err(|e| anyhow::anyhow!("{}: cannot load optimiser: {e}", dir.display()))?;
-        let state_path = dir.join("state.json");
+        let state_path = dir.join(STATE);
         let text = fs::read(&state_path)
             .with_context(|| format!("{}: cannot read", state_path.display()))?;
-        let state = serde_json::from_slice(&text)
+        let record: StateFile = serde_json::from_slice(&text)
             .with_context(|| format!("{}: invalid checkpoint state", state_path.display()))?;
-        Ok((model, optim, state))
+        for (name, expected) in &record.checksums {
+            let path = dir.join(name);
+            let found = checksum(&path)?;
+            if found != *expected {
+                bail!(
+                    "{}: damaged (checksum {found:08x}, state.json recorded {expected:08x})",
+                    path.display()
+                );
+            }
+        }
+        let model = model
+            .try_load_file(dir.join(FILES[0]))
+            .map_err(|e| anyhow::anyhow!("{}: cannot load model: {e}", dir.display()))?;
+        let optim = optim
+            .load(dir.join(FILES[1]))
+            .map_err(|e| anyhow::anyhow!("{}: cannot load optimiser: {e}", dir.display()))?;
+        Ok((model, optim, record.state))
+    }
+}
+
+fn set_aside_damaged(dir: &Path, err: &anyhow::Error) -> anyhow::Result<()> {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".damaged");
+    let aside = dir.with_file_name(name);
+    eprintln!(
+        "warning: checkpoint {} cannot be loaded ({err:#}); kept as {}",
+        dir.display(),
+        aside.display()
+    );
+    if aside.exists() {
+        fs::remove_dir_all(&aside)
+            .with_context(|| format!("{}: cannot remove", aside.display()))?;
+    }
+    rename_durably(dir, &aside)
+}
+
+fn checksum(path: &Path) -> anyhow::Result<u32> {
+    let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(crc32fast::hash(&bytes))
+}
+
+/// The name of the first parameter of `model` holding a NaN or an infinity, if any.
+fn first_non_finite<M: Module>(model: &M) -> Option<String> {
+    struct FiniteCheck {
+        path: Vec<String>,
+        bad: Option<String>,
+    }
+    impl ModuleVisitor for FiniteCheck {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            // A sum is finite only if every term is (or the weights are absurdly large).
+            if self.bad.is_none() && !param.val().sum().into_scalar::<f32>().is_finite() {
+                self.bad = Some(self.path.join("."));
+            }
+        }
+    }
+    let mut check = FiniteCheck {
+        path: Vec::new(),
+        bad: None,
+    };
+    model.visit(&mut check);
+    check.bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::optim::{OptimizerConfig, build_optimizer};
+    use burn::nn::{Linear, LinearConfig};
+
+    fn linear(value: f32) -> Linear {
+        let device = Device::flex();
+        let mut layer = LinearConfig::new(2, 2).init(&device);
+        layer.weight = Param::from_tensor(Tensor::full([2, 2], value, &device));
+        layer
+    }
+
+    fn state(step: usize) -> TrainState {
+        TrainState {
+            step,
+            ..TrainState::fresh(Some(10))
+        }
+    }
+
+    #[test]
+    fn non_finite_weights_are_never_saved_as_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path());
+        let optim = build_optimizer(&OptimizerConfig::default());
+        let good = checkpoints.save(&linear(0.5), &optim, &state(2)).unwrap();
+        for bad in [f32::NAN, f32::INFINITY] {
+            let err = checkpoints
+                .save(&linear(bad), &optim, &state(3))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("step 3: weights are not finite (weight)"),
+                "{err}"
+            );
+            assert!(err.contains(&good.display().to_string()), "{err}");
+            assert_eq!(checkpoints.latest(), Some(good.clone()));
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_set_aside_for_its_replacement_comes_back_if_the_replacement_never_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path());
+        let optim = build_optimizer(&OptimizerConfig::default());
+        let saved = checkpoints.save(&linear(0.5), &optim, &state(4)).unwrap();
+        // Killed between moving step 4 aside and renaming its new copy into place.
+        let aside = dir.path().join("checkpoints/.old-step-00000004");
+        fs::rename(&saved, &aside).unwrap();
+        fs::create_dir_all(dir.path().join("checkpoints/.tmp-step-00000004")).unwrap();
+        assert_eq!(checkpoints.latest(), None);
+        let (_, _, loaded) = checkpoints
+            .start(linear(0.0), optim.clone(), TrainState::fresh(None), true)
+            .unwrap();
+        assert_eq!(loaded, state(4));
+        assert!(!aside.exists() && !dir.path().join("checkpoints/.tmp-step-00000004").exists());
+        // Saving the same step again replaces it whole.
+        let again = TrainState {
+            finished: true,
+            ..state(4)
+        };
+        checkpoints.save(&linear(0.25), &optim, &again).unwrap();
+        let (_, _, loaded) = checkpoints
+            .start(linear(0.0), optim, TrainState::fresh(None), true)
+            .unwrap();
+        assert!(loaded.finished);
+    }
+
+    #[test]
+    fn a_checkpoint_whose_files_do_not_match_their_checksums_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path());
+        let optim = build_optimizer(&OptimizerConfig::default());
+        let saved = checkpoints.save(&linear(0.5), &optim, &state(1)).unwrap();
+        let model = saved.join("model.bpk");
+        let mut bytes = fs::read(&model).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        fs::write(&model, bytes).unwrap();
+        let err = Checkpoints::load(&saved, linear(0.0), optim)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.bpk: damaged (checksum"), "{err}");
     }
 }

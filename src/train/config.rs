@@ -10,6 +10,7 @@ use crate::data::ImageFormat;
 use crate::encoders::vit::VIT_PATCH;
 use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::methods::{MethodConfig, MethodKind};
+use crate::train::limits::{self, Settings};
 use crate::train::optim::OptimizerConfig;
 
 /// Where the computation runs.
@@ -138,7 +139,28 @@ impl RunConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read run config", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))
+        let cfg: Self = toml::from_str(&text)
+            .with_context(|| format!("{}: invalid run config", path.display()))?;
+        cfg.validate(&path.display().to_string())?;
+        Ok(cfg)
+    }
+
+    /// Checks every setting against its accepted range; `source` names where they came from.
+    pub fn validate(&self, source: &str) -> anyhow::Result<()> {
+        let s = Settings::of(source);
+        // Contrastive losses need a negative in the batch.
+        s.int("batch_size", self.batch_size, 2..=*limits::BATCH_SIZE.end())?;
+        match self.budget {
+            Budget::Epochs(e) => s.int("budget.epochs", e, limits::EPOCHS)?,
+            Budget::Minutes(m) => s.real("budget.minutes", m, limits::MINUTES)?,
+        }
+        s.int("vit_patch", self.vit_patch, limits::VIT_PATCH)?;
+        s.int("channels", self.channels, 1..=4)?;
+        s.int("image_size", self.image_size, 1..=4_096)?;
+        s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
+        s.int("log_every", self.log_every, limits::EVERY)?;
+        self.optimizer.validate(&s)?;
+        self.method_config.validate(&s)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Optimisers: SGD with momentum, LARS and AdamW; weight decay skips norm parameters and biases.
 
+use crate::train::limits::{self, Settings};
 use burn::module::ParamGroup;
 use burn::optim::momentum::{Momentum, MomentumConfig};
 use burn::optim::{
@@ -46,6 +47,22 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
+    /// Checks the rates against their accepted ranges (keys under `optimizer.`).
+    pub fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("optimizer.lr", self.lr, limits::LEARNING_RATE)?;
+        s.real(
+            "optimizer.weight_decay",
+            self.weight_decay,
+            limits::WEIGHT_DECAY,
+        )?;
+        s.real("optimizer.momentum", self.momentum, limits::SHARE)?;
+        s.real(
+            "optimizer.warmup_fraction",
+            self.warmup_fraction,
+            limits::SHARE,
+        )
+    }
+
     /// Learning rate at `step` of a run of `total_steps`: warm-up, then cosine decay. `None` while
     /// a time budget is still being calibrated: a gentle linear start that the warm-up continues.
     pub fn lr_at(&self, step: usize, total_steps: Option<usize>) -> f64 {

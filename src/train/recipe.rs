@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::encoders::EncoderKind;
 use crate::methods::{MethodConfig, MethodKind};
+use crate::train::limits::{self, Settings};
 use crate::train::optim::OptimizerKind;
 
 /// Every setting a recipe may fix; absent ones fall back to the command line, then the defaults.
@@ -58,10 +59,29 @@ impl Recipe {
             bail!("{}: give epochs or minutes, not both", path.display());
         }
         // Fail on a misspelt method setting now rather than silently ignoring it.
+        let source = path.display().to_string();
         recipe
-            .method_config(MethodKind::Simclr)
-            .with_context(|| format!("{}: invalid [method_config]", path.display()))?;
+            .method_config(recipe.method.unwrap_or(MethodKind::Simclr))
+            .with_context(|| format!("{source}: invalid [method_config]"))?
+            .validate(&Settings::of(&source))?;
+        recipe.validate(&source)?;
         Ok(recipe)
+    }
+
+    /// Checks every numeric setting against its accepted range.
+    fn validate(&self, source: &str) -> anyhow::Result<()> {
+        let s = Settings::of(source);
+        s.some_int("vit_patch", self.vit_patch, limits::VIT_PATCH)?;
+        s.some_int("epochs", self.epochs, limits::EPOCHS)?;
+        s.some_real("minutes", self.minutes, limits::MINUTES)?;
+        s.some_int("steps", self.steps, limits::STEPS)?;
+        s.some_int("vocab_size", self.vocab_size, limits::VOCAB_SIZE)?;
+        s.some_int("context", self.context, limits::CONTEXT)?;
+        s.some_int("batch_size", self.batch_size, limits::BATCH_SIZE)?;
+        s.some_real("lr", self.lr, limits::LEARNING_RATE)?;
+        s.some_real("weight_decay", self.weight_decay, limits::WEIGHT_DECAY)?;
+        s.some_real("warmup_fraction", self.warmup_fraction, limits::SHARE)?;
+        s.some_real("temperature", self.temperature, limits::TEMPERATURE)
     }
 
     /// `kind`'s default hyper-parameters with this recipe's `[method_config]` laid over them.

@@ -73,6 +73,20 @@ pub struct TrainSummary {
     pub val_loss: Option<f64>,
 }
 
+impl TrainSummary {
+    /// The summary a run's saved state gives (a resumed finished run reports its own figures).
+    pub fn of_finished(state: &TrainState, encoder_path: PathBuf) -> Self {
+        Self {
+            steps: state.step,
+            final_loss: state.last_loss.unwrap_or(f64::NAN),
+            elapsed_s: state.elapsed_s,
+            encoder_path,
+            collapse_warnings: 0,
+            val_loss: state.val_loss,
+        }
+    }
+}
+
 /// Options of one invocation of the loop that are not part of the run's config.
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
@@ -110,28 +124,15 @@ pub fn pretrain_with<M: Method>(
         M::new(&cfg.method_config, encoder, &device)
     });
     let checkpoints = Checkpoints::new(run_dir);
-    let fresh = TrainState {
-        step: 0,
-        total_steps: match cfg.budget {
-            Budget::Epochs(e) => Some(e * steps_per_epoch),
-            Budget::Minutes(_) => None,
-        },
-        elapsed_s: 0.0,
-        finished: false,
-    };
+    let fresh = TrainState::fresh(match cfg.budget {
+        Budget::Epochs(e) => Some(e.saturating_mul(steps_per_epoch)),
+        Budget::Minutes(_) => None,
+    });
     let (mut model, mut optim, mut state) =
         checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
-    let metrics_path = run_dir.join("metrics.jsonl");
     let encoder_path = run_dir.join("encoder.safetensors");
     if state.finished {
-        return Ok(TrainSummary {
-            steps: state.step,
-            final_loss: last_loss(&metrics_path).unwrap_or(f64::NAN),
-            elapsed_s: state.elapsed_s,
-            encoder_path,
-            collapse_warnings: 0,
-            val_loss: None,
-        });
+        return Ok(TrainSummary::of_finished(&state, encoder_path));
     }
     let mut metrics = MetricsLog::open(run_dir, state.step)?;
 
@@ -162,7 +163,6 @@ pub fn pretrain_with<M: Method>(
     let elapsed_before = state.elapsed_s;
     let mut calibration_start = None;
     let mut window_start = (Instant::now(), state.step);
-    let mut last_loss_value = f64::NAN;
     let mut steps_this_session = 0;
     let mut collapse_warnings = 0;
 
@@ -207,7 +207,7 @@ pub fn pretrain_with<M: Method>(
             .total_steps
             .map_or(0.0, |t| state.step as f64 / t as f64);
         model = model.after_step(progress_fraction, out.carry);
-        last_loss_value = loss_value;
+        state.last_loss = Some(loss_value);
 
         if let Some(budget) = budget_s {
             let elapsed = elapsed_before + session_start.elapsed().as_secs_f64();
@@ -294,12 +294,8 @@ pub fn pretrain_with<M: Method>(
         )?;
     }
     Ok(TrainSummary {
-        steps: state.step,
-        final_loss: last_loss_value,
-        elapsed_s: state.elapsed_s,
-        encoder_path,
         collapse_warnings,
-        val_loss: None,
+        ..TrainSummary::of_finished(&state, encoder_path)
     })
 }
 
@@ -380,14 +376,6 @@ fn truncate_metrics(path: &Path, step: usize) -> anyhow::Result<()> {
         .map(|line| format!("{line}\n"))
         .collect();
     super::checkpoint::write_atomic(path, kept.as_bytes())
-}
-
-fn last_loss(path: &Path) -> Option<f64> {
-    let text = fs::read_to_string(path).ok()?;
-    let line = text.lines().last()?;
-    serde_json::from_str::<MetricsLine>(line)
-        .ok()
-        .map(|m| m.loss)
 }
 
 /// Reads every line of a run's `metrics.jsonl`.
