@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use super::flags;
+
 use autodidact::bench::{
     BenchResult, augment::AugmentBench, forward::ForwardBench, knn::KnnBench,
     simclr_step::SimclrStepBench,
@@ -31,13 +33,13 @@ enum Workload {
     SimclrStep {
         #[arg(long, value_enum, default_value_t = EncoderKind::Cnn)]
         encoder: EncoderKind,
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 128, value_parser = flags::int(1..=4_096))]
         batch_size: usize,
         /// Timed steps (the median is reported).
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = flags::int(1..=100_000))]
         steps: usize,
         /// Untimed steps first.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = flags::int(0..=100_000))]
         warmup: usize,
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
@@ -49,12 +51,12 @@ enum Workload {
     Forward {
         #[arg(long, value_enum, default_value_t = EncoderKind::Cnn)]
         encoder: EncoderKind,
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = flags::int(1..=4_096))]
         batch_size: usize,
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = flags::int(1..=100_000))]
         repeats: usize,
         /// Untimed passes first.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = flags::int(0..=100_000))]
         warmup: usize,
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
@@ -65,16 +67,16 @@ enum Workload {
     /// SimCLR augmentation of RGB 32x32 images.
     Augment {
         /// Worker threads (the acceptance figure is per core).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = flags::int(1..=1_024))]
         threads: usize,
-        #[arg(long, default_value_t = 2048)]
+        #[arg(long, default_value_t = 2048, value_parser = flags::int(1..=100_000))]
         images: usize,
     },
     /// Weighted k-NN (k = 200) of queries against a bank of 256-d embeddings.
     Knn {
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, value_parser = flags::int(1..=1_000_000))]
         queries: usize,
-        #[arg(long, default_value_t = 50_000)]
+        #[arg(long, default_value_t = 50_000, value_parser = flags::int(1..=1_000_000))]
         bank: usize,
     },
     /// Every series method on every UCR/UEA problem under --data: accuracy table, not speed.

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::pretrain::prepare_run_dir;
+use super::flags;
+
 use autodidact::data::idx::read_idx_pair;
 use autodidact::data::split::{LabelBudget, split_indices};
 use autodidact::data::{ImageFormat, ImageSet};
@@ -25,6 +26,7 @@ use autodidact::methods::{MethodConfig, MethodKind, pretrain};
 use autodidact::train::checkpoint::write_atomic;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
 use autodidact::train::optim::OptimizerConfig;
+use autodidact::train::run_folder::RunFolder;
 use autodidact::train::trainer::{TrainOptions, read_metrics};
 
 /// Images pre-trained on without labels; the rest of the 10,000 are the test split.
@@ -32,7 +34,7 @@ const PRETRAIN_IMAGES: usize = 8000;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Output folder (replaced if it exists).
+    /// Output folder (an earlier demo's is replaced; a folder holding anything else is refused).
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
     /// Also write the results as JSON here.
@@ -42,7 +44,7 @@ pub struct DemoArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Pre-training epochs over the 8,000 images.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = flags::int(0..=1_000))]
     epochs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -69,7 +71,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (train_idx, test_idx) = split_indices(images.len(), PRETRAIN_IMAGES, args.seed);
     let train = images.subset(&train_idx);
     let test = images.subset(&test_idx);
-    prepare_run_dir(&args.out, true)?;
+    // Replaces the previous demo's folder, never a folder holding anything else.
+    let _folder = RunFolder::create(&args.out, true, &[&dir])?;
 
     let cfg = RunConfig {
         method: MethodKind::Simclr,

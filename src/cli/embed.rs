@@ -67,14 +67,6 @@ fn image_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
             )
         })?,
     };
-    if set.channels != run.config.channels {
-        anyhow::bail!(
-            "{}: images have {} channels but the encoder was trained on {}",
-            args.input.data.display(),
-            set.channels,
-            run.config.channels
-        );
-    }
     Ok(embed_images(
         &run.encoder,
         args.input.pooling(&run),

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::flags;
+use autodidact::train::limits;
+
 use super::run_dir::{RunAndData, run_modality};
 use autodidact::data::split::parse_budgets;
 use autodidact::eval::baseline::BaselineConfig;
@@ -35,32 +38,32 @@ pub struct EvalArgs {
     #[arg(long)]
     pub(super) json: Option<PathBuf>,
     /// Neighbours of the k-NN classifier.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = flags::int(limits::NEIGHBOURS))]
     pub(super) knn_k: usize,
     /// Temperature of the k-NN vote weights.
-    #[arg(long, default_value_t = 0.1)]
-    pub(super) knn_temperature: f32,
+    #[arg(long, default_value_t = 0.1, value_parser = flags::real(limits::TEMPERATURE))]
+    pub(super) knn_temperature: f64,
     /// Optimiser steps of the linear probe.
-    #[arg(long, default_value_t = LinearProbeConfig::default().steps)]
+    #[arg(long, default_value_t = LinearProbeConfig::default().steps, value_parser = flags::int(1..=1_000_000))]
     pub(super) linear_steps: usize,
     /// Peak learning rate of the linear probe (AdamW, cosine decay).
-    #[arg(long, default_value_t = LinearProbeConfig::default().lr)]
+    #[arg(long, default_value_t = LinearProbeConfig::default().lr, value_parser = flags::real(limits::LEARNING_RATE))]
     pub(super) linear_lr: f64,
     /// Weight decay of the linear probe.
-    #[arg(long, default_value_t = LinearProbeConfig::default().weight_decay)]
+    #[arg(long, default_value_t = LinearProbeConfig::default().weight_decay, value_parser = flags::real(limits::WEIGHT_DECAY))]
     pub(super) linear_weight_decay: f64,
     /// Text: peak learning rate of fine-tuning and of the from-scratch baseline.
-    #[arg(long, default_value_t = FineTuneConfig::default().lr)]
+    #[arg(long, default_value_t = FineTuneConfig::default().lr, value_parser = flags::real(limits::LEARNING_RATE))]
     pub(super) finetune_lr: f64,
     /// Text: passes over the labelled texts when fine-tuning (within 200 to 1,500 steps).
-    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
+    #[arg(long, default_value_t = FineTuneConfig::default().epochs, value_parser = flags::int(1..=10_000))]
     pub(super) finetune_epochs: usize,
     /// Text: dropout in the Transformer while fine-tuning (both arms).
-    #[arg(long, default_value_t = FineTuneConfig::default().dropout)]
+    #[arg(long, default_value_t = FineTuneConfig::default().dropout, value_parser = flags::real(limits::SHARE))]
     pub(super) finetune_dropout: f64,
     /// Text: layer-wise learning-rate decay when fine-tuning (both arms): each block learns at
     /// this factor times the rate of the block above, the embeddings last; 1 turns it off.
-    #[arg(long, default_value_t = FineTuneConfig::default().layer_lr_decay)]
+    #[arg(long, default_value_t = FineTuneConfig::default().layer_lr_decay, value_parser = flags::real(limits::FRACTION))]
     pub(super) layer_lr_decay: f64,
     /// Text: arms whose token embeddings stay fixed while the classifier trains.
     #[arg(long, value_enum, default_value = "none")]
@@ -90,7 +93,7 @@ impl EvalArgs {
     pub(super) fn knn_config(&self) -> KnnConfig {
         KnnConfig {
             k: self.knn_k,
-            temperature: self.knn_temperature,
+            temperature: self.knn_temperature as f32,
         }
     }
 

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::flags;
+use autodidact::train::limits;
+
 use autodidact::methods::MethodKind;
 use autodidact::text::generate::{SampleConfig, sample};
 use autodidact::text::tokenizer::TextTokenizer;
@@ -19,13 +22,13 @@ pub struct GenerateArgs {
     #[arg(long)]
     prompt: String,
     /// Tokens to generate.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = flags::int(1..=1_000_000))]
     tokens: usize,
     /// Sampling temperature (0: always the most likely token).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = flags::real(limits::Real::closed(0.0, 100.0)))]
     temperature: f64,
     /// Sample among the K most likely tokens (0: all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = flags::int(0..=*limits::VOCAB_SIZE.end()))]
     top_k: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,

@@ -6,6 +6,7 @@ mod embed;
 mod eval;
 mod eval_series;
 mod eval_text;
+mod flags;
 mod generate;
 mod pretrain;
 mod pretrain_series;

@@ -6,6 +6,9 @@ use std::sync::Arc;
 use anyhow::bail;
 use clap::Args;
 
+use super::flags;
+use autodidact::train::limits;
+
 use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
@@ -15,6 +18,7 @@ use autodidact::text::tokenizer::TokenizerKind;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact::train::recipe::Recipe;
+use autodidact::train::run_folder::RunFolder;
 use autodidact::train::trainer::{TrainOptions, TrainSummary};
 
 #[derive(Args, Debug)]
@@ -37,37 +41,37 @@ pub struct PretrainArgs {
     pub(super) encoder: Option<EncoderKind>,
     /// Patch side of --encoder vit in pixels; it must tile the images for mae and inpaint (4 or
     /// 7 on 28x28, 4 on 32x32) [default: 4].
-    #[arg(long)]
+    #[arg(long, value_parser = flags::int(limits::VIT_PATCH))]
     pub(super) vit_patch: Option<usize>,
     /// Train for this many epochs (default 20 unless --minutes is given); 0 saves the encoder as
     /// initialised, a random-init control to evaluate beside trained runs.
-    #[arg(long, conflicts_with = "minutes")]
+    #[arg(long, conflicts_with = "minutes", value_parser = flags::int(limits::EPOCHS))]
     pub(super) epochs: Option<usize>,
     /// Train for this many minutes of wall-clock time instead of a number of epochs.
-    #[arg(long)]
+    #[arg(long, value_parser = flags::real(limits::MINUTES))]
     pub(super) minutes: Option<f64>,
     /// Series and text methods: optimiser steps [series default: TS2Vec's 200, or 600 above
     /// 100,000 values; text: 2,000].
-    #[arg(long, conflicts_with = "epochs")]
+    #[arg(long, conflicts_with = "epochs", value_parser = flags::int(limits::STEPS))]
     pub(super) steps: Option<usize>,
     /// Text methods: tokenizer trained on the corpus [default: char].
     #[arg(long, value_enum)]
     pub(super) tokenizer: Option<TokenizerKind>,
     /// Text methods: vocabulary size of the wordpiece/bpe tokenizer [default: 8000].
-    #[arg(long)]
+    #[arg(long, value_parser = flags::int(limits::VOCAB_SIZE))]
     pub(super) vocab_size: Option<usize>,
     /// Text methods: Transformer size, tiny|mini|small|base [default: small].
     #[arg(long)]
     pub(super) model: Option<String>,
     /// Text methods: tokens per sequence [default: 128].
-    #[arg(long)]
+    #[arg(long, value_parser = flags::int(limits::CONTEXT))]
     pub(super) context: Option<usize>,
     /// Text methods: start from the encoder and tokenizer of this run folder (SimCSE after MLM,
     /// say); the Transformer's size and the tokenizer are that run's.
     #[arg(long)]
     pub(super) init: Option<PathBuf>,
     /// Images per batch [default: 256].
-    #[arg(long)]
+    #[arg(long, value_parser = flags::int(limits::BATCH_SIZE))]
     pub(super) batch_size: Option<usize>,
     /// Seed of initialisation, sample order and augmentations [default: 0].
     #[arg(long)]
@@ -87,18 +91,18 @@ pub struct PretrainArgs {
     #[arg(long, value_enum)]
     pub(super) optimizer: Option<OptimizerKind>,
     /// Peak learning rate.
-    #[arg(long)]
+    #[arg(long, value_parser = flags::real(limits::LEARNING_RATE))]
     pub(super) lr: Option<f64>,
-    #[arg(long)]
+    #[arg(long, value_parser = flags::real(limits::WEIGHT_DECAY))]
     pub(super) weight_decay: Option<f64>,
     /// Temperature of the contrastive loss (default: the method's, 0.5 for SimCLR, 0.2 for MoCo).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::real(limits::TEMPERATURE))]
     pub(super) temperature: Option<f64>,
     /// Save a checkpoint every N steps (and at the end).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = flags::int(limits::EVERY))]
     pub(super) checkpoint_every: usize,
     /// Log metrics every N steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = flags::int(limits::EVERY))]
     pub(super) log_every: usize,
     /// Do not read or write the decoded-image cache.
     #[arg(long)]
@@ -130,12 +134,17 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         let name = name.split('.').next().unwrap_or("data").to_string();
         PathBuf::from("runs").join(format!("{method:?}-{name}").to_lowercase())
     });
-    let modality = if args.resume {
-        run_method(&out.join("config.toml"))?.modality()
-    } else {
-        method.modality()
-    };
-    match modality {
+    if args.resume {
+        refuse_settings_on_resume(&args)?;
+        // The lock first: nothing is read or written while another process trains here.
+        let folder = RunFolder::resume(&out)?;
+        return match run_method(&out.join("config.toml"))?.modality() {
+            Modality::Series => super::pretrain_series::resume(folder.path()),
+            Modality::Text => super::pretrain_text::resume(folder.path()),
+            Modality::Image => resume_images(folder.path(), args.no_cache),
+        };
+    }
+    match method.modality() {
         Modality::Series => {
             return super::pretrain_series::run(&args, &recipe, method, data_path, &out);
         }
@@ -150,18 +159,11 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     if args.steps.is_some() || recipe.steps.is_some() {
         bail!("steps apply to series methods; give image runs --epochs or --minutes");
     }
-    if args.resume {
-        let cfg = RunConfig::load(&out.join("config.toml"))?;
-        let data = load_data(&cfg.data, cfg.format, args.no_cache)?;
-        let summary = train(&cfg, Arc::new(data.train), &out, true, false)?;
-        print_summary(&out, &summary);
-        return Ok(());
-    }
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
     };
-    // Refuse an encoder the method cannot use before touching the run folder (the image size
-    // is checked once the data is read).
+    // Refuse an encoder the method cannot use before reading the data (the image size is
+    // checked once the data is read).
     let encoder = encoder_for(&args, &recipe, method);
     if encoder != EncoderKind::Vit && (args.vit_patch.is_some() || recipe.vit_patch.is_some()) {
         bail!("--vit-patch (`vit_patch` in a recipe) applies to --encoder vit only");
@@ -169,24 +171,112 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     if let Some(problem) = check_encoder(method, encoder, vit_patch_for(&args, &recipe), 0) {
         bail!("{problem}");
     }
-    prepare_run_dir(&out, args.force)?;
     let data = load_data(&data_path, args.format, args.no_cache)?;
     let cfg = config_from_args(&args, &recipe, method, data_path.clone(), &data.train)?;
-    cfg.save(&out.join("config.toml"))?;
-    println!(
-        "pre-training {:?} ({:?} encoder, {}) on {} images of {}x{}x{} from {}",
-        cfg.method,
-        cfg.encoder,
-        cfg.budget,
-        data.train.len(),
-        cfg.channels,
-        data.train.height,
-        data.train.width,
-        data_path.display()
-    );
-    let summary = train(&cfg, Arc::new(data.train), &out, false, false)?;
+    cfg.validate("the settings")?;
+    if data.train.len() < cfg.batch_size {
+        bail!(
+            "{}: {} training images is fewer than one batch of {}; lower --batch-size",
+            data_path.display(),
+            data.train.len(),
+            cfg.batch_size
+        );
+    }
+    let summary = in_new_folder(&out, args.force, &data_path, |dir| {
+        cfg.save(&dir.join("config.toml"))?;
+        println!(
+            "pre-training {:?} ({:?} encoder, {}) on {} images of {}x{}x{} from {}",
+            cfg.method,
+            cfg.encoder,
+            cfg.budget,
+            data.train.len(),
+            cfg.channels,
+            data.train.height,
+            data.train.width,
+            data_path.display()
+        );
+        train(&cfg, Arc::new(data.train), dir, false, false)
+    })?;
     print_summary(&out, &summary);
     Ok(())
+}
+
+/// Continues the image run in `out` from its newest checkpoint.
+fn resume_images(out: &Path, no_cache: bool) -> anyhow::Result<()> {
+    let cfg = RunConfig::load(&out.join("config.toml"))?;
+    let data = load_data(&cfg.data, cfg.format, no_cache)?;
+    check_image_data(&cfg, &data.train)?;
+    let summary = train(&cfg, Arc::new(data.train), out, true, false)?;
+    print_summary(out, &summary);
+    Ok(())
+}
+
+/// A resumed run keeps the settings in its `config.toml`: a flag that would change one is an
+/// error rather than silently ignored.
+fn refuse_settings_on_resume(args: &PretrainArgs) -> anyhow::Result<()> {
+    let given = [
+        ("--recipe", args.recipe.is_some()),
+        ("--method", args.method.is_some()),
+        ("--data", args.data.is_some()),
+        ("--encoder", args.encoder.is_some()),
+        ("--vit-patch", args.vit_patch.is_some()),
+        ("--epochs", args.epochs.is_some()),
+        ("--minutes", args.minutes.is_some()),
+        ("--steps", args.steps.is_some()),
+        ("--tokenizer", args.tokenizer.is_some()),
+        ("--vocab-size", args.vocab_size.is_some()),
+        ("--model", args.model.is_some()),
+        ("--context", args.context.is_some()),
+        ("--init", args.init.is_some()),
+        ("--batch-size", args.batch_size.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--optimizer", args.optimizer.is_some()),
+        ("--lr", args.lr.is_some()),
+        ("--weight-decay", args.weight_decay.is_some()),
+        ("--temperature", args.temperature.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        bail!(
+            "{flag} does not apply with --resume: a resumed run keeps the settings of its config.toml"
+        );
+    }
+    Ok(())
+}
+
+/// Refuses to continue an image run on images of another shape than it was configured for.
+fn check_image_data(cfg: &RunConfig, train: &ImageSet) -> anyhow::Result<()> {
+    let size = train.height.min(train.width);
+    if train.channels != cfg.channels || size != cfg.image_size {
+        bail!(
+            "{}: images have {} channel(s) and side {size}; the run was configured for {} channel(s) and side {}",
+            cfg.data.display(),
+            train.channels,
+            cfg.channels,
+            cfg.image_size
+        );
+    }
+    Ok(())
+}
+
+/// Trains into a new run folder `out` (see [`RunFolder::create`]); `data` is never inside what
+/// is replaced. A run that fails before its first checkpoint leaves nothing behind.
+pub(super) fn in_new_folder(
+    out: &Path,
+    force: bool,
+    data: &Path,
+    train: impl FnOnce(&Path) -> anyhow::Result<TrainSummary>,
+) -> anyhow::Result<TrainSummary> {
+    let folder = RunFolder::create(out, force, &[data])?;
+    if folder.replaced() {
+        eprintln!("note: {}: replacing the earlier run in it", out.display());
+    }
+    match train(folder.path()) {
+        Ok(summary) => Ok(summary),
+        Err(err) => {
+            folder.discard_if_unstarted();
+            Err(err)
+        }
+    }
 }
 
 /// The encoder: the flag, then the recipe, then the method's default (the ViT for MAE, else the
@@ -253,26 +343,9 @@ fn config_from_args(
                 .unwrap_or(method_config.temperature),
             ..method_config
         },
-        checkpoint_every: args.checkpoint_every.max(1),
-        log_every: args.log_every.max(1),
+        checkpoint_every: args.checkpoint_every,
+        log_every: args.log_every,
     })
-}
-
-/// Refuses to overwrite an existing run unless `force`.
-pub fn prepare_run_dir(out: &Path, force: bool) -> anyhow::Result<()> {
-    if out.exists() {
-        if !force {
-            bail!(
-                "{}: run folder exists; pass --resume to continue it or --force to replace it",
-                out.display()
-            );
-        }
-        std::fs::remove_dir_all(out)
-            .map_err(|e| anyhow::anyhow!("{}: cannot remove: {e}", out.display()))?;
-    }
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
-    Ok(())
 }
 
 fn train(

@@ -4,12 +4,26 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::pretrain::{PretrainArgs, prepare_run_dir, print_summary};
+use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
 use autodidact::methods::MethodKind;
 use autodidact::series::data::load_series;
 use autodidact::series::train::{SeriesRunConfig, pretrain};
+use autodidact::train::limits;
 use autodidact::train::recipe::Recipe;
 use autodidact::train::trainer::TrainOptions;
+
+/// Continues the series run in `out` from its newest checkpoint.
+pub(super) fn resume(out: &Path) -> anyhow::Result<()> {
+    let cfg = SeriesRunConfig::load(&out.join("config.toml"))?;
+    let problem = load_series(&cfg.data)?;
+    let opts = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let summary = pretrain(&cfg, &problem.train, out, &opts)?;
+    print_summary(out, &summary);
+    Ok(())
+}
 
 pub(super) fn run(
     args: &PretrainArgs,
@@ -18,18 +32,6 @@ pub(super) fn run(
     data_path: Option<PathBuf>,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let opts = TrainOptions {
-        resume: args.resume,
-        quiet: false,
-        stop_after: None,
-    };
-    if args.resume {
-        let cfg = SeriesRunConfig::load(&out.join("config.toml"))?;
-        let problem = load_series(&cfg.data)?;
-        let summary = pretrain(&cfg, &problem.train, out, &opts)?;
-        print_summary(out, &summary);
-        return Ok(());
-    }
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
     };
@@ -40,21 +42,23 @@ pub(super) fn run(
     }
     let problem = load_series(&data_path)?;
     let cfg = config_from_args(args, recipe, method, data_path.clone(), &problem.train)?;
-    prepare_run_dir(out, args.force)?;
-    cfg.save(&out.join("config.toml"))?;
+    cfg.validate("the settings")?;
     let train = &problem.train;
-    println!(
-        "pre-training {} on {} series of {} channel(s), length {}..{}, from {} ({} steps of {})",
-        method.name(),
-        train.len(),
-        train.channels,
-        train.lengths.iter().min().unwrap_or(&0),
-        train.max_len(),
-        data_path.display(),
-        cfg.steps,
-        cfg.batch_size
-    );
-    let summary = pretrain(&cfg, train, out, &opts)?;
+    let summary = in_new_folder(out, args.force, &data_path, |dir| {
+        cfg.save(&dir.join("config.toml"))?;
+        println!(
+            "pre-training {} on {} series of {} channel(s), length {}..{}, from {} ({} steps of {})",
+            method.name(),
+            train.len(),
+            train.channels,
+            train.lengths.iter().min().unwrap_or(&0),
+            train.max_len(),
+            data_path.display(),
+            cfg.steps,
+            cfg.batch_size
+        );
+        pretrain(&cfg, train, dir, &TrainOptions::default())
+    })?;
     print_summary(out, &summary);
     Ok(())
 }
@@ -73,12 +77,12 @@ fn config_from_args(
     if let Some(steps) = args.steps {
         cfg.steps = steps;
     } else if let Some(epochs) = args.epochs {
-        cfg.steps = epochs * cfg.steps_per_epoch(train);
+        cfg.steps = epochs.saturating_mul(cfg.steps_per_epoch(train));
     }
     cfg.minutes = args.minutes.or(cfg.minutes);
     if args.minutes.is_some() && args.steps.is_none() {
         // A time budget given here: train until it ends.
-        cfg.steps = usize::MAX / 2;
+        cfg.steps = *limits::STEPS.end();
     }
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.device = args.device;
@@ -87,7 +91,7 @@ fn config_from_args(
     }
     cfg.optimizer.lr = args.lr.unwrap_or(cfg.optimizer.lr);
     cfg.optimizer.weight_decay = args.weight_decay.unwrap_or(cfg.optimizer.weight_decay);
-    cfg.checkpoint_every = args.checkpoint_every.max(1);
-    cfg.log_every = args.log_every.max(1);
+    cfg.checkpoint_every = args.checkpoint_every;
+    cfg.log_every = args.log_every;
     Ok(cfg)
 }

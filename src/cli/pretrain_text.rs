@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::pretrain::{PretrainArgs, prepare_run_dir, print_summary};
+use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
 use autodidact::methods::MethodKind;
 use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
 use autodidact::text::model::TransformerConfig;
@@ -37,6 +37,26 @@ fn read_texts(path: &Path, method: MethodKind) -> anyhow::Result<Vec<String>> {
     read_corpus(path, unit)
 }
 
+/// Continues the text run in `out` from its newest checkpoint.
+pub(super) fn resume(out: &Path) -> anyhow::Result<()> {
+    let cfg = TextRunConfig::load(&out.join("config.toml"))?;
+    let tokenizer = TextTokenizer::load(&out.join("tokenizer.json"))?;
+    let texts = read_texts(&cfg.data, cfg.method)?;
+    let corpus = TextCorpus::new(
+        &texts,
+        &tokenizer,
+        input_of(cfg.method),
+        cfg.heldout_fraction,
+    );
+    let opts = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), out, &opts)?;
+    print_text_summary(out, &summary);
+    Ok(())
+}
+
 pub(super) fn run(
     args: &PretrainArgs,
     recipe: &Recipe,
@@ -44,25 +64,6 @@ pub(super) fn run(
     data_path: Option<PathBuf>,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let opts = TrainOptions {
-        resume: args.resume,
-        quiet: false,
-        stop_after: None,
-    };
-    if args.resume {
-        let cfg = TextRunConfig::load(&out.join("config.toml"))?;
-        let tokenizer = TextTokenizer::load(&out.join("tokenizer.json"))?;
-        let texts = read_texts(&cfg.data, cfg.method)?;
-        let corpus = TextCorpus::new(
-            &texts,
-            &tokenizer,
-            input_of(cfg.method),
-            cfg.heldout_fraction,
-        );
-        let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), out, &opts)?;
-        print_text_summary(out, &summary);
-        return Ok(());
-    }
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (a text file or folder, or a labelled .tsv/.csv)");
     };
@@ -123,8 +124,8 @@ pub(super) fn run(
         .or(recipe.weight_decay)
         .unwrap_or(cfg.optimizer.weight_decay);
     cfg.method_config = recipe.method_config(method)?;
-    cfg.checkpoint_every = args.checkpoint_every.max(1);
-    cfg.log_every = args.log_every.max(1);
+    cfg.checkpoint_every = args.checkpoint_every;
+    cfg.log_every = args.log_every;
     if let Some((from, _)) = &init_run {
         cfg.model = TransformerConfig {
             dropout: cfg.model.dropout,
@@ -134,39 +135,44 @@ pub(super) fn run(
         cfg.vocab_size = from.vocab_size;
         cfg.init = init.clone();
     }
-    if cfg.model.max_len < 2 {
-        bail!("--context must be at least 2 tokens");
-    }
-    prepare_run_dir(out, args.force)?;
+    cfg.validate("the settings")?;
     let tokenizer = match init_run {
         Some((_, tokenizer)) => tokenizer,
         None => TextTokenizer::train(cfg.tokenizer, &texts, cfg.vocab_size)?,
     };
-    tokenizer.save(&out.join("tokenizer.json"))?;
-    cfg.save(&out.join("config.toml"))?;
     let corpus = TextCorpus::new(&texts, &tokenizer, input_of(method), cfg.heldout_fraction);
-    println!(
-        "pre-training {} ({} layers x {}, {} tokens of context, {:?} tokenizer of {} entries) on {} from {}",
-        method.name(),
-        cfg.model.n_layers,
-        cfg.model.d_model,
-        cfg.model.max_len,
-        cfg.tokenizer,
-        tokenizer.vocab_size(),
-        match input_of(method) {
-            TextInput::Stream => format!(
-                "{} tokens ({} held out)",
-                corpus.stream.len(),
-                corpus.heldout.len()
-            ),
-            TextInput::Texts | TextInput::Packed => format!("{} texts", corpus.texts.len()),
-        },
-        data_path.display()
-    );
-    if let Some(init) = &cfg.init {
-        println!("starting from the encoder of {}", init.display());
-    }
-    let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), out, &opts)?;
+    let summary = in_new_folder(out, args.force, &data_path, |dir| {
+        tokenizer.save(&dir.join("tokenizer.json"))?;
+        cfg.save(&dir.join("config.toml"))?;
+        println!(
+            "pre-training {} ({} layers x {}, {} tokens of context, {:?} tokenizer of {} entries) on {} from {}",
+            method.name(),
+            cfg.model.n_layers,
+            cfg.model.d_model,
+            cfg.model.max_len,
+            cfg.tokenizer,
+            tokenizer.vocab_size(),
+            match input_of(method) {
+                TextInput::Stream => format!(
+                    "{} tokens ({} held out)",
+                    corpus.stream.len(),
+                    corpus.heldout.len()
+                ),
+                TextInput::Texts | TextInput::Packed => format!("{} texts", corpus.texts.len()),
+            },
+            data_path.display()
+        );
+        if let Some(init) = &cfg.init {
+            println!("starting from the encoder of {}", init.display());
+        }
+        pretrain(
+            &cfg,
+            &corpus,
+            tokenizer.vocab_size(),
+            dir,
+            &TrainOptions::default(),
+        )
+    })?;
     print_text_summary(out, &summary);
     Ok(())
 }

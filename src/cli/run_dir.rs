@@ -122,7 +122,7 @@ pub struct RunAndData {
     pub pool: Option<Pooling>,
     /// Images, ViT runs: read the tokens after the encoder's first K transformer blocks
     /// [default: all of them].
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", value_parser = super::flags::int(1..=256))]
     pub vit_blocks: Option<usize>,
 }
 
@@ -135,7 +135,17 @@ impl RunAndData {
                 anyhow::anyhow!("--vit-blocks {blocks} for {}: {e}", self.run.display())
             })?;
         }
-        Ok((run, load_data(&self.data, self.format, self.no_cache)?))
+        let data = load_data(&self.data, self.format, self.no_cache)?;
+        if data.train.channels != run.config.channels {
+            anyhow::bail!(
+                "{}: images have {} channel(s); the run {} was trained on {} channel(s)",
+                self.data.display(),
+                data.train.channels,
+                self.run.display(),
+                run.config.channels
+            );
+        }
+        Ok((run, data))
     }
 
     /// The pooling `--pool` names, or else the one `run`'s method reads by default.

@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+
+use super::flags;
+use autodidact::train::limits;
 use serde_json::json;
 
 use super::run_dir::{LoadedTextRun, load_text_run};
@@ -24,7 +27,7 @@ pub struct SearchArgs {
     #[arg(long, required_unless_present = "evaluate")]
     query: Option<String>,
     /// Neighbours to return.
-    #[arg(short = 'k', long = "k", default_value_t = 10)]
+    #[arg(short = 'k', long = "k", default_value_t = 10, value_parser = flags::int(limits::NEIGHBOURS))]
     k: usize,
     /// Measure instead of answering: every text of a labelled corpus is a query against the
     /// others; prints the mean share of its k neighbours with its label (precision@k).

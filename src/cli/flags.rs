@@ -1,0 +1,31 @@
+//! Parsers that hold a flag to its accepted range ([`autodidact::train::limits`]), so a bad value
+//! fails before any work starts: `invalid value '0' for '--batch-size': expected an integer in
+//! 1..=65536`.
+
+use std::ops::RangeInclusive;
+
+use autodidact::train::limits::{self, Real};
+
+/// An integer flag within `range`.
+pub fn int(
+    range: RangeInclusive<usize>,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        let value: usize = text
+            .trim()
+            .parse()
+            .map_err(|_| limits::expected_int(&range))?;
+        limits::int(value, &range)
+    }
+}
+
+/// A real flag, finite and within `range`.
+pub fn real(range: Real) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        let value: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected a number in {range}"))?;
+        limits::real(value, &range)
+    }
+}
