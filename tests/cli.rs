@@ -5,6 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
+use common::fixtures::write_folder;
 use common::{run_cli as autodidact, stderr, stdout};
 
 /// Asserts a clean failure: non-zero exit, one line on stderr that mentions `needle`, no panic.
@@ -14,23 +15,6 @@ fn assert_clean_error(out: &Output, needle: &str) {
     assert!(!err.contains("panicked"), "panicked: {err}");
     assert_eq!(err.lines().count(), 1, "one line expected: {err}");
     assert!(err.contains(needle), "`{needle}` not in: {err}");
-}
-
-/// Writes `<root>/<split>/<class>/<i>.png`: bright class-0 squares, dark class-1 ones, with noise.
-fn write_folder(root: &Path, per_class: usize) {
-    for split in ["train", "test"] {
-        for (class, base) in [("bright", 200u8), ("dark", 40u8)] {
-            let dir = root.join(split).join(class);
-            std::fs::create_dir_all(&dir).unwrap();
-            for i in 0..per_class {
-                let img = image::GrayImage::from_fn(12, 12, |x, y| {
-                    let noise = ((x * 7 + y * 13 + i as u32 * 31) % 40) as u8;
-                    image::Luma([base.saturating_add(noise).saturating_sub(20)])
-                });
-                img.save(dir.join(format!("{i}.png"))).unwrap();
-            }
-        }
-    }
 }
 
 /// Runs `pretrain` on `data` into `run` (no decoded-image cache) with `flags` added.

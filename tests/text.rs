@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::fixtures::{sentences, write_labelled};
 use common::{mean, quiet, run_cli, stderr, stdout};
 
 use std::path::Path;
@@ -13,29 +14,6 @@ use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
 use autodidact::train::checkpoint::load_run_encoder;
 use autodidact::train::trainer::{TrainOptions, read_metrics};
-
-/// Sentences about two topics with a fixed grammar: "the cat sat on the mat ." style lines,
-/// labelled by topic.
-fn sentences(n: usize) -> Vec<(u32, String)> {
-    let animals = ["cat", "dog", "bird", "horse", "cow"];
-    let places = ["mat", "hill", "barn", "field", "road"];
-    let machines = ["car", "train", "plane", "ship", "truck"];
-    let verbs = ["runs", "stops", "turns", "starts", "waits"];
-    (0..n)
-        .map(|i| {
-            if i % 2 == 0 {
-                let (a, p) = (animals[i / 2 % 5], places[(i / 10) % 5]);
-                (0, format!("the {a} sat on the {p} and the {a} slept ."))
-            } else {
-                let (m, v) = (machines[i / 2 % 5], verbs[(i / 10) % 5]);
-                (
-                    1,
-                    format!("a {m} {v} near the station when the {m} is late ."),
-                )
-            }
-        })
-        .collect()
-}
 
 fn small_config(method: MethodKind, data: &Path, steps: usize) -> TextRunConfig {
     let mut cfg = TextRunConfig::defaults(method, data.to_path_buf(), TokenizerKind::Char);
@@ -123,19 +101,6 @@ fn a_resumed_text_run_ends_where_an_uninterrupted_one_does() {
     };
     pretrain(&cfg, &corpus, vocab, &resumed, &again).unwrap();
     assert_eq!(common::loss_curve(&straight), common::loss_curve(&resumed));
-}
-
-/// Writes `<dir>/train.tsv` and `<dir>/test.tsv` (SST-2's layout).
-fn write_labelled(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let rows = sentences(240);
-    for (name, part) in [("train.tsv", &rows[..200]), ("test.tsv", &rows[200..])] {
-        let mut text = String::from("label\tsentence\n");
-        for (label, s) in part {
-            text.push_str(&format!("{label}\t{s}\n"));
-        }
-        std::fs::write(dir.join(name), text).unwrap();
-    }
 }
 
 #[test]
