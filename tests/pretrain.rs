@@ -123,6 +123,37 @@ fn resume_continues_exactly_where_the_run_stopped() {
 }
 
 #[test]
+fn a_damaged_newest_checkpoint_falls_back_to_the_older_one() {
+    let train = Arc::new(common::first(&common::bundled_mnist(), 256));
+    let cfg = config(2, 64); // 8 steps, checkpoints at 4 and 8
+    let whole = tempfile::tempdir().unwrap();
+    pretrain(&cfg, train.clone(), whole.path(), &quiet()).unwrap();
+    let run = tempfile::tempdir().unwrap();
+    pretrain(&cfg, train.clone(), run.path(), &quiet()).unwrap();
+    let checkpoints = run.path().join("checkpoints");
+    // A save cut short: half the model's bytes, and a temporary folder left behind.
+    let newest = checkpoints.join("step-00000008/model.bpk");
+    let bytes = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::create_dir_all(checkpoints.join(".tmp-step-00000009")).unwrap();
+    std::fs::write(run.path().join("encoder.safetensors"), b"stale").unwrap();
+
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    let summary = pretrain(&cfg, train, run.path(), &resume).unwrap();
+    assert_eq!(summary.steps, 8);
+    assert!(checkpoints.join("step-00000008.damaged").is_dir());
+    assert!(!checkpoints.join(".tmp-step-00000009").exists());
+    let encoder = |dir: &std::path::Path| std::fs::read(dir.join("encoder.safetensors")).unwrap();
+    assert!(
+        encoder(whole.path()) == encoder(run.path()),
+        "steps 4-8 trained again from the older checkpoint give the uninterrupted run's encoder"
+    );
+}
+
+#[test]
 fn too_few_images_for_a_batch_is_an_error_not_a_panic() {
     let train = Arc::new(common::first(&common::bundled_mnist(), 10));
     let dir = tempfile::tempdir().unwrap();
