@@ -12,5 +12,7 @@ pub mod eval;
 pub mod kernels;
 pub mod methods;
 pub mod series;
+#[cfg(test)]
+mod shared_data;
 pub mod text;
 pub mod train;

@@ -861,54 +861,68 @@ mod tests {
         assert_eq!(&v[3..], &[0.0, 0.0, 0.0]);
     }
 
-    fn ucr(name: &str) -> Option<SeriesProblem> {
-        let dir = Path::new("/work/shared/data/ucr").join(name);
-        if !dir.is_dir() {
-            eprintln!("skipping: {} is absent", dir.display());
-            return None;
-        }
-        Some(load_series(&dir).unwrap())
+    /// A UCR problem of the shared data; a missing one is a failure.
+    fn ucr(name: &str) -> SeriesProblem {
+        let dir = crate::shared_data::shared_data().join("ucr").join(name);
+        load_series(&dir).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     #[test]
-    fn real_ucr_files() {
-        if let Some(p) = ucr("GunPoint") {
-            let test = p.test.as_ref().unwrap();
-            assert_eq!((p.train.len(), test.len(), p.train.channels), (50, 150, 1));
-            assert!(
-                p.train
-                    .lengths
-                    .iter()
-                    .chain(&test.lengths)
-                    .all(|&l| l == 150)
-            );
-            assert_eq!(p.train.num_classes(), 2);
-        }
-        if let Some(p) = ucr("BasicMotions") {
-            let test = p.test.as_ref().unwrap();
-            assert_eq!(
-                (p.train.len(), test.len(), p.train.channels, test.channels),
-                (40, 40, 6, 6)
-            );
-            assert_eq!(p.train.num_classes(), 4);
-        }
-        if let Some(p) = ucr("JapaneseVowels") {
-            let test = p.test.as_ref().unwrap();
-            assert_eq!(
-                (p.train.len(), test.len(), p.train.channels),
-                (270, 370, 12)
-            );
-            let all: Vec<usize> = p
-                .train
+    #[cfg_attr(
+        not(shared_data),
+        ignore = "needs ../shared/data (or AUTODIDACT_DATA); absent when this crate was built"
+    )]
+    fn real_ucr_gunpoint() {
+        let p = ucr("GunPoint");
+        let test = p.test.as_ref().unwrap();
+        assert_eq!((p.train.len(), test.len(), p.train.channels), (50, 150, 1));
+        assert!(
+            p.train
                 .lengths
                 .iter()
                 .chain(&test.lengths)
-                .copied()
-                .collect();
-            assert_eq!((all.iter().min(), all.iter().max()), (Some(&7), Some(&29)));
-            assert_eq!(p.train.num_classes(), 9);
-            let labels = p.train.labels.as_ref().unwrap();
-            assert!((0..9).all(|c| labels.iter().filter(|&&l| l == c).count() == 30));
-        }
+                .all(|&l| l == 150)
+        );
+        assert_eq!(p.train.num_classes(), 2);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(shared_data),
+        ignore = "needs ../shared/data (or AUTODIDACT_DATA); absent when this crate was built"
+    )]
+    fn real_ucr_basic_motions() {
+        let p = ucr("BasicMotions");
+        let test = p.test.as_ref().unwrap();
+        assert_eq!(
+            (p.train.len(), test.len(), p.train.channels, test.channels),
+            (40, 40, 6, 6)
+        );
+        assert_eq!(p.train.num_classes(), 4);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(shared_data),
+        ignore = "needs ../shared/data (or AUTODIDACT_DATA); absent when this crate was built"
+    )]
+    fn real_ucr_japanese_vowels() {
+        let p = ucr("JapaneseVowels");
+        let test = p.test.as_ref().unwrap();
+        assert_eq!(
+            (p.train.len(), test.len(), p.train.channels),
+            (270, 370, 12)
+        );
+        let all: Vec<usize> = p
+            .train
+            .lengths
+            .iter()
+            .chain(&test.lengths)
+            .copied()
+            .collect();
+        assert_eq!((all.iter().min(), all.iter().max()), (Some(&7), Some(&29)));
+        assert_eq!(p.train.num_classes(), 9);
+        let labels = p.train.labels.as_ref().unwrap();
+        assert!((0..9).all(|c| labels.iter().filter(|&&l| l == c).count() == 30));
     }
 }

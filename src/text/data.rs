@@ -806,24 +806,20 @@ mod tests {
         assert!(err_of(load_text_problem(dir.path(), 7)).contains("found msgs.tsv, other.csv"));
     }
 
-    fn shared_text(rel: &str) -> Option<PathBuf> {
-        let root = std::env::var_os("AUTODIDACT_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-        let path = root.join("text").join(rel);
-        if path.exists() {
-            Some(path)
-        } else {
-            eprintln!("skipping: {} is absent", path.display());
-            None
-        }
+    /// A path under the shared data's `text/`; a missing one is a failure.
+    fn shared_text(rel: &str) -> PathBuf {
+        let path = crate::shared_data::shared_data().join("text").join(rel);
+        assert!(path.exists(), "{} is missing", path.display());
+        path
     }
 
     #[test]
+    #[cfg_attr(
+        not(shared_data),
+        ignore = "needs ../shared/data (or AUTODIDACT_DATA); absent when this crate was built"
+    )]
     fn real_sst2() {
-        let Some(dir) = shared_text("sst2") else {
-            return;
-        };
+        let dir = shared_text("sst2");
         let p = load_text_problem(&dir, 0).unwrap();
         assert_eq!(
             (p.name.as_str(), p.train.len(), p.test.len()),
@@ -838,10 +834,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(shared_data),
+        ignore = "needs ../shared/data (or AUTODIDACT_DATA); absent when this crate was built"
+    )]
     fn real_ag_news() {
-        let Some(file) = shared_text("ag_news/test.csv") else {
-            return;
-        };
+        let file = shared_text("ag_news/test.csv");
         let set = read_labelled(&file).unwrap();
         assert_eq!(set.len(), 7_600);
         assert_eq!(set.class_names, ["World", "Sports", "Business", "Sci/Tech"]);
@@ -859,10 +857,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(shared_data),
+        ignore = "needs ../shared/data (or AUTODIDACT_DATA); absent when this crate was built"
+    )]
     fn real_sms_spam() {
-        let Some(file) = shared_text("sms_spam/SMSSpamCollection") else {
-            return;
-        };
+        let file = shared_text("sms_spam/SMSSpamCollection");
         let set = read_labelled(&file).unwrap();
         assert_eq!(
             (set.len(), set.class_names.clone()),
@@ -876,10 +876,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(shared_data),
+        ignore = "needs ../shared/data (or AUTODIDACT_DATA); absent when this crate was built"
+    )]
     fn real_corpora() {
-        let Some(file) = shared_text("tinyshakespeare.txt") else {
-            return;
-        };
+        let file = shared_text("tinyshakespeare.txt");
         let lines = read_corpus(&file, TextUnit::Lines).unwrap();
         assert_eq!(lines.len(), 32_777);
         assert_eq!(lines[0], "First Citizen:");
@@ -887,9 +889,7 @@ mod tests {
         let lines_in_docs: usize = docs.iter().map(|d| d.lines().count()).sum();
         assert_eq!(lines_in_docs, 32_777);
         assert_eq!(docs.len(), 7_222);
-        let Some(wiki) = shared_text("wikitext2/wiki.test.raw") else {
-            return;
-        };
+        let wiki = shared_text("wikitext2/wiki.test.raw");
         let wiki_lines = read_corpus(&wiki, TextUnit::Lines).unwrap();
         assert_eq!(wiki_lines.len(), 2_891);
         assert!(wiki_lines.iter().all(|l| !l.contains('\r')));
