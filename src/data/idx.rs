@@ -1,6 +1,7 @@
 //! MNIST IDX files (`*-idx3-ubyte` images, `*-idx1-ubyte` labels), raw or gzip-compressed.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -11,83 +12,157 @@ const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Reads a whole file, decompressing it when it starts with the gzip magic bytes.
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    GzDecoder::new(raw.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::invalid(path, format!("cannot decompress gzip data: {e}")))?;
-    Ok(out)
+/// Most data bytes an IDX file may hold after its header: 2 GiB, four times EMNIST's largest
+/// file. A header claiming more is refused before anything is read, and a gzipped file is never
+/// decompressed past its header's claim, so neither a false header nor a decompression bomb
+/// allocates more than the data the header describes.
+pub const MAX_IDX_DATA_BYTES: usize = 2 << 30;
+
+/// An open IDX file: its bytes, decompressed when it starts with the gzip magic bytes (whatever
+/// its name).
+struct IdxReader {
+    bytes: Box<dyn Read>,
+    /// Length on disk.
+    file_len: u64,
+    gzip: bool,
 }
 
-/// Checks the magic number and returns the dimensions and the data after the header.
-fn parse_header<'a>(
+impl IdxReader {
+    fn open(path: &Path) -> Result<IdxReader, DataError> {
+        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+        let mut reader = BufReader::new(file);
+        let gzip = reader
+            .fill_buf()
+            .map_err(|e| DataError::io(path, e))?
+            .starts_with(&GZIP_MAGIC);
+        let bytes: Box<dyn Read> = if gzip {
+            Box::new(GzDecoder::new(reader))
+        } else {
+            Box::new(reader)
+        };
+        Ok(IdxReader {
+            bytes,
+            file_len,
+            gzip,
+        })
+    }
+
+    /// Reads at most `limit` more bytes into a buffer made for `capacity`.
+    fn read_up_to(
+        &mut self,
+        path: &Path,
+        limit: u64,
+        capacity: usize,
+    ) -> Result<Vec<u8>, DataError> {
+        let mut out = Vec::with_capacity(capacity);
+        match self.bytes.by_ref().take(limit).read_to_end(&mut out) {
+            Ok(_) => Ok(out),
+            Err(e) if self.gzip => Err(DataError::invalid(
+                path,
+                format!("cannot decompress gzip data: {e}"),
+            )),
+            Err(e) => Err(DataError::io(path, e)),
+        }
+    }
+}
+
+fn truncated_header(path: &Path, header_len: usize, found: usize) -> DataError {
+    DataError::invalid(
+        path,
+        format!("truncated IDX file: expected a {header_len}-byte header, found {found} bytes"),
+    )
+}
+
+/// Checks the magic number and returns the dimensions the header gives.
+fn read_header(
     path: &Path,
-    bytes: &'a [u8],
+    reader: &mut IdxReader,
     magic: u32,
     what: &str,
-) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+) -> Result<Vec<usize>, DataError> {
     let ndims = (magic & 0xff) as usize;
     let header_len = 4 + 4 * ndims;
-    if bytes.len() < 4 {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "truncated IDX file: expected a {header_len}-byte header, found {} bytes",
-                bytes.len()
-            ),
-        ));
+    let header = reader.read_up_to(path, header_len as u64, header_len)?;
+    if header.len() < 4 {
+        return Err(truncated_header(path, header_len, header.len()));
     }
-    let found = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let found = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     if found != magic {
         return Err(DataError::invalid(
             path,
             format!("not an IDX {what} file: expected magic 0x{magic:08x}, found 0x{found:08x}"),
         ));
     }
-    if bytes.len() < header_len {
+    if header.len() < header_len {
+        return Err(truncated_header(path, header_len, header.len()));
+    }
+    Ok(header[4..]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect())
+}
+
+/// Reads the `expected` data bytes after the header, checking that the file holds exactly that
+/// many: an uncompressed file by its length before reading, a gzipped one by decompressing one
+/// byte past the claim at most.
+fn read_data(
+    path: &Path,
+    mut reader: IdxReader,
+    ndims: usize,
+    expected: usize,
+    header_says: &str,
+) -> Result<Vec<u8>, DataError> {
+    if expected > MAX_IDX_DATA_BYTES {
         return Err(DataError::invalid(
             path,
             format!(
-                "truncated IDX file: expected a {header_len}-byte header, found {} bytes",
-                bytes.len()
+                "header says {header_says} ({expected} bytes), more than the {} GiB an IDX file \
+                 may hold",
+                MAX_IDX_DATA_BYTES >> 30
             ),
         ));
     }
-    let dims = bytes[4..header_len]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
-    Ok((dims, &bytes[header_len..]))
+    // A gzipped file's buffer starts at what its compressed size suggests and grows as data
+    // arrives; an uncompressed one is checked by its length before it is read.
+    let capacity = if reader.gzip {
+        let compressed = usize::try_from(reader.file_len).unwrap_or(usize::MAX);
+        expected.min(compressed.saturating_mul(4))
+    } else {
+        let found = reader.file_len.saturating_sub(4 + 4 * ndims as u64);
+        check_len(path, found, expected, header_says)?;
+        expected
+    };
+    let data = reader.read_up_to(path, expected as u64 + 1, capacity)?;
+    if reader.gzip && data.len() > expected {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "header says {header_says} ({expected} bytes), found more: unexpected trailing \
+                 bytes after decompression"
+            ),
+        ));
+    }
+    check_len(path, data.len() as u64, expected, header_says)?;
+    Ok(data)
 }
 
-/// Checks that the data after the header has exactly `expected` bytes.
-fn check_len(
-    path: &Path,
-    data: &[u8],
-    expected: usize,
-    header_says: &str,
-) -> Result<(), DataError> {
+/// Checks that the data after the header has exactly `expected` bytes (`found` bytes).
+fn check_len(path: &Path, found: u64, expected: usize, header_says: &str) -> Result<(), DataError> {
     use std::cmp::Ordering;
-    match data.len().cmp(&expected) {
+    match found.cmp(&(expected as u64)) {
         Ordering::Equal => Ok(()),
         Ordering::Less => Err(DataError::invalid(
             path,
             format!(
-                "truncated IDX file: header says {header_says} ({expected} bytes), found {} bytes",
-                data.len()
+                "truncated IDX file: header says {header_says} ({expected} bytes), found {found} bytes"
             ),
         )),
         Ordering::Greater => Err(DataError::invalid(
             path,
             format!(
-                "header says {header_says} ({expected} bytes), found {} bytes: {} unexpected trailing bytes",
-                data.len(),
-                data.len() - expected
+                "header says {header_says} ({expected} bytes), found {found} bytes: {} unexpected trailing bytes",
+                found - expected as u64
             ),
         )),
     }
@@ -95,25 +170,28 @@ fn check_len(
 
 /// Reads an IDX image file (magic 0x00000803, dims N x H x W) into an unlabeled 1-channel set.
 pub fn read_idx_images(path: &Path) -> Result<ImageSet, DataError> {
-    let mut bytes = read_maybe_gzip(path)?;
-    let (dims, data) = parse_header(path, &bytes, IMAGES_MAGIC, "image")?;
+    let mut reader = IdxReader::open(path)?;
+    let dims = read_header(path, &mut reader, IMAGES_MAGIC, "image")?;
     let (n, height, width) = (dims[0], dims[1], dims[2]);
-    let header_len = bytes.len() - data.len();
+    let header_says = format!("{n} images of {height}x{width}");
+    if height == 0 || width == 0 {
+        return Err(DataError::invalid(
+            path,
+            format!("header says {header_says}: expected a positive height and width"),
+        ));
+    }
     let expected = n
         .checked_mul(height)
         .and_then(|v| v.checked_mul(width))
         .ok_or_else(|| {
             DataError::invalid(path, format!("header size {n}x{height}x{width} overflows"))
         })?;
-    let header_says = format!("{n} images of {height}x{width}");
-    check_len(path, data, expected, &header_says)?;
-    // Reuse the buffer rather than copying tens of megabytes.
-    bytes.drain(..header_len);
+    let pixels = read_data(path, reader, dims.len(), expected, &header_says)?;
     Ok(ImageSet {
         channels: 1,
         height,
         width,
-        pixels: bytes,
+        pixels,
         labels: None,
         class_names: Vec::new(),
     })
@@ -121,9 +199,10 @@ pub fn read_idx_images(path: &Path) -> Result<ImageSet, DataError> {
 
 /// Reads an IDX label file (magic 0x00000801, dims N).
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u32>, DataError> {
-    let bytes = read_maybe_gzip(path)?;
-    let (dims, data) = parse_header(path, &bytes, LABELS_MAGIC, "label")?;
-    check_len(path, data, dims[0], &format!("{} labels", dims[0]))?;
+    let mut reader = IdxReader::open(path)?;
+    let dims = read_header(path, &mut reader, LABELS_MAGIC, "label")?;
+    let n = dims[0];
+    let data = read_data(path, reader, dims.len(), n, &format!("{n} labels"))?;
     Ok(data.iter().map(|&b| u32::from(b)).collect())
 }
 
@@ -334,6 +413,60 @@ pub(crate) mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let msg = read_idx_labels(&path).unwrap_err().to_string();
         assert!(msg.contains("1 unexpected trailing bytes"), "{msg}");
+    }
+
+    #[test]
+    fn header_claiming_more_than_the_cap_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-images-idx3-ubyte");
+        let mut bytes = idx_images_bytes(0, 28, 28);
+        bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        bytes.extend_from_slice(&[1; 100]);
+        for file in [bytes.clone(), gzip(&bytes)] {
+            std::fs::write(&path, file).unwrap();
+            let msg = read_idx_images(&path).unwrap_err().to_string();
+            assert_eq!(
+                msg,
+                format!(
+                    "{}: header says 4294967295 images of 28x28 (3367254359280 bytes), more than \
+                     the 2 GiB an IDX file may hold",
+                    path.display()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn gzip_bomb_is_decompressed_no_further_than_the_header_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.gz");
+        let mut bytes = idx_labels_bytes(&[1, 2]);
+        bytes.resize(bytes.len() + (1 << 20), 0);
+        std::fs::write(&path, gzip(&bytes)).unwrap();
+        let msg = read_idx_labels(&path).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: header says 2 labels (2 bytes), found more: unexpected trailing bytes after \
+                 decompression",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn zero_sized_images_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i");
+        std::fs::write(&path, idx_images_bytes(5, 0, 28)).unwrap();
+        let msg = read_idx_images(&path).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: header says 5 images of 0x28: expected a positive height and width",
+                path.display()
+            )
+        );
     }
 
     #[test]
