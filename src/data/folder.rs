@@ -5,10 +5,16 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use image::ColorType;
 use image::imageops::{self, FilterType};
 use rayon::prelude::*;
 
+use super::image_file::{MAX_IMAGE_BYTES, decode_image, image_header, read_image_file};
 use super::{DataError, ImageData, ImageSet};
+
+/// Pixels decoded per batch (at least one image): a set's pixel buffer grows with the images
+/// decoded, never ahead of them by more than this, whatever the number of files.
+const DECODE_BATCH_BYTES: usize = 64 << 20;
 
 /// Whether a file name has an image extension this crate decodes (png, jpg, jpeg).
 pub(crate) fn is_image_name(name: &str) -> bool {
@@ -32,14 +38,29 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// Three channels if the first image is colour, else one; its size unless `target` is given.
-    pub(crate) fn from_first_image(
-        bytes: &[u8],
+    /// Three channels if the first image (whose header gives `width x height` of `colour`) is
+    /// colour, else one; its size unless `target` (height, width) is given. At most
+    /// [`MAX_IMAGE_BYTES`] per image.
+    fn of_first_image(
+        (width, height, colour): (u32, u32, ColorType),
         target: Option<(usize, usize)>,
     ) -> Result<Layout, String> {
-        let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
-        let channels = if img.color().has_color() { 3 } else { 1 };
-        let (height, width) = target.unwrap_or((img.height() as usize, img.width() as usize));
+        let channels = if colour.has_color() { 3 } else { 1 };
+        let Some((height, width)) = target else {
+            // The header check bounds the native size already.
+            return Ok(Layout {
+                channels,
+                height: height as usize,
+                width: width as usize,
+            });
+        };
+        let bytes = (channels as u64) * (height as u64) * (width as u64);
+        if bytes > MAX_IMAGE_BYTES as u64 {
+            return Err(format!(
+                "target size {height}x{width} of {channels} channels needs {bytes} bytes per \
+                 image: expected at most {MAX_IMAGE_BYTES}"
+            ));
+        }
         Ok(Layout {
             channels,
             height,
@@ -54,7 +75,7 @@ impl Layout {
 
 /// Decodes PNG/JPEG `bytes` into `out` (`C x H x W`), converting channels and resizing (bilinear).
 pub(crate) fn decode_into(bytes: &[u8], layout: Layout, out: &mut [u8]) -> Result<(), String> {
-    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
+    let img = decode_image(bytes)?;
     let (w, h) = (layout.width as u32, layout.height as u32);
     if layout.channels == 1 {
         let mut gray = img.into_luma8();
@@ -111,8 +132,9 @@ pub(crate) fn decode_splits<S: ImageSource>(
     let Some((first, _)) = train.items.first() else {
         return Err(DataError::invalid(&train.origin, "no images found"));
     };
-    let layout = Layout::from_first_image(&first.bytes()?, target)
-        .map_err(|reason| first.decode_error(reason))?;
+    let header = image_header(&first.bytes()?).map_err(|reason| first.decode_error(reason))?;
+    let layout = Layout::of_first_image(header, target)
+        .map_err(|reason| DataError::invalid(&train.origin, reason))?;
     let train_classes = class_names(&train)?;
     let train_set = decode_split(&train, layout, train_classes.as_deref())?;
     let test_set = match test {
@@ -198,22 +220,41 @@ fn decode_split<S: ImageSource>(
             )
         }
     };
-    let mut pixels = vec![0u8; split.items.len() * layout.image_len()];
-    // Report the first failing image in order, not whichever thread failed first.
-    let first_error = pixels
-        .par_chunks_mut(layout.image_len())
-        .zip(split.items.par_iter())
-        .enumerate()
-        .filter_map(|(i, (out, (source, _)))| {
-            let result = source.bytes().and_then(|bytes| {
-                decode_into(&bytes, layout, out).map_err(|reason| source.decode_error(reason))
-            });
-            result.err().map(|e| (i, e))
-        })
-        .min_by_key(|(i, _)| *i);
-    if let Some((_, e)) = first_error {
-        return Err(e);
+    let image_len = layout.image_len();
+    let mut pixels: Vec<u8> = Vec::new();
+    for batch in split.items.chunks((DECODE_BATCH_BYTES / image_len).max(1)) {
+        let start = pixels.len();
+        let batch_len = batch.len() * image_len;
+        pixels.try_reserve(batch_len).map_err(|e| {
+            DataError::invalid(
+                &split.origin,
+                format!(
+                    "cannot hold {} images of {}x{}x{} pixels: {e}",
+                    split.items.len(),
+                    layout.channels,
+                    layout.height,
+                    layout.width
+                ),
+            )
+        })?;
+        pixels.resize(start + batch_len, 0);
+        // Report the first failing image in order, not whichever thread failed first.
+        let first_error = pixels[start..]
+            .par_chunks_mut(image_len)
+            .zip(batch.par_iter())
+            .enumerate()
+            .filter_map(|(i, (out, (source, _)))| {
+                let result = source.bytes().and_then(|bytes| {
+                    decode_into(&bytes, layout, out).map_err(|reason| source.decode_error(reason))
+                });
+                result.err().map(|e| (i, e))
+            })
+            .min_by_key(|(i, _)| *i);
+        if let Some((_, e)) = first_error {
+            return Err(e);
+        }
     }
+    pixels.shrink_to_fit();
     Ok(ImageSet {
         channels: layout.channels,
         height: layout.height,
@@ -229,9 +270,7 @@ struct FileSource(PathBuf);
 
 impl ImageSource for FileSource {
     fn bytes(&self) -> Result<Cow<'_, [u8]>, DataError> {
-        std::fs::read(&self.0)
-            .map(Cow::Owned)
-            .map_err(|e| DataError::io(&self.0, e))
+        read_image_file(&self.0).map(Cow::Owned)
     }
 
     fn decode_error(&self, reason: String) -> DataError {
@@ -335,6 +374,8 @@ pub fn read_image_folder(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::data::image_file::MAX_IMAGE_FILE_BYTES;
+    use crate::data::image_file::tests::png_claiming;
     use image::{GrayImage, ImageFormat as Codec, Luma, Rgb, RgbImage, Rgba, RgbaImage};
     use std::io::Cursor;
 
@@ -363,6 +404,91 @@ pub(crate) mod tests {
     fn write(path: &Path, bytes: &[u8]) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn png_claiming_more_than_the_side_limit_is_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.png");
+        write(&path, &png_claiming(100_000, 100_000, 0));
+        let msg = read_image_folder(dir.path(), None).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: cannot decode image: expected at most 16384 pixels on a side, found \
+                 100000x100000",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn png_claiming_more_pixel_bytes_than_the_limit_is_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.png");
+        write(&path, &png_claiming(16_384, 16_384, 2));
+        let msg = read_image_folder(dir.path(), None).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: cannot decode image: expected at most 268435456 bytes of pixels, found \
+                 16384x16384 pixels of 3 bytes (805306368 bytes)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn later_image_claiming_too_much_is_refused_too() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("a.png"), &gray_png(2, 2, 1));
+        let path = dir.path().join("b.png");
+        write(&path, &png_claiming(20_000, 8, 0));
+        let msg = read_image_folder(dir.path(), None).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "{}: cannot decode image: expected at most",
+                path.display()
+            )),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn target_size_beyond_the_image_limit_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("a.png"), &rgb_png(2, 2, 1));
+        let msg = read_image_folder(dir.path(), Some((10_000, 10_000)))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: target size 10000x10000 of 3 channels needs 300000000 bytes per image: \
+                 expected at most 268435456",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn image_file_larger_than_the_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("a.png"), &gray_png(2, 2, 1));
+        let path = dir.path().join("b.png");
+        // A sparse file: no disk space, and reading it would take 256 MiB.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(MAX_IMAGE_FILE_BYTES + 1)
+            .unwrap();
+        let msg = read_image_folder(dir.path(), None).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: expected an image file of at most 268435456 bytes, found 268435457",
+                path.display()
+            )
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod folder;
 pub mod idx;
+pub mod image_file;
 pub mod split;
 pub mod tar;
 

@@ -8,6 +8,7 @@ use std::path::{Component, Path};
 use flate2::read::GzDecoder;
 
 use super::folder::{ImageSource, RawSplit, decode_splits, is_hidden_name, is_image_name};
+use super::image_file::MAX_IMAGE_FILE_BYTES;
 use super::{DataError, ImageData};
 
 /// One regular-file member, read into memory.
@@ -52,13 +53,31 @@ fn open_archive(path: &Path) -> Result<Box<dyn Read>, DataError> {
     })
 }
 
+/// Most bytes of image members an archive may hold in all: 4 GiB. With each member at most
+/// [`MAX_IMAGE_FILE_BYTES`] (checked against its header before it is read), this bounds what a
+/// decompression bomb can make the reader hold.
+pub const MAX_ARCHIVE_IMAGE_BYTES: u64 = 4 << 30;
+
+/// The most bytes the reader holds: per member and in all.
+#[derive(Clone, Copy)]
+struct Caps {
+    member: u64,
+    total: u64,
+}
+
+const CAPS: Caps = Caps {
+    member: MAX_IMAGE_FILE_BYTES,
+    total: MAX_ARCHIVE_IMAGE_BYTES,
+};
+
 /// Reads every image member; hidden and macOS metadata members are skipped, any other
 /// non-image regular file is an error.
-fn read_members(path: &Path) -> Result<Vec<Member<'_>>, DataError> {
+fn read_members(path: &Path, caps: Caps) -> Result<Vec<Member<'_>>, DataError> {
     let read_error =
         |e: std::io::Error| DataError::invalid(path, format!("cannot read tar archive: {e}"));
     let mut archive = tar::Archive::new(open_archive(path)?);
     let mut members = Vec::new();
+    let mut total = 0u64;
     for entry in archive.entries().map_err(read_error)? {
         let mut entry = entry.map_err(read_error)?;
         if !entry.header().entry_type().is_file() {
@@ -83,9 +102,29 @@ fn read_members(path: &Path) -> Result<Vec<Member<'_>>, DataError> {
                 format!("member {name} is not an image"),
             ));
         }
-        // The header size is untrusted: cap the preallocation.
-        let capacity = entry.size().min(1 << 24) as usize;
-        let mut bytes = Vec::with_capacity(capacity);
+        // The header's size is a claim: check it before reading, and let the buffer grow with
+        // the bytes that really arrive (the entry yields no more than the claim).
+        let size = entry.size();
+        if size > caps.member {
+            return Err(DataError::invalid(
+                path,
+                format!(
+                    "member {name}: expected an image file of at most {} bytes, found {size}",
+                    caps.member
+                ),
+            ));
+        }
+        total += size;
+        if total > caps.total {
+            return Err(DataError::invalid(
+                path,
+                format!(
+                    "expected at most {} bytes of images in all, found more by member {name}",
+                    caps.total
+                ),
+            ));
+        }
+        let mut bytes = Vec::new();
         entry
             .read_to_end(&mut bytes)
             .map_err(|e| DataError::invalid(path, format!("cannot read member {name}: {e}")))?;
@@ -128,7 +167,7 @@ pub fn read_image_tar(
     path: &Path,
     target_size: Option<(usize, usize)>,
 ) -> Result<ImageData, DataError> {
-    let members = read_members(path)?;
+    let members = read_members(path, CAPS)?;
     let split_pos = |m: &Member<'_>| {
         let dirs = &m.components[..m.components.len() - 1];
         dirs.iter().position(|c| c == "train" || c == "test")
@@ -303,6 +342,54 @@ mod tests {
             path.display()
         );
         assert!(msg.starts_with(&expected), "{msg}");
+    }
+
+    #[test]
+    fn member_larger_than_the_cap_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            ("train/a/1.png", gray_png(2, 2, 1)),
+            ("train/a/2.png", vec![0; 5000]),
+        ];
+        let path = write_tar(dir.path(), "x.tar.gz", &files, true);
+        let caps = Caps {
+            member: 4096,
+            total: 1 << 20,
+        };
+        let err = read_members(&path, caps).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: member train/a/2.png: expected an image file of at most 4096 bytes, found 5000",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn members_larger_than_the_cap_in_all_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(String, Vec<u8>)> = (0..5)
+            .map(|i| (format!("train/a/{i}.png"), gray_png(8, 8, i)))
+            .collect();
+        let files: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        let path = write_tar(dir.path(), "x.tar", &files, false);
+        let three: u64 = files[..3].iter().map(|(_, b)| b.len() as u64).sum();
+        let caps = Caps {
+            member: 1 << 20,
+            total: three,
+        };
+        let err = read_members(&path, caps).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: expected at most {} bytes of images in all, found more by member train/a/3.png",
+                path.display(),
+                three
+            )
+        );
+        assert_eq!(read_members(&path, CAPS).unwrap().len(), 5);
     }
 
     #[test]
