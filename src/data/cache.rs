@@ -279,7 +279,13 @@ pub fn load(cache_dir: &Path, key: &CacheKey) -> Option<ImageData> {
     r.read_exact(&mut header).ok()?;
     let version = u32::from_le_bytes(header[8..12].try_into().ok()?);
     let meta_len = u32::from_le_bytes(header[12..16].try_into().ok()?);
-    if &header[..8] != MAGIC || version != VERSION || meta_len > MAX_META_LEN {
+    // The metadata length is a claim: a file too short to hold it is damaged, and reading it
+    // would allocate what the claim says for nothing.
+    if &header[..8] != MAGIC
+        || version != VERSION
+        || meta_len > MAX_META_LEN
+        || 16 + u64::from(meta_len) > file_len
+    {
         return None;
     }
     let mut json = vec![0u8; meta_len as usize];
@@ -420,6 +426,9 @@ mod tests {
             Vec::new(),
             flipped,
             [b"NOTCACHE".as_slice(), &good[8..]].concat(),
+            // Metadata claimed far past the file's end (the fuzz test checks it allocates
+            // nothing for it).
+            [&good[..12], MAX_META_LEN.to_le_bytes().as_slice(), b"{}"].concat(),
         ];
         for bytes in damaged {
             std::fs::write(&file, &bytes).unwrap();
