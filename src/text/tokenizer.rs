@@ -224,6 +224,20 @@ impl TextTokenizer {
             (kind @ (TokenizerKind::Wordpiece | TokenizerKind::Bpe), None, Some(value)) => {
                 let hf: Tokenizer = serde_json::from_value(value)
                     .map_err(|e| problem(format!("invalid tokenizers model: {e}")))?;
+                // Padding would make every encoding as long as it says (a billion tokens is
+                // one edit away); truncation would cut texts silently. Ours set neither.
+                if let Some(padding) = hf.get_padding() {
+                    return Err(problem(format!(
+                        "expected no padding in the tokenizers model, found {:?}",
+                        padding.strategy
+                    )));
+                }
+                if let Some(truncation) = hf.get_truncation() {
+                    return Err(problem(format!(
+                        "expected no truncation in the tokenizers model, found max_length {}",
+                        truncation.max_length
+                    )));
+                }
                 Self::from_hf(kind, hf).map_err(|e| problem(e.to_string()))
             }
             (kind, ..) => Err(problem(format!(
@@ -466,6 +480,60 @@ mod tests {
             assert_eq!(back.encode(sample), ids, "{kind:?}");
             assert_eq!(back.decode(&ids), tok.decode(&ids), "{kind:?}");
         }
+    }
+
+    /// A saved WordPiece tokenizer with `key` of its `tokenizers` model set to `value`.
+    fn saved_with(dir: &Path, key: &str, value: serde_json::Value) -> std::path::PathBuf {
+        let tok = TextTokenizer::train(TokenizerKind::Wordpiece, &corpus(), 120).unwrap();
+        let path = dir.join(format!("{key}.json"));
+        tok.save(&path).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["tokenizer"][key] = value;
+        std::fs::write(&path, json.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn saved_padding_to_a_billion_tokens_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let padding = serde_json::json!({
+            "strategy": {"Fixed": 1_000_000_000},
+            "direction": "Right",
+            "pad_to_multiple_of": null,
+            "pad_id": 0,
+            "pad_type_id": 0,
+            "pad_token": "[PAD]"
+        });
+        let path = saved_with(dir.path(), "padding", padding);
+        let err = TextTokenizer::load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: expected no padding in the tokenizers model, found Fixed(1000000000)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn saved_truncation_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let truncation = serde_json::json!({
+            "direction": "Right",
+            "max_length": 3,
+            "strategy": "LongestFirst",
+            "stride": 0
+        });
+        let path = saved_with(dir.path(), "truncation", truncation);
+        let err = TextTokenizer::load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: expected no truncation in the tokenizers model, found max_length 3",
+                path.display()
+            )
+        );
     }
 
     #[test]
