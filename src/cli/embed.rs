@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::run_dir::{RunAndData, load_series_run, load_text_run, run_modality};
+use anyhow::Context;
+
+use super::run_dir::{RunAndData, load_series_run, load_text_run, run_kind, run_modality};
 use autodidact::eval::Embeddings;
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::npy::write_npy;
@@ -78,7 +80,8 @@ fn image_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
 
 fn series_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
     let run = load_series_run(&args.input.run)?;
-    let problem = load_series(&args.input.data)?;
+    let problem = load_series(&args.input.data)
+        .with_context(|| run_kind(&args.input.run, Modality::Series))?;
     let set = match args.split.unwrap_or(Split::Train) {
         Split::Train => problem.train,
         Split::Test => problem.test.ok_or_else(|| {
@@ -116,7 +119,8 @@ fn text_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
         }
         read_corpus(data, TextUnit::Lines)?
     } else {
-        let problem = load_text_problem(data, 0)?;
+        let problem = load_text_problem(data, 0)
+            .with_context(|| run_kind(&args.input.run, Modality::Text))?;
         match args.split.unwrap_or(Split::Train) {
             Split::Train => problem.train.texts,
             Split::Test => problem.test.texts,

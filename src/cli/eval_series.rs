@@ -2,11 +2,14 @@
 //! beside the supervised baseline and 1-NN Euclidean on the raw series.
 
 use super::eval::EvalArgs;
-use super::run_dir::{LoadedSeriesRun, load_series_run};
+use anyhow::Context;
+
+use super::run_dir::{LoadedSeriesRun, load_series_run, run_kind};
 use autodidact::data::split::parse_fractions;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::parse_protocols;
 use autodidact::eval::svm::SvmConfig;
+use autodidact::methods::Modality;
 use autodidact::series::data::load_series;
 use autodidact::series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
 use autodidact::series::nn::one_nn_euclidean;
@@ -21,7 +24,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         encoder,
         device,
     } = load_series_run(&args.input.run)?;
-    let problem = load_series(&args.input.data)?;
+    let problem = load_series(&args.input.data)
+        .with_context(|| run_kind(&args.input.run, Modality::Series))?;
     let Some(test) = &problem.test else {
         anyhow::bail!(
             "{}: no test split found (expected <Name>_TRAIN.ts and <Name>_TEST.ts)",

@@ -2,10 +2,12 @@
 //! at shares of the train labels, beside the same Transformer trained from scratch.
 
 use super::eval::EvalArgs;
-use super::run_dir::{LoadedTextRun, load_text_run};
+use super::run_dir::{LoadedTextRun, load_text_run, run_kind};
+use anyhow::Context;
 use anyhow::bail;
 use autodidact::data::split::parse_fractions;
 use autodidact::eval::report::{EvalReport, format_table};
+use autodidact::methods::Modality;
 use autodidact::text::data::load_text_problem;
 use autodidact::text::eval::{
     FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts, parse_text_protocols,
@@ -23,7 +25,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         encoder,
         device,
     } = load_text_run(&args.input.run)?;
-    let problem = load_text_problem(&args.input.data, args.seed)?;
+    let problem = load_text_problem(&args.input.data, args.seed)
+        .with_context(|| run_kind(&args.input.run, Modality::Text))?;
     let finetune = FineTuneConfig {
         seed: args.seed,
         lr: args.finetune_lr,

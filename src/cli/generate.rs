@@ -5,13 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::flags;
-use autodidact::train::limits;
-
+use super::run_dir::{LoadedTextRun, load_text_run};
 use autodidact::methods::MethodKind;
 use autodidact::text::generate::{SampleConfig, sample};
-use autodidact::text::tokenizer::TextTokenizer;
-use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::load_run_encoder;
+use autodidact::train::limits;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -35,7 +32,12 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let cfg = TextRunConfig::load(&args.run.join("config.toml"))?;
+    let LoadedTextRun {
+        config: cfg,
+        tokenizer,
+        encoder,
+        device,
+    } = load_text_run(&args.run)?;
     if cfg.method != MethodKind::Clm {
         anyhow::bail!(
             "{}: a {} run cannot generate text; generate needs a --method clm run",
@@ -43,18 +45,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             cfg.method.name()
         );
     }
-    if !args.temperature.is_finite() || args.temperature < 0.0 {
-        anyhow::bail!(
-            "--temperature must be a number >= 0, got {}",
-            args.temperature
-        );
-    }
-    let tokenizer = TextTokenizer::load(&args.run.join("tokenizer.json"))?;
-    let device = cfg.device.device()?;
-    let encoder = load_run_encoder(
-        &args.run,
-        cfg.build_encoder(tokenizer.vocab_size(), &device),
-    )?;
     let prompt = tokenizer.encode(&args.prompt);
     if prompt.is_empty() {
         anyhow::bail!("--prompt must not be empty");

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
 
 use burn::prelude::*;
@@ -53,6 +54,17 @@ pub fn run_modality(run: &Path) -> anyhow::Result<Modality> {
     }
 }
 
+/// Context for a data set that a run cannot read: names the run and what it learnt from, beside
+/// the reader's own error naming the data.
+pub fn run_kind(run: &Path, modality: Modality) -> String {
+    let expects = match modality {
+        Modality::Image => "images",
+        Modality::Series => "series",
+        Modality::Text => "texts",
+    };
+    format!("{} learnt from {expects}", run.display())
+}
+
 /// A series run's config and its trained encoder (the exported weight average).
 pub struct LoadedSeriesRun {
     pub config: SeriesRunConfig,
@@ -83,9 +95,12 @@ pub struct LoadedTextRun {
 /// Loads a text run's `config.toml`, `tokenizer.json` and `encoder.safetensors`.
 pub fn load_text_run(run: &Path) -> anyhow::Result<LoadedTextRun> {
     let config = TextRunConfig::load(&run.join("config.toml"))?;
-    let tokenizer = TextTokenizer::load(&run.join("tokenizer.json"))?;
+    let tokenizer_path = run.join("tokenizer.json");
+    let tokenizer = TextTokenizer::load(&tokenizer_path)?;
     let device = config.device.device()?;
-    let encoder = load_run_encoder(run, config.build_encoder(tokenizer.vocab_size(), &device))?;
+    let vocab = tokenizer.vocab_size();
+    let encoder = load_run_encoder(run, config.build_encoder(vocab, &device))
+        .with_context(|| format!("{} holds {vocab} tokens", tokenizer_path.display()))?;
     Ok(LoadedTextRun {
         config,
         tokenizer,
@@ -135,7 +150,8 @@ impl RunAndData {
                 anyhow::anyhow!("--vit-blocks {blocks} for {}: {e}", self.run.display())
             })?;
         }
-        let data = load_data(&self.data, self.format, self.no_cache)?;
+        let data = load_data(&self.data, self.format, self.no_cache)
+            .with_context(|| run_kind(&self.run, Modality::Image))?;
         if data.train.channels != run.config.channels {
             anyhow::bail!(
                 "{}: images have {} channel(s); the run {} was trained on {} channel(s)",
@@ -143,6 +159,15 @@ impl RunAndData {
                 data.train.channels,
                 self.run.display(),
                 run.config.channels
+            );
+        }
+        let side = run.config.image_size;
+        if (data.train.height, data.train.width) != (side, side) {
+            eprintln!(
+                "note: {}: images of {}x{} are resized to the run's {side}x{side}",
+                self.data.display(),
+                data.train.height,
+                data.train.width
             );
         }
         Ok((run, data))
