@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::flags;
-
 use autodidact::bench::{
     BenchResult, augment::AugmentBench, forward::ForwardBench, knn::KnnBench,
     simclr_step::SimclrStepBench,

@@ -10,7 +10,6 @@ use std::time::Instant;
 use clap::Args;
 
 use super::flags;
-
 use autodidact::data::idx::read_idx_pair;
 use autodidact::data::split::{LabelBudget, split_indices};
 use autodidact::data::{ImageFormat, ImageSet};

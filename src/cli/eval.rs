@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::flags;
-use autodidact::train::limits;
-
 use super::run_dir::{RunAndData, run_modality};
 use autodidact::data::split::parse_budgets;
 use autodidact::eval::baseline::BaselineConfig;
@@ -16,6 +14,7 @@ use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
 use autodidact::methods::{MethodKind, Modality};
 use autodidact::text::eval::{FineTuneConfig, FrozenEmbeddings};
+use autodidact::train::limits;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {

@@ -7,8 +7,6 @@ use anyhow::bail;
 use clap::Args;
 
 use super::flags;
-use autodidact::train::limits;
-
 use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
@@ -16,6 +14,7 @@ use autodidact::encoders::vit::VIT_PATCH;
 use autodidact::methods::{MethodConfig, MethodKind, Modality, check_encoder, pretrain};
 use autodidact::text::tokenizer::TokenizerKind;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
+use autodidact::train::limits;
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact::train::recipe::Recipe;
 use autodidact::train::run_folder::RunFolder;

@@ -5,15 +5,15 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::flags;
-use autodidact::train::limits;
 use serde_json::json;
 
+use super::flags;
 use super::run_dir::{LoadedTextRun, load_text_run};
 use autodidact::text::data::{TextUnit, read_corpus, read_labelled};
 use autodidact::text::eval::embed_texts;
 use autodidact::text::search::{SearchIndex, cached_embeddings, index_path, precision_at_k};
 use autodidact::train::checkpoint::write_atomic;
+use autodidact::train::limits;
 
 #[derive(Args, Debug)]
 pub struct SearchArgs {

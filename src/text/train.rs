@@ -156,7 +156,7 @@ impl TextRunConfig {
         s.int("model.d_model", m.d_model, limits::WIDTH)?;
         s.int("model.n_layers", m.n_layers, limits::DEPTH)?;
         s.int("model.n_heads", m.n_heads, 1..=m.d_model)?;
-        if m.d_model % m.n_heads != 0 {
+        if !m.d_model.is_multiple_of(m.n_heads) {
             bail!(
                 "{source}: model.d_model = {} is not a multiple of model.n_heads = {}",
                 m.d_model,

@@ -225,8 +225,8 @@ impl Checkpoints {
             state: state.clone(),
             checksums,
         };
+        // Written last, and the temporary folder synced after it (by write_atomic).
         write_atomic(&tmp.join(STATE), &serde_json::to_vec_pretty(&record)?)?;
-        sync_dir(&tmp)?;
         let aside = self.dir.join(format!(".old-step-{:08}", state.step));
         if final_dir.exists() {
             rename_durably(&final_dir, &aside)?;
