@@ -54,7 +54,15 @@ fn pretrain_eval_embed_on_an_image_folder() {
     }
 
     let again = autodidact(&[
-        "pretrain", "--data", data_s, "--out", run_s, "--epochs", "1",
+        "pretrain",
+        "--data",
+        data_s,
+        "--out",
+        run_s,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
     ]);
     assert_clean_error(&again, "--force");
 

@@ -192,7 +192,7 @@ fn bad_flag_values_get_one_line_naming_the_flag() {
         (pretrain, "--epochs", &["-1", "1e9", "nan"]),
         (pretrain, "--minutes", &["0", "-5", "nan", "inf", "1e300"]),
         (pretrain, "--steps", &["-3", "99999999999"]),
-        (pretrain, "--lr", &["0", "-1e-3", "nan", "inf", "11"]),
+        (pretrain, "--lr", &["-1e-3", "nan", "inf", "11"]),
         (pretrain, "--weight-decay", &["-1", "nan"]),
         (pretrain, "--temperature", &["0", "-0.1", "inf"]),
         (pretrain, "--vit-patch", &["0", "65"]),
@@ -210,7 +210,7 @@ fn bad_flag_values_get_one_line_naming_the_flag() {
         (
             &["eval", "--run", d, "--data", d],
             "--linear-lr",
-            &["0", "inf"],
+            &["-1", "inf"],
         ),
         (
             &["eval", "--run", d, "--data", d],
@@ -283,7 +283,7 @@ fn bad_flag_values_get_one_line_naming_the_flag() {
     let recipe = dir.path().join("bad.toml");
     std::fs::write(&recipe, "lr = -1.0\n").unwrap();
     let out = autodidact(&["pretrain", "--recipe", s(&recipe), "--data", d]);
-    assert_clean_error(&out, "bad.toml: lr = -1: expected a number in (0, 10]");
+    assert_clean_error(&out, "bad.toml: lr = -1: expected a number in [0, 10]");
     std::fs::write(&recipe, "[method_config]\nproj_dim = 0\n").unwrap();
     let out = autodidact(&["pretrain", "--recipe", s(&recipe), "--data", d]);
     assert_clean_error(&out, "method_config.proj_dim = 0");

@@ -34,8 +34,8 @@ pub const QUEUE: RangeInclusive<usize> = 0..=10_000_000;
 
 /// Wall-clock minutes of a time budget (up to about two years).
 pub const MINUTES: Real = Real::open_closed(0.0, 1e6);
-/// Peak learning rates.
-pub const LEARNING_RATE: Real = Real::open_closed(0.0, 10.0);
+/// Peak learning rates (0 trains nothing, which is allowed).
+pub const LEARNING_RATE: Real = Real::closed(0.0, 10.0);
 /// Weight decay.
 pub const WEIGHT_DECAY: Real = Real::closed(0.0, 10.0);
 /// Softmax temperatures.
@@ -177,10 +177,10 @@ mod tests {
 
     #[test]
     fn intervals_keep_their_open_ends_and_refuse_nan() {
-        assert!(!LEARNING_RATE.contains(0.0) && LEARNING_RATE.contains(10.0));
+        assert!(!TEMPERATURE.contains(0.0) && TEMPERATURE.contains(100.0));
         assert!(SHARE.contains(0.0) && !SHARE.contains(1.0));
         assert!(!WEIGHT_DECAY.contains(f64::NAN) && !MINUTES.contains(f64::INFINITY));
-        assert_eq!(LEARNING_RATE.to_string(), "(0, 10]");
+        assert_eq!(LEARNING_RATE.to_string(), "[0, 10]");
         assert_eq!(
             real(-1.0, &TEMPERATURE).unwrap_err(),
             "expected a number in (0, 100]"
