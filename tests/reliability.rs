@@ -186,7 +186,9 @@ fn bad_flag_values_get_one_line_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let data = series_data(dir.path());
     let d = s(&data);
-    let pretrain: &[&str] = &["pretrain", "--data", d, "--out", "/nonexistent/run"];
+    let missing = dir.path().join("missing");
+    let unmade = missing.join("run");
+    let pretrain: &[&str] = &["pretrain", "--data", d, "--out", s(&unmade)];
     let cases: &[(&[&str], &str, &[&str])] = &[
         (pretrain, "--batch-size", &["0", "-1", "65537", "x"]),
         (pretrain, "--epochs", &["-1", "1e9", "nan"]),
@@ -260,6 +262,27 @@ fn bad_flag_values_get_one_line_naming_the_flag() {
             assert!(stderr(&out).contains("expected"), "{}", stderr(&out));
         }
     }
+    assert!(
+        !missing.exists(),
+        "a refused run created {}",
+        unmade.display()
+    );
+    // Path flags: a file to write in a folder that does not exist, or that is a folder.
+    let out = autodidact(&[
+        "eval",
+        "--run",
+        d,
+        "--data",
+        d,
+        "--json",
+        s(&missing.join("r.json")),
+    ]);
+    assert_clean_error(
+        &out,
+        &format!("r.json: the folder {} does not exist", missing.display()),
+    );
+    let out = autodidact(&["embed", "--run", d, "--data", d, "--out", d]);
+    assert_clean_error(&out, "is a folder; give a file name");
     // The case: a text run with a batch of zero sequences.
     let corpus = dir.path().join("small.txt");
     std::fs::write(&corpus, "some text\n".repeat(50)).unwrap();

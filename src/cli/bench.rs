@@ -115,6 +115,9 @@ struct UcrArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.json {
+        flags::output_file("--json", path)?;
+    }
     let result: BenchResult = match args.workload {
         Workload::Ucr(ucr) => return run_ucr(ucr, args.json.as_deref()),
         Workload::SimclrStep {

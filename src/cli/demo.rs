@@ -54,6 +54,9 @@ fn bundled_mnist() -> PathBuf {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.json {
+        flags::output_file("--json", path)?;
+    }
     let start = Instant::now();
     let dir = args.data.clone().unwrap_or_else(bundled_mnist);
     let images = read_idx_pair(

@@ -38,6 +38,7 @@ pub struct EmbedArgs {
 }
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
+    super::flags::output_file("--out", &args.out)?;
     let emb = match run_modality(&args.input.run)? {
         Modality::Image => image_embeddings(&args)?,
         Modality::Series => series_embeddings(&args)?,

@@ -118,6 +118,9 @@ impl EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.json {
+        flags::output_file("--json", path)?;
+    }
     match run_modality(&args.input.run)? {
         Modality::Series => return super::eval_series::run(&args),
         Modality::Text => return super::eval_text::run(&args),

@@ -1,8 +1,11 @@
-//! Parsers that hold a flag to its accepted range ([`autodidact::train::limits`]), so a bad value
+//! Checks of flags before any work starts. Parsers that hold a flag to its accepted range ([`autodidact::train::limits`]), so a bad value
 //! fails before any work starts: `invalid value '0' for '--batch-size': expected an integer in
 //! 1..=65536`.
 
 use std::ops::RangeInclusive;
+use std::path::Path;
+
+use anyhow::bail;
 
 use autodidact::train::limits::{self, Real};
 
@@ -28,4 +31,24 @@ pub fn real(range: Real) -> impl Fn(&str) -> Result<f64, String> + Clone + Send 
             .map_err(|_| format!("expected a number in {range}"))?;
         limits::real(value, &range)
     }
+}
+
+/// Checks, before any work, that a file flag names a place a file can be written: an existing
+/// folder, and not a folder itself.
+pub fn output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {}: is a folder; give a file name", path.display());
+    }
+    let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent,
+        None => Path::new("."),
+    };
+    if !folder.is_dir() {
+        bail!(
+            "{flag} {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(())
 }

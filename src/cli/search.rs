@@ -39,6 +39,9 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.json {
+        flags::output_file("--json", path)?;
+    }
     if args.k == 0 {
         anyhow::bail!("-k must be at least 1");
     }
