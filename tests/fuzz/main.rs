@@ -66,8 +66,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn work_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz")
+/// A folder of this process's own under the target folder (another test process may fuzz at the
+/// same time), removed when the pass ends; kept when a hang or an abort ends the process, so the
+/// case being read can be found there.
+fn work_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("fuzz-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("creating the fuzz work folder")
 }
 
 fn failure_dir() -> PathBuf {
@@ -293,12 +299,10 @@ fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
 
-/// Fuzzes every reader with `budget`, prints a line per reader, and returns every failure.
-fn fuzz_all(budget: Budget) -> Vec<String> {
-    let work = work_dir();
-    // Leftovers of an earlier run are not ours to keep; a missing folder is fine.
-    let _ = std::fs::remove_dir_all(&work);
-    let targets = targets::all(&work);
+/// Fuzzes every reader with `budget` in `work`, prints a line per reader, and returns every
+/// failure.
+fn fuzz_all(work: &Path, budget: Budget) -> Vec<String> {
+    let targets = targets::all(work);
     println!(
         "fuzz seed {} (cases live under {})",
         budget.seed,
@@ -337,12 +341,16 @@ fn readers_survive_mutated_and_oversized_inputs() {
     let _pass = lock(&ONE_PASS_AT_A_TIME);
     install_panic_hook();
     start_watchdog();
-    let mut failures = explicit::run_all(&work_dir().join("explicit"));
-    failures.extend(fuzz_all(Budget {
-        cases: SHORT_CASES,
-        seconds: SHORT_SECONDS,
-        seed: SHORT_SEED,
-    }));
+    let work = work_dir();
+    let mut failures = explicit::run_all(&work.path().join("explicit"));
+    failures.extend(fuzz_all(
+        work.path(),
+        Budget {
+            cases: SHORT_CASES,
+            seconds: SHORT_SECONDS,
+            seed: SHORT_SEED,
+        },
+    ));
     assert_no_failures(&failures);
 }
 
@@ -364,10 +372,14 @@ fn readers_survive_a_long_fuzz_run() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         });
-    let failures = fuzz_all(Budget {
-        cases: u64::MAX,
-        seconds,
-        seed,
-    });
+    let work = work_dir();
+    let failures = fuzz_all(
+        work.path(),
+        Budget {
+            cases: u64::MAX,
+            seconds,
+            seed,
+        },
+    );
     assert_no_failures(&failures);
 }
