@@ -222,6 +222,7 @@ impl TextTokenizer {
                 Ok(Self::from_chars(chars))
             }
             (kind @ (TokenizerKind::Wordpiece | TokenizerKind::Bpe), None, Some(value)) => {
+                check_bpe_merges(&value["model"]).map_err(problem)?;
                 let hf: Tokenizer = serde_json::from_value(value)
                     .map_err(|e| problem(format!("invalid tokenizers model: {e}")))?;
                 // Padding would make every encoding as long as it says (a billion tokens is
@@ -276,6 +277,51 @@ impl TextTokenizer {
             inner: Inner::Hf(Box::new(hf)),
         })
     }
+}
+
+/// Checks that every merge of a BPE model joins two vocabulary tokens into a third. The
+/// `tokenizers` crate (0.23) builds the joined token in a buffer as long as the longest
+/// vocabulary entry and strips the continuation prefix without looking: a merge that makes a
+/// longer token, or whose second part lacks the prefix, panics there instead of being refused.
+fn check_bpe_merges(model: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    if model["type"].as_str() != Some("BPE") {
+        return Ok(());
+    }
+    // Anything else malformed here is the tokenizers crate's to report.
+    let (Some(vocab), Some(merges)) = (model["vocab"].as_object(), model["merges"].as_array())
+    else {
+        return Ok(());
+    };
+    let prefix = model["continuing_subword_prefix"].as_str().unwrap_or("");
+    for (i, merge) in merges.iter().enumerate() {
+        let (a, b) = match merge {
+            Value::String(pair) => match pair.split_once(' ') {
+                Some(parts) => parts,
+                None => continue,
+            },
+            Value::Array(pair) => match (pair.first(), pair.get(1)) {
+                (Some(Value::String(a)), Some(Value::String(b))) => (a.as_str(), b.as_str()),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let Some(rest) = b.strip_prefix(prefix) else {
+            return Err(format!(
+                "BPE merge {i} ({a:?}, {b:?}): expected its second part to start with {prefix:?}"
+            ));
+        };
+        let joined = format!("{a}{rest}");
+        for token in [a, b, joined.as_str()] {
+            if !vocab.contains_key(token) {
+                return Err(format!(
+                    "BPE merge {i} ({a:?}, {b:?}): expected {token:?} in the vocabulary, found \
+                     none"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The characters of a saved char vocabulary, checking the specials and one char per token.
@@ -511,6 +557,60 @@ mod tests {
             err,
             format!(
                 "{}: expected no padding in the tokenizers model, found Fixed(1000000000)",
+                path.display()
+            )
+        );
+    }
+
+    /// A saved BPE tokenizer whose `tokenizers` model is changed by `edit`.
+    fn saved_bpe_with(dir: &Path, edit: impl Fn(&mut serde_json::Value)) -> std::path::PathBuf {
+        let tok = TextTokenizer::train(TokenizerKind::Bpe, &corpus(), 120).unwrap();
+        let path = dir.join("bpe.json");
+        tok.save(&path).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut json["tokenizer"]["model"]);
+        std::fs::write(&path, json.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn bpe_merge_making_a_token_outside_the_vocabulary_is_refused() {
+        // Found by the fuzz test: a merge that makes a token longer than every vocabulary entry
+        // made the tokenizers crate index past its buffer.
+        let dir = tempfile::tempdir().unwrap();
+        let longest = std::cell::RefCell::new(String::new());
+        let path = saved_bpe_with(dir.path(), |model| {
+            let vocab = model["vocab"].as_object().unwrap();
+            let token = vocab.keys().max_by_key(|k| k.len()).unwrap().clone();
+            model["merges"][0] = serde_json::json!([token, token]);
+            *longest.borrow_mut() = token;
+        });
+        let token = longest.into_inner();
+        let err = TextTokenizer::load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: BPE merge 0 ({token:?}, {token:?}): expected {:?} in the vocabulary, found \
+                 none",
+                path.display(),
+                format!("{token}{token}")
+            )
+        );
+    }
+
+    #[test]
+    fn bpe_merge_without_the_continuation_prefix_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = saved_bpe_with(dir.path(), |model| {
+            model["continuing_subword_prefix"] = serde_json::json!("####");
+            model["merges"][0] = serde_json::json!(["a", "b"]);
+        });
+        let err = TextTokenizer::load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: BPE merge 0 (\"a\", \"b\"): expected its second part to start with \"####\"",
                 path.display()
             )
         );
