@@ -9,10 +9,12 @@ pub mod bench;
 pub mod data;
 pub mod encoders;
 pub mod eval;
-pub mod kernels;
 pub mod methods;
 pub mod series;
 #[cfg(test)]
 mod shared_data;
 pub mod text;
 pub mod train;
+
+/// The own CPU kernels (their own crate, `autodidact-kernels`).
+pub use autodidact_kernels as kernels;

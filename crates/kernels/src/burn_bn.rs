@@ -225,7 +225,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::assert_close as close;
+    use crate::assert_close as close;
     use burn::nn::BatchNormConfig;
     use burn::tensor::Distribution;
 

@@ -158,7 +158,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::assert_close as close;
+    use crate::assert_close as close;
     use burn::nn::conv::Conv2dConfig;
 
     #[test]
