@@ -5,11 +5,10 @@
 //! derives the batch of step `s` from `(seed, s)` alone, checkpoints atomically, stops with the
 //! last good checkpoint kept when the loss is not finite, and resumes exactly.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -25,7 +24,7 @@ use crate::methods::ema::{ema_update, momentum_copy};
 use crate::methods::losses::normalized_spread;
 use crate::methods::{MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask, ts_order};
 use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
-use crate::train::config::DeviceChoice;
+use crate::train::config::{DeviceChoice, load_settings, save_settings};
 use crate::train::limits::{self, Settings};
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::recipe::Recipe;
@@ -154,18 +153,12 @@ impl SeriesRunConfig {
 
     /// Writes the config as TOML (atomically).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;
-        crate::train::checkpoint::write_atomic(path, text.as_bytes())
+        save_settings(self, path)
     }
 
     /// Reads a config written by [`SeriesRunConfig::save`].
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read run config", path.display()))?;
-        let cfg: Self = toml::from_str(&text)
-            .with_context(|| format!("{}: invalid run config", path.display()))?;
-        cfg.validate(&path.display().to_string())?;
-        Ok(cfg)
+        load_settings(path, Self::validate)
     }
 
     /// Checks every setting against its accepted range; `source` names where they came from.

@@ -6,11 +6,10 @@
 //! then fixes the number of steps so that the warm-up + cosine schedule ends with the time.
 //! Next-token runs hold out the last part of the corpus and report its loss (nats per token).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -27,7 +26,7 @@ use crate::augment::image::mix;
 use crate::methods::losses::normalized_spread;
 use crate::methods::{MethodConfig, MethodKind, StepOutput, clm, mlm, simcse};
 use crate::train::checkpoint::{Checkpoints, TrainState, load_run_encoder, save_encoder};
-use crate::train::config::DeviceChoice;
+use crate::train::config::{DeviceChoice, load_settings, save_settings};
 use crate::train::limits::{self, Settings};
 use crate::train::optim::{OptimizerConfig, build_optimizer};
 use crate::train::seed::{seeded_init, with_seeded_device};
@@ -132,17 +131,11 @@ impl TextRunConfig {
     }
 
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;
-        crate::train::checkpoint::write_atomic(path, text.as_bytes())
+        save_settings(self, path)
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read run config", path.display()))?;
-        let cfg: Self = toml::from_str(&text)
-            .with_context(|| format!("{}: invalid run config", path.display()))?;
-        cfg.validate(&path.display().to_string())?;
-        Ok(cfg)
+        load_settings(path, Self::validate)
     }
 
     /// Checks every setting against its accepted range; `source` names where they came from.

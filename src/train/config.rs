@@ -119,6 +119,26 @@ pub fn run_method(path: &Path) -> anyhow::Result<MethodKind> {
         .with_context(|| format!("{}: unknown method in the run config", path.display()))
 }
 
+/// Writes a run's settings to `path` as TOML (atomically): the one writer of every `config.toml`.
+pub fn save_settings<T: Serialize>(settings: &T, path: &Path) -> anyhow::Result<()> {
+    let text = toml::to_string_pretty(settings).context("cannot serialise the run config")?;
+    crate::train::checkpoint::write_atomic(path, text.as_bytes())
+}
+
+/// Reads settings written by [`save_settings`], then checks them with `validate` (given the
+/// file's name for its messages).
+pub fn load_settings<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    validate: impl FnOnce(&T, &str) -> anyhow::Result<()>,
+) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read run config", path.display()))?;
+    let settings: T =
+        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))?;
+    validate(&settings, &path.display().to_string())?;
+    Ok(settings)
+}
+
 fn default_vit_patch() -> usize {
     VIT_PATCH
 }
@@ -131,18 +151,12 @@ impl RunConfig {
 
     /// Writes the config as TOML (atomically).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let text = toml::to_string_pretty(self).context("cannot serialise the run config")?;
-        crate::train::checkpoint::write_atomic(path, text.as_bytes())
+        save_settings(self, path)
     }
 
     /// Reads a config written by [`RunConfig::save`].
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read run config", path.display()))?;
-        let cfg: Self = toml::from_str(&text)
-            .with_context(|| format!("{}: invalid run config", path.display()))?;
-        cfg.validate(&path.display().to_string())?;
-        Ok(cfg)
+        load_settings(path, Self::validate)
     }
 
     /// Checks every setting against its accepted range; `source` names where they came from.
