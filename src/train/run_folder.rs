@@ -96,8 +96,7 @@ impl RunFolder {
                 dir.display()
             );
         }
-        let folder = Self::lock(dir, false, false)?;
-        Ok(folder)
+        Self::lock(dir, false, false)
     }
 
     fn lock(path: &Path, created: bool, replacing: bool) -> anyhow::Result<Self> {
