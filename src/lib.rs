@@ -3,7 +3,6 @@
 //! Data flows one way: `data` (typed samples) -> `augment` (views) -> `encoders` + `methods`
 //! (objective) -> `train` (the loop) -> `eval` (embeddings -> k-NN / linear probe / baseline).
 
-pub mod alloc;
 pub mod augment;
 pub mod bench;
 pub mod data;
@@ -15,6 +14,8 @@ pub mod series;
 mod shared_data;
 pub mod text;
 pub mod train;
+
+pub use autodidact_core::alloc;
 
 /// The own CPU kernels (their own crate, `autodidact-kernels`).
 pub use autodidact_kernels as kernels;

@@ -12,7 +12,7 @@ use autodidact::encoders::EncoderKind;
 use autodidact::eval::grid::grid_dims;
 use autodidact::methods::{MethodConfig, MethodKind, pretrain};
 use autodidact::train::config::RunConfig;
-use autodidact::train::trainer::{
+use autodidact::train::metrics::{
     COLLAPSE_SPREAD, MetricsLine, TrainOptions, TrainSummary, read_metrics,
 };
 

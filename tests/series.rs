@@ -16,7 +16,7 @@ use autodidact::series::encoder::SeriesEncoderConfig;
 use autodidact::series::eval::{SeriesBaselineConfig, baseline_at, embed_series};
 use autodidact::series::train::{SeriesRunConfig, pretrain};
 use autodidact::train::checkpoint::load_encoder;
-use autodidact::train::trainer::{TrainOptions, read_metrics};
+use autodidact::train::metrics::{TrainOptions, read_metrics};
 
 /// A small encoder keeps the tests fast; the architecture is the real one.
 fn small_run(method: MethodKind, data: &Path, train: &SeriesSet, steps: usize) -> SeriesRunConfig {

@@ -13,7 +13,7 @@ use autodidact::text::model::TransformerConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
 use autodidact::train::checkpoint::load_run_encoder;
-use autodidact::train::trainer::{TrainOptions, read_metrics};
+use autodidact::train::metrics::{TrainOptions, read_metrics};
 
 fn small_config(method: MethodKind, data: &Path, steps: usize) -> TextRunConfig {
     let mut cfg = TextRunConfig::defaults(method, data.to_path_buf(), TokenizerKind::Char);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use autodidact::augment::image::AugmentConfig;
 use autodidact::encoders::ImageEncoder;
 use autodidact::encoders::heads::MlpHead;
-use autodidact::methods::{Method, MethodConfig, StepOutput};
+use autodidact::methods::{ImageMethod, Method, MethodConfig, StepOutput};
 use autodidact::train::config::RunConfig;
 use autodidact::train::trainer::pretrain_with;
 use burn::prelude::*;
@@ -22,7 +22,7 @@ struct FailsAtStep3 {
     head: MlpHead,
 }
 
-impl Method for FailsAtStep3 {
+impl ImageMethod for FailsAtStep3 {
     fn new(_: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let head = MlpHead::new(&[encoder.out_dim(), 8], false, device);
         Self { encoder, head }
@@ -30,7 +30,16 @@ impl Method for FailsAtStep3 {
     fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
         vec![AugmentConfig::simclr(channels, size)]
     }
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for FailsAtStep3 {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let z = self.head.forward(self.encoder.forward(views[0].clone()));
         let mut loss = z.clone().square().mean();
         if STEPS.fetch_add(1, Ordering::SeqCst) == 2 {
@@ -40,9 +49,6 @@ impl Method for FailsAtStep3 {
     }
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder
-    }
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
     }
 }
 

@@ -12,8 +12,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::image::{AugmentConfig, augment_batch, mix};
+use super::image::{AugmentConfig, augment_batch};
 use crate::data::ImageSet;
+use crate::train::seed::mix;
 
 /// Separates the epoch-permutation streams from the augmentation streams of the same seed.
 const PERMUTATION_STREAM: u64 = 0x5045_524D_5554_4154;

@@ -71,7 +71,7 @@ pub fn run_steps(cfg: &SimclrStepBench) -> anyhow::Result<(Vec<f64>, Vec<f64>)> 
             .iter()
             .map(|v| Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &device))
             .collect();
-        let out = model.step(inputs);
+        let out = model.step(inputs, 0);
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
         model = optim.step(1e-3, model.clone(), grads);
         // Reading the loss waits for the step to finish on asynchronous devices.

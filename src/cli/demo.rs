@@ -24,9 +24,9 @@ use autodidact::eval::suite::{Protocol, SuiteConfig, evaluate};
 use autodidact::methods::{MethodConfig, MethodKind, pretrain};
 use autodidact::train::checkpoint::write_atomic;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
+use autodidact::train::metrics::{TrainOptions, read_metrics};
 use autodidact::train::optim::OptimizerConfig;
 use autodidact::train::run_folder::RunFolder;
-use autodidact::train::trainer::{TrainOptions, read_metrics};
 
 /// Images pre-trained on without labels; the rest of the 10,000 are the test split.
 const PRETRAIN_IMAGES: usize = 8000;
@@ -163,7 +163,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "MNIST demo: accuracy vs labels per class",
     )?;
     let report = EvalReport {
-        pooling: Some(suite.pooling),
+        pooling: Some(suite.pooling.name().to_string()),
         knn_features: Some(suite.knn_features),
         vit_blocks: run.encoder.vit_depth(),
         results,

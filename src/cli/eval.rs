@@ -166,7 +166,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     println!("\n{}", format_table(&results));
     if let Some(path) = &args.json {
         EvalReport {
-            pooling: Some(cfg.pooling),
+            pooling: Some(cfg.pooling.name().to_string()),
             knn_features: Some(cfg.knn_features),
             vit_blocks: run.encoder.vit_depth(),
             results,

@@ -15,10 +15,10 @@ use autodidact::methods::{MethodConfig, MethodKind, Modality, check_encoder, pre
 use autodidact::text::tokenizer::TokenizerKind;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
 use autodidact::train::limits;
+use autodidact::train::metrics::{TrainOptions, TrainSummary};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact::train::recipe::Recipe;
 use autodidact::train::run_folder::RunFolder;
-use autodidact::train::trainer::{TrainOptions, TrainSummary};
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {

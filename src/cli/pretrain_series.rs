@@ -9,8 +9,8 @@ use autodidact::methods::MethodKind;
 use autodidact::series::data::load_series;
 use autodidact::series::train::{SeriesRunConfig, pretrain};
 use autodidact::train::limits;
+use autodidact::train::metrics::TrainOptions;
 use autodidact::train::recipe::Recipe;
-use autodidact::train::trainer::TrainOptions;
 
 /// Continues the series run in `out` from its newest checkpoint.
 pub(super) fn resume(out: &Path) -> anyhow::Result<()> {

@@ -10,8 +10,8 @@ use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, text_prob
 use autodidact::text::model::TransformerConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
+use autodidact::train::metrics::TrainOptions;
 use autodidact::train::recipe::Recipe;
-use autodidact::train::trainer::TrainOptions;
 
 /// How a method reads its corpus: next-token training keeps the text whole (blank lines
 /// included), the others take one text per line.
@@ -177,7 +177,7 @@ pub(super) fn run(
     Ok(())
 }
 
-fn print_text_summary(out: &Path, s: &autodidact::train::trainer::TrainSummary) {
+fn print_text_summary(out: &Path, s: &autodidact::train::metrics::TrainSummary) {
     print_summary(out, s);
     if let Some(v) = s.val_loss {
         println!(

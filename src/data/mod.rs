@@ -4,8 +4,10 @@ pub mod cache;
 pub mod folder;
 pub mod idx;
 pub mod image_file;
-pub mod split;
+
 pub mod tar;
+
+pub use autodidact_core::split;
 
 use std::path::{Path, PathBuf};
 

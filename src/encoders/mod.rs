@@ -1,9 +1,11 @@
 //! Encoders (sample batch -> representation) and heads.
 
 pub mod cnn;
-pub mod heads;
+
 pub mod resnet;
 pub mod vit;
+
+pub use autodidact_core::heads;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,15 @@ impl Pooling {
     /// Values per image for an encoder of width `out_dim`.
     pub fn dim(self, out_dim: usize) -> usize {
         self.cells() * self.cells() * out_dim
+    }
+
+    /// The name `--pool` and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Grid => "grid",
+            Pooling::Grid4 => "grid4",
+        }
     }
 
     /// Cells per side of the grid the map is averaged over (1 for the mean).

@@ -9,10 +9,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::augment::image::{AugmentConfig, augment_batch, mix, normalise_batch};
+use crate::augment::image::{AugmentConfig, augment_batch, normalise_batch};
 use crate::data::ImageSet;
 use crate::encoders::ImageEncoder;
 use crate::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
+use crate::train::seed::mix;
 use crate::train::seed::seeded_init;
 
 /// The fixed training budget of the baseline, the same for every label budget.

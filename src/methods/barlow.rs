@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::{Method, MethodConfig, StepOutput, losses};
+use super::{ImageMethod, Method, MethodConfig, StepOutput, losses};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::heads::MlpHead;
@@ -15,7 +15,7 @@ pub struct BarlowTwins {
     pub lambda: f64,
 }
 
-impl Method for BarlowTwins {
+impl ImageMethod for BarlowTwins {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let projector = cfg.projector(encoder.out_dim(), device);
         Self {
@@ -29,7 +29,16 @@ impl Method for BarlowTwins {
         AugmentConfig::byol_pair(channels, size).to_vec()
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for BarlowTwins {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let [v1, v2]: [Tensor<4>; 2] = views.try_into().expect("Barlow Twins takes two views");
         let z1 = self.projector.forward(self.encoder.forward(v1));
         let z2 = self.projector.forward(self.encoder.forward(v2));
@@ -38,9 +47,5 @@ impl Method for BarlowTwins {
 
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder
-    }
-
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
     }
 }

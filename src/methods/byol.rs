@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use super::ema::{cosine_momentum, ema_update, momentum_copy};
-use super::{Method, MethodConfig, StepOutput, losses};
+use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput, losses};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::heads::MlpHead;
@@ -41,7 +41,7 @@ impl Byol {
     }
 }
 
-impl Method for Byol {
+impl ImageMethod for Byol {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let projector = cfg.projector(encoder.out_dim(), device);
         let predictor = cfg.predictor_head(device);
@@ -59,7 +59,16 @@ impl Method for Byol {
         AugmentConfig::byol_pair(channels, size).to_vec()
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for Byol {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let [v1, v2]: [Tensor<4>; 2] = views.try_into().expect("BYOL takes two views");
         let (z1, p1) = self.online(v1.clone());
         let (_, p2) = self.online(v2.clone());
@@ -72,11 +81,8 @@ impl Method for Byol {
         &self.encoder
     }
 
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
-    }
-
-    fn after_step(mut self, progress: f64, _carry: Vec<Tensor<2>>) -> Self {
+    fn after_step(mut self, at: AfterStep, _carry: Vec<Tensor<2>>) -> Self {
+        let progress = at.progress;
         let m = cosine_momentum(self.base_momentum, progress);
         self.target_encoder = ema_update(self.target_encoder, &self.encoder, m);
         self.target_projector = ema_update(self.target_projector, &self.projector, m);

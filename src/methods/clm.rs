@@ -4,7 +4,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 
-use super::{MethodConfig, StepOutput};
+use super::{Method, MethodConfig, StepOutput, device_of};
 use crate::text::batch::TokenBatch;
 use crate::text::model::TextEncoder;
 use crate::text::train::{TextInput, TextMethod};
@@ -44,8 +44,21 @@ impl TextMethod for Clm {
     fn input() -> TextInput {
         TextInput::Stream
     }
+}
 
-    fn step(&self, batch: &TokenBatch, _seed: u64, device: &Device) -> StepOutput {
+impl Method for Clm {
+    type Batch = TokenBatch;
+    type Encoder = TextEncoder;
+
+    /// A language model's pooled states have a low uncentred spread by construction and it
+    /// cannot collapse to a constant (it must predict different tokens).
+    fn watches_collapse(&self) -> bool {
+        false
+    }
+
+    fn step(&self, batch: TokenBatch, _seed: u64) -> StepOutput {
+        let batch = &batch;
+        let device = &device_of(self);
         let (loss, hidden) = next_token_loss(&self.encoder, batch, true, device);
         let [b, t, d] = hidden.dims();
         StepOutput::new(loss, hidden.narrow(1, t - 1, 1).reshape([b, d]))

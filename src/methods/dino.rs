@@ -30,7 +30,7 @@ use burn::prelude::*;
 
 use super::ema::{cosine_momentum, ema_update, momentum_copy};
 use super::losses::{self, l2_normalize};
-use super::{Method, MethodConfig, StepOutput};
+use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput};
 use crate::augment::image::AugmentConfig;
 use crate::augment::multicrop::{GLOBAL_CROPS, LOCAL_CROPS};
 use crate::encoders::ImageEncoder;
@@ -151,7 +151,7 @@ impl Dino {
     }
 }
 
-impl Method for Dino {
+impl ImageMethod for Dino {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let head = DinoHead::new(
             encoder.out_dim(),
@@ -178,7 +178,16 @@ impl Method for Dino {
         AugmentConfig::multi_crop(channels, size, LOCAL_CROPS)
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for Dino {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         assert!(
             views.len() > GLOBAL_CROPS,
             "DINO takes {GLOBAL_CROPS} global crops and at least one more"
@@ -205,11 +214,8 @@ impl Method for Dino {
         &self.encoder
     }
 
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
-    }
-
-    fn after_step(mut self, progress: f64, carry: Vec<Tensor<2>>) -> Self {
+    fn after_step(mut self, at: AfterStep, carry: Vec<Tensor<2>>) -> Self {
+        let progress = at.progress;
         let m = cosine_momentum(self.base_momentum, progress);
         self.teacher_encoder = ema_update(self.teacher_encoder, &self.encoder, m);
         self.teacher_head = ema_update(self.teacher_head, &self.head, m);
@@ -286,8 +292,8 @@ mod tests {
             v.extend(locals);
             v
         };
-        let a = dino.step(views(vec![crop(6), crop(6)]));
-        let b = dino.step(views(vec![crop(6), crop(6)]));
+        let a = dino.step(views(vec![crop(6), crop(6)]), 0);
+        let b = dino.step(views(vec![crop(6), crop(6)]), 0);
         // The carried teacher mean is `[1, K]` and does not depend on the local crops...
         assert_eq!(a.carry[0].dims(), [1, 8]);
         assert_eq!(values(a.carry[0].clone()), values(b.carry[0].clone()));
@@ -305,10 +311,16 @@ mod tests {
             assert!((m - c).abs() < 1e-6);
         }
         // A different global crop changes what the teacher saw.
-        let c = dino.step(vec![g1.clone(), crop(12), crop(6)]);
+        let c = dino.step(vec![g1.clone(), crop(12), crop(6)], 0);
         assert_ne!(values(c.carry[0].clone()), values(b.carry[0].clone()));
         // after_step moves the centre from zero by (1 - 0.9) of the batch mean.
-        let dino = dino.after_step(0.0, a.carry);
+        let dino = dino.after_step(
+            AfterStep {
+                step: 1,
+                progress: 0.0,
+            },
+            a.carry,
+        );
         for (got, m) in values(dino.center.val()).iter().zip(&mean) {
             assert!((got - 0.1 * m).abs() < 1e-6, "{got} vs {}", 0.1 * m);
         }

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::masking::box_mask;
-use super::{Method, MethodConfig, StepOutput};
+use super::{ImageMethod, Method, MethodConfig, StepOutput};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::eval::grid::write_image_grid;
@@ -140,7 +140,7 @@ impl Inpaint {
     }
 }
 
-impl Method for Inpaint {
+impl ImageMethod for Inpaint {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let stages = encoder.feature_stride().trailing_zeros() as usize;
         let decoder = UpDecoder::new(encoder.out_dim(), stages, encoder.in_channels(), device);
@@ -153,24 +153,6 @@ impl Method for Inpaint {
 
     fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
         vec![AugmentConfig::masked_modelling(channels, size)]
-    }
-
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
-        self.step_seeded(views, 0)
-    }
-
-    fn step_seeded(&self, views: Vec<Tensor<4>>, seed: u64) -> StepOutput {
-        let [x]: [Tensor<4>; 1] = views.try_into().expect("inpainting takes one view");
-        let out = self.run(x, seed);
-        StepOutput::new(out.loss, out.pooled)
-    }
-
-    fn watches_collapse() -> bool {
-        false
-    }
-
-    fn encoder(&self) -> &ImageEncoder {
-        &self.encoder
     }
 
     fn into_encoder(self) -> ImageEncoder {
@@ -188,6 +170,25 @@ impl Method for Inpaint {
             &run_dir.join("reconstruction.png"),
             &[x.clone(), out.masked, recon],
         )
+    }
+}
+
+impl Method for Inpaint {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, seed: u64) -> StepOutput {
+        let [x]: [Tensor<4>; 1] = views.try_into().expect("inpainting takes one view");
+        let out = self.run(x, seed);
+        StepOutput::new(out.loss, out.pooled)
+    }
+
+    fn watches_collapse(&self) -> bool {
+        false
+    }
+
+    fn encoder(&self) -> &ImageEncoder {
+        &self.encoder
     }
 }
 

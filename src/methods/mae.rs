@@ -15,7 +15,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use super::masking::PatchMask;
-use super::{Method, MethodConfig, StepOutput};
+use super::{ImageMethod, Method, MethodConfig, StepOutput};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::vit::{Vit, patchify, position_embedding, unpatchify};
@@ -148,7 +148,7 @@ impl Mae {
     }
 }
 
-impl Method for Mae {
+impl ImageMethod for Mae {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let (dim, patch_dim) = match &encoder {
             ImageEncoder::Vit(vit) => (vit.dim, vit.patch_dim()),
@@ -183,28 +183,6 @@ impl Method for Mae {
         vec![AugmentConfig::masked_modelling(channels, size)]
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
-        self.step_seeded(views, 0)
-    }
-
-    fn step_seeded(&self, views: Vec<Tensor<4>>, seed: u64) -> StepOutput {
-        let [x]: [Tensor<4>; 1] = views.try_into().expect("MAE takes one view");
-        let vit = self.vit();
-        let [b, _, h, w] = x.dims();
-        let n = (h / vit.patch) * (w / vit.patch);
-        let mask = PatchMask::random(b, n, self.mask_ratio, seed);
-        let out = self.forward_masked(x, &mask);
-        StepOutput::new(self.loss(&out), out.latent)
-    }
-
-    fn watches_collapse() -> bool {
-        false
-    }
-
-    fn encoder(&self) -> &ImageEncoder {
-        &self.encoder
-    }
-
     fn into_encoder(self) -> ImageEncoder {
         self.encoder
     }
@@ -230,6 +208,29 @@ impl Method for Mae {
             &run_dir.join("reconstruction.png"),
             &[original, masked, recon],
         )
+    }
+}
+
+impl Method for Mae {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, seed: u64) -> StepOutput {
+        let [x]: [Tensor<4>; 1] = views.try_into().expect("MAE takes one view");
+        let vit = self.vit();
+        let [b, _, h, w] = x.dims();
+        let n = (h / vit.patch) * (w / vit.patch);
+        let mask = PatchMask::random(b, n, self.mask_ratio, seed);
+        let out = self.forward_masked(x, &mask);
+        StepOutput::new(self.loss(&out), out.latent)
+    }
+
+    fn watches_collapse(&self) -> bool {
+        false
+    }
+
+    fn encoder(&self) -> &ImageEncoder {
+        &self.encoder
     }
 }
 

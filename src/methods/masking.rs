@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::augment::image::mix;
+use crate::train::seed::mix;
 
 /// Which patches of each sample an MAE encoder sees.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::{MethodConfig, StepOutput};
+use super::{Method, MethodConfig, StepOutput, device_of};
 use crate::text::batch::TokenBatch;
 use crate::text::masking::mlm_mask;
 use crate::text::model::TextEncoder;
@@ -70,8 +70,21 @@ impl TextMethod for Mlm {
     fn input() -> TextInput {
         TextInput::Packed
     }
+}
 
-    fn step(&self, batch: &TokenBatch, seed: u64, device: &Device) -> StepOutput {
+impl Method for Mlm {
+    type Batch = TokenBatch;
+    type Encoder = TextEncoder;
+
+    /// A language model's pooled states have a low uncentred spread by construction and it
+    /// cannot collapse to a constant (it must predict different tokens).
+    fn watches_collapse(&self) -> bool {
+        false
+    }
+
+    fn step(&self, batch: TokenBatch, seed: u64) -> StepOutput {
+        let batch = &batch;
+        let device = &device_of(self);
         let (masked, positions, targets) = mask_batch(batch, self.vocab, self.select, seed);
         let (ids, valid) = masked.tensors(device);
         let hidden = match masked.packing(device) {

@@ -24,7 +24,7 @@ use burn::prelude::*;
 
 use super::ema::{ema_update, momentum_copy};
 use super::losses::{self, l2_normalize};
-use super::{Method, MethodConfig, StepOutput};
+use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::heads::MlpHead;
@@ -128,7 +128,7 @@ impl MocoV2 {
     }
 }
 
-impl Method for MocoV2 {
+impl ImageMethod for MocoV2 {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         // MoCo v2's head: fc - ReLU - fc, no BatchNorm.
         let projector = MlpHead::new(
@@ -155,7 +155,16 @@ impl Method for MocoV2 {
         vec![AugmentConfig::simclr(channels, size); 2]
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for MocoV2 {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let [v1, v2]: [Tensor<4>; 2] = views.try_into().expect("MoCo takes two views");
         let q = self.queries(v1);
         let k = l2_normalize(self.keys(v2));
@@ -177,11 +186,7 @@ impl Method for MocoV2 {
         &self.encoder
     }
 
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
-    }
-
-    fn after_step(mut self, _progress: f64, carry: Vec<Tensor<2>>) -> Self {
+    fn after_step(mut self, _at: AfterStep, carry: Vec<Tensor<2>>) -> Self {
         self.key_encoder = ema_update(self.key_encoder, &self.encoder, self.momentum);
         self.key_projector = ema_update(self.key_projector, &self.projector, self.momentum);
         if let Some(keys) = carry.into_iter().next() {
@@ -258,10 +263,16 @@ mod tests {
         let mut written = Vec::new();
         for _ in 0..3 {
             let view = || Tensor::<4>::random([16, 1, 8, 8], Distribution::Default, &device);
-            let out = moco.step(vec![view(), view()]);
+            let out = moco.step(vec![view(), view()], 0);
             assert!(out.loss.into_scalar::<f32>().is_finite());
             written.push(out.carry[0].clone());
-            moco = moco.after_step(0.5, out.carry);
+            moco = moco.after_step(
+                AfterStep {
+                    step: 1,
+                    progress: 0.5,
+                },
+                out.carry,
+            );
         }
         assert_eq!(moco.enqueued(), 48);
         // 48 keys in 40 rows: keys 40..48 wrapped onto rows 0..8, rows 8..40 hold keys 8..40.

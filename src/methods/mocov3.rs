@@ -9,7 +9,7 @@
 use burn::prelude::*;
 
 use super::ema::{cosine_momentum, ema_update, momentum_copy};
-use super::{Method, MethodConfig, StepOutput, losses};
+use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput, losses};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::heads::MlpHead;
@@ -50,7 +50,7 @@ impl MocoV3 {
     }
 }
 
-impl Method for MocoV3 {
+impl ImageMethod for MocoV3 {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let projector = cfg.projector(encoder.out_dim(), device);
         let predictor = cfg.predictor_head(device);
@@ -70,7 +70,16 @@ impl Method for MocoV3 {
         AugmentConfig::byol_pair(channels, size).to_vec()
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for MocoV3 {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let [v1, v2]: [Tensor<4>; 2] = views.try_into().expect("MoCo v3 takes two views");
         let (z1, q1) = self.query(v1.clone());
         let (_, q2) = self.query(v2.clone());
@@ -83,11 +92,8 @@ impl Method for MocoV3 {
         &self.encoder
     }
 
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
-    }
-
-    fn after_step(mut self, progress: f64, _carry: Vec<Tensor<2>>) -> Self {
+    fn after_step(mut self, at: AfterStep, _carry: Vec<Tensor<2>>) -> Self {
+        let progress = at.progress;
         let m = cosine_momentum(self.base_momentum, progress);
         self.momentum_encoder = ema_update(self.momentum_encoder, &self.encoder, m);
         self.momentum_projector = ema_update(self.momentum_projector, &self.projector, m);

@@ -4,9 +4,9 @@ pub mod barlow;
 pub mod byol;
 pub mod clm;
 pub mod dino;
-pub mod ema;
+
 pub mod inpaint;
-pub mod losses;
+
 pub mod mae;
 pub mod masking;
 pub mod mlm;
@@ -19,6 +19,9 @@ pub mod ts_contrast;
 pub mod ts_mask;
 pub mod ts_order;
 pub mod vicreg;
+
+pub use autodidact_core::method::{AfterStep, Method, StepOutput, device_of};
+pub use autodidact_core::{ema, losses};
 
 use burn::prelude::*;
 use clap::ValueEnum;
@@ -34,7 +37,8 @@ use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use crate::eval::knn::KnnFeatures;
 use crate::train::config::RunConfig;
 use crate::train::limits::{self, Settings};
-use crate::train::trainer::{TrainOptions, TrainSummary, pretrain_with};
+use crate::train::metrics::{TrainOptions, TrainSummary};
+use crate::train::trainer::pretrain_with;
 
 /// The registered methods (`--method`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -183,7 +187,7 @@ pub struct MethodConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ViewPreset {
-    /// The method's own ([`Method::views`]).
+    /// The method's own ([`ImageMethod::views`]).
     #[default]
     Method,
     /// SimCLR's augmentation for both views (also SimSiam's, MoCo v2's and VICReg's).
@@ -195,7 +199,7 @@ pub enum ViewPreset {
 impl ViewPreset {
     /// The view pipelines of `M` under this preset; a preset pair replaces only a two-view
     /// method's views (multi-crop keeps its own).
-    pub fn views<M: Method>(
+    pub fn views<M: ImageMethod>(
         self,
         channels: usize,
         size: usize,
@@ -393,72 +397,22 @@ impl MethodConfig {
     }
 }
 
-/// What one training step of a method produced.
-pub struct StepOutput {
-    /// Scalar loss to minimise.
-    pub loss: Tensor<1>,
-    /// Embeddings used by the collapse watch (e.g. the projections of the first view).
-    pub embeddings: Tensor<2>,
-    /// Detached tensors handed to [`Method::after_step`] once the optimiser has stepped (MoCo's
-    /// new keys, which join its queue); empty for most methods.
-    pub carry: Vec<Tensor<2>>,
-}
-
-impl StepOutput {
-    /// A step output with nothing to carry.
-    pub fn new(loss: Tensor<1>, embeddings: Tensor<2>) -> Self {
-        Self {
-            loss,
-            embeddings,
-            carry: Vec::new(),
-        }
-    }
-}
-
-/// A self-supervised method: the trainer runs any type that implements this.
-pub trait Method: Module + Sized {
+/// A self-supervised method on images: a [`Method`] whose batch is one tensor per view
+/// (`views[v]` is `[B, C, S_v, S_v]` with `S_v` the `out_size` of `views()[v]`: one size for
+/// two-view methods, several for multi-crop) and whose encoder is an [`ImageEncoder`].
+pub trait ImageMethod: Method<Batch = Vec<Tensor<4>>, Encoder = ImageEncoder> {
     /// Builds the method's heads around `encoder`.
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self;
 
     /// One augmentation pipeline per view the method consumes.
     fn views(channels: usize, size: usize) -> Vec<AugmentConfig>;
 
-    /// Forward pass and loss for one batch; `views[v]` is `[B, C, S_v, S_v]` with `S_v` the
-    /// `out_size` of `views()[v]` (one size for two-view methods, several for multi-crop).
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput;
-
-    /// [`Method::step`] for methods that draw randomness of their own (MAE's and inpainting's
-    /// masks): `seed` is a pure function of the run's seed and the step, so runs and resumes stay
-    /// exact. The trainer calls this; the default ignores the seed.
-    fn step_seeded(&self, views: Vec<Tensor<4>>, seed: u64) -> StepOutput {
-        let _ = seed;
-        self.step(views)
-    }
-
-    /// The backbone being trained.
-    fn encoder(&self) -> &ImageEncoder;
-
     /// Consumes the method and returns its backbone.
     fn into_encoder(self) -> ImageEncoder;
 
-    /// Called after every optimiser step with the training progress in `[0, 1]` and the step's
-    /// [`StepOutput::carry`] (EMA targets, queues and schedules live here). State changed here
-    /// must live in the module (e.g. a `Param` without gradient) so checkpoints keep it.
-    fn after_step(self, _progress: f64, _carry: Vec<Tensor<2>>) -> Self {
-        self
-    }
-
-    /// Whether the trainer warns when [`StepOutput::embeddings`] lose their spread. Joint-embedding
-    /// methods can collapse to a constant; reconstruction methods cannot (a constant cannot
-    /// reconstruct different images), and their pooled features have a low uncentred spread by
-    /// construction, which would only raise false alarms. The spread is logged either way.
-    fn watches_collapse() -> bool {
-        true
-    }
-
     /// Writes pictures of what the method does into `run_dir` (MAE's and inpainting's
-    /// `reconstruction.png`), called by the trainer at the end of a run on the evaluation copy
-    /// (`valid()`) with `batch[0]` = up to 8 un-augmented training images, `[N, C, S, S]`.
+    /// `reconstruction.png`), called at the end of a run on the evaluation copy (`valid()`)
+    /// with `batch[0]` = up to 8 un-augmented training images, `[N, C, S, S]`.
     fn write_artifacts(&self, _batch: &[Tensor<4>], _run_dir: &Path) -> anyhow::Result<()> {
         Ok(())
     }

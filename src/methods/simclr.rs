@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use super::{Method, MethodConfig, StepOutput, losses};
+use super::{ImageMethod, Method, MethodConfig, StepOutput, losses};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::heads::MlpHead;
@@ -14,7 +14,7 @@ pub struct SimClr {
     pub temperature: f64,
 }
 
-impl Method for SimClr {
+impl ImageMethod for SimClr {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let projector = cfg.projector(encoder.out_dim(), device);
         Self {
@@ -28,7 +28,16 @@ impl Method for SimClr {
         vec![AugmentConfig::simclr(channels, size); 2]
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for SimClr {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let n = views[0].dims()[0];
         // One pass over both views, so BatchNorm normalises over all 2N samples as in the paper.
         let z = self
@@ -41,9 +50,5 @@ impl Method for SimClr {
 
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder
-    }
-
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
     }
 }

@@ -5,7 +5,7 @@
 
 use burn::prelude::*;
 
-use super::{MethodConfig, StepOutput, losses};
+use super::{Method, MethodConfig, StepOutput, device_of, losses};
 use crate::text::batch::TokenBatch;
 use crate::text::model::TextEncoder;
 use crate::text::train::{TextInput, TextMethod};
@@ -31,8 +31,15 @@ impl TextMethod for SimCse {
     fn input() -> TextInput {
         TextInput::Texts
     }
+}
 
-    fn step(&self, batch: &TokenBatch, _seed: u64, device: &Device) -> StepOutput {
+impl Method for SimCse {
+    type Batch = TokenBatch;
+    type Encoder = TextEncoder;
+
+    fn step(&self, batch: TokenBatch, _seed: u64) -> StepOutput {
+        let batch = &batch;
+        let device = &device_of(self);
         let (ids, valid) = batch.tensors(device);
         // Two passes draw two dropout masks from the step's generator.
         let view = || {

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::{Method, MethodConfig, StepOutput, losses};
+use super::{ImageMethod, Method, MethodConfig, StepOutput, losses};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::heads::MlpHead;
@@ -28,7 +28,7 @@ impl SimSiam {
     }
 }
 
-impl Method for SimSiam {
+impl ImageMethod for SimSiam {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let projector = cfg.projector(encoder.out_dim(), device);
         let predictor = cfg.predictor_head(device);
@@ -44,7 +44,16 @@ impl Method for SimSiam {
         vec![AugmentConfig::simclr(channels, size); 2]
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for SimSiam {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let [v1, v2]: [Tensor<4>; 2] = views.try_into().expect("SimSiam takes two views");
         let (z1, p1) = self.forward(v1);
         let (z2, p2) = self.forward(v2);
@@ -56,9 +65,5 @@ impl Method for SimSiam {
 
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder
-    }
-
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
     }
 }

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{MethodConfig, StepOutput, losses};
+use super::{Method, MethodConfig, StepOutput, device_of, losses};
 use crate::series::batch::SeriesBatch;
 use crate::series::encoder::SeriesEncoder;
 use crate::series::train::SeriesMethod;
@@ -85,8 +85,15 @@ impl SeriesMethod for TsContrast {
             timestamp_keep: cfg.timestamp_keep,
         }
     }
+}
 
-    fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput {
+impl Method for TsContrast {
+    type Batch = SeriesBatch;
+    type Encoder = SeriesEncoder;
+
+    fn step(&self, batch: SeriesBatch, seed: u64) -> StepOutput {
+        let batch = &batch;
+        let device = &device_of(self);
         let mut rng = StdRng::seed_from_u64(seed);
         let c = CropPair::sample(batch.len, batch.batch, &mut rng);
         let shared = c.right - c.left;

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{MethodConfig, StepOutput};
+use super::{Method, MethodConfig, StepOutput, device_of};
 use crate::series::batch::SeriesBatch;
 use crate::series::encoder::SeriesEncoder;
 use crate::series::train::SeriesMethod;
@@ -56,8 +56,15 @@ impl SeriesMethod for TsMask {
             mask_span: cfg.mask_span,
         }
     }
+}
 
-    fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput {
+impl Method for TsMask {
+    type Batch = SeriesBatch;
+    type Encoder = SeriesEncoder;
+
+    fn step(&self, batch: SeriesBatch, seed: u64) -> StepOutput {
+        let batch = &batch;
+        let device = &device_of(self);
         let mut rng = StdRng::seed_from_u64(seed);
         let mask = span_mask(batch, self.mask_ratio, self.mask_span, &mut rng);
         let (x, valid) = batch.tensors(device);

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{MethodConfig, StepOutput};
+use super::{Method, MethodConfig, StepOutput, device_of};
 use crate::encoders::heads::MlpHead;
 use crate::series::batch::SeriesBatch;
 use crate::series::encoder::SeriesEncoder;
@@ -79,8 +79,15 @@ impl SeriesMethod for TsOrder {
             segments: k,
         }
     }
+}
 
-    fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput {
+impl Method for TsOrder {
+    type Batch = SeriesBatch;
+    type Encoder = SeriesEncoder;
+
+    fn step(&self, batch: SeriesBatch, seed: u64) -> StepOutput {
+        let batch = &batch;
+        let device = &device_of(self);
         let k = self.segments;
         let b = batch.batch;
         let parts = cut_segments(batch, k);

@@ -5,7 +5,7 @@
 use burn::prelude::*;
 
 use super::losses::{self, VicregWeights};
-use super::{Method, MethodConfig, StepOutput};
+use super::{ImageMethod, Method, MethodConfig, StepOutput};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use crate::encoders::heads::MlpHead;
@@ -19,7 +19,7 @@ pub struct Vicreg {
     pub covariance: f64,
 }
 
-impl Method for Vicreg {
+impl ImageMethod for Vicreg {
     fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let expander = cfg.projector(encoder.out_dim(), device);
         Self {
@@ -35,7 +35,16 @@ impl Method for Vicreg {
         AugmentConfig::byol_pair(channels, size).to_vec()
     }
 
-    fn step(&self, views: Vec<Tensor<4>>) -> StepOutput {
+    fn into_encoder(self) -> ImageEncoder {
+        self.encoder
+    }
+}
+
+impl Method for Vicreg {
+    type Batch = Vec<Tensor<4>>;
+    type Encoder = ImageEncoder;
+
+    fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
         let [v1, v2]: [Tensor<4>; 2] = views.try_into().expect("VICReg takes two views");
         let z1 = self.expander.forward(self.encoder.forward(v1));
         let z2 = self.expander.forward(self.encoder.forward(v2));
@@ -49,9 +58,5 @@ impl Method for Vicreg {
 
     fn encoder(&self) -> &ImageEncoder {
         &self.encoder
-    }
-
-    fn into_encoder(self) -> ImageEncoder {
-        self.encoder
     }
 }

@@ -11,7 +11,6 @@ use super::SeriesSet;
 use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
 use super::train::{SeriesRunConfig, batch_indices};
-use crate::augment::image::mix;
 use crate::data::split::sample_fraction;
 use crate::eval::Embeddings;
 use crate::eval::knn::{KnnConfig, accuracy, knn_predict};
@@ -19,6 +18,7 @@ use crate::eval::linear::{LinearProbeConfig, linear_probe};
 use crate::eval::report::EvalResult;
 use crate::eval::suite::Protocol;
 use crate::eval::svm::{SvmConfig, svm_predict};
+use crate::train::seed::mix;
 use crate::train::seed::seeded_init;
 
 /// Stream of the baseline's dropout masks.

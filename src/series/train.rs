@@ -6,10 +6,8 @@
 //! last good checkpoint kept when the loss is not finite, and resumes exactly.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::bail;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -19,34 +17,31 @@ use serde::{Deserialize, Serialize};
 use super::SeriesSet;
 use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
-use crate::augment::image::mix;
 use crate::methods::ema::{ema_update, momentum_copy};
-use crate::methods::losses::normalized_spread;
-use crate::methods::{MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask, ts_order};
-use crate::train::checkpoint::{Checkpoints, TrainState, save_encoder};
+use crate::methods::{
+    AfterStep, Method, MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask, ts_order,
+};
 use crate::train::config::{DeviceChoice, load_settings, save_settings};
+use crate::train::fit::{BatchSource, Budget, LoopSettings, Schedule, fit};
 use crate::train::limits::{self, Settings};
-use crate::train::optim::{OptimizerConfig, build_optimizer};
+use crate::train::metrics::{TrainOptions, TrainSummary};
+use crate::train::optim::OptimizerConfig;
+use crate::train::progress::Progress;
 use crate::train::recipe::Recipe;
+use crate::train::seed::mix;
 use crate::train::seed::seeded_init;
-use crate::train::trainer::{MetricsLine, MetricsLog, TrainOptions, TrainSummary, check_loss};
 
 /// Stream of the per-step seed handed to [`SeriesMethod::step`].
 const METHOD_STREAM: u64 = 0x5345_5249_4553;
 /// Stream of the per-epoch sample order.
 const ORDER_STREAM: u64 = 0x004f_5244_4552;
 
-/// A self-supervised method on series.
-pub trait SeriesMethod: Module + burn::module::ModuleDisplay + Sized {
+/// A self-supervised method on series: a [`Method`] whose batch is a padded, standardised
+/// [`SeriesBatch`] and whose encoder is the dilated convolutional [`SeriesEncoder`]. It draws its
+/// own randomness (crops, shuffles, masks) from the step's seed.
+pub trait SeriesMethod: Method<Batch = SeriesBatch, Encoder = SeriesEncoder> {
     /// Builds the method's heads around `encoder`.
     fn new(cfg: &MethodConfig, encoder: SeriesEncoder, device: &Device) -> Self;
-
-    /// Loss of one batch. The method draws its own randomness (crops, shuffles, masks) from
-    /// `seed`, a pure function of the run's seed and the step.
-    fn step(&self, batch: &SeriesBatch, seed: u64, device: &Device) -> StepOutput;
-
-    /// The backbone being trained.
-    fn encoder(&self) -> &SeriesEncoder;
 }
 
 /// A method in training and the uniform average of its encoder's weights (TS2Vec evaluates this
@@ -57,6 +52,30 @@ pub trait SeriesMethod: Module + burn::module::ModuleDisplay + Sized {
 pub struct Averaged<M: Module> {
     pub method: M,
     pub average: SeriesEncoder,
+}
+
+impl<M: SeriesMethod> Method for Averaged<M> {
+    type Batch = SeriesBatch;
+    type Encoder = SeriesEncoder;
+
+    fn step(&self, batch: SeriesBatch, seed: u64) -> StepOutput {
+        self.method.step(batch, seed)
+    }
+
+    fn after_step(mut self, at: AfterStep, carry: Vec<Tensor<2>>) -> Self {
+        self.method = self.method.after_step(at, carry);
+        self.average = ema_update(self.average, self.method.encoder(), average_kept(at.step));
+        self
+    }
+
+    /// The average is what the run exports.
+    fn encoder(&self) -> &SeriesEncoder {
+        &self.average
+    }
+
+    fn watches_collapse(&self) -> bool {
+        self.method.watches_collapse()
+    }
 }
 
 /// The share of the running average kept when the weights after step `step` (1, 2, ...) join
@@ -251,90 +270,58 @@ pub fn pretrain_with<M: SeriesMethod>(
         let average = momentum_copy(method.encoder());
         Averaged { method, average }
     });
-    let checkpoints = Checkpoints::new(run_dir);
-    let fresh = TrainState::fresh(Some(cfg.steps));
-    let (mut model, mut optim, mut state) =
-        checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
-    let encoder_path = run_dir.join("encoder.safetensors");
-    if state.finished {
-        return Ok(TrainSummary::of_finished(&state, encoder_path));
+    let settings = LoopSettings {
+        seed: cfg.seed,
+        stream: METHOD_STREAM,
+        budget: match cfg.minutes {
+            None => Budget::Steps(cfg.steps),
+            Some(minutes) => Budget::Minutes {
+                minutes,
+                max_steps: Some(cfg.steps),
+            },
+        },
+        optimizer: cfg.optimizer.clone(),
+        schedule: Schedule::Constant,
+        checkpoint_every: cfg.checkpoint_every,
+        log_every: cfg.log_every,
+        unit: "series",
+        units_per_step: batch,
+        steps_per_epoch: (n / batch).max(1) as f64,
+    };
+    let mut source = SeriesBatches {
+        data,
+        batch,
+        seed: cfg.seed,
+        scaler: &cfg.scaler,
+    };
+    let mut progress = Progress::new(opts.quiet);
+    let fitted = fit(
+        model,
+        &mut source,
+        &settings,
+        run_dir,
+        opts,
+        None,
+        &mut progress,
+    )?;
+    Ok(fitted.summary)
+}
+
+/// The padded, standardised series of each step.
+struct SeriesBatches<'a> {
+    data: &'a SeriesSet,
+    batch: usize,
+    seed: u64,
+    scaler: &'a Scaler,
+}
+
+impl BatchSource for SeriesBatches<'_> {
+    type Batch = SeriesBatch;
+
+    fn batch(&mut self, step: usize) -> Option<SeriesBatch> {
+        let idx = batch_indices(self.data.len(), self.batch, self.seed, step);
+        Some(SeriesBatch::gather(self.data, &idx, self.scaler))
     }
-    let mut metrics = MetricsLog::open(run_dir, state.step)?;
-    let start = Instant::now();
-    let elapsed_before = state.elapsed_s;
-    let per_epoch = (n / batch).max(1);
-    let mut collapse_warnings = 0;
-    let mut session_steps = 0;
-    while state.step < cfg.steps {
-        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
-        if cfg.minutes.is_some_and(|m| elapsed >= m * 60.0) {
-            break;
-        }
-        if opts.stop_after.is_some_and(|s| session_steps >= s) {
-            break;
-        }
-        let idx = batch_indices(n, batch, cfg.seed, state.step);
-        let series = SeriesBatch::gather(data, &idx, &cfg.scaler);
-        let out = model.method.step(
-            &series,
-            mix(cfg.seed ^ METHOD_STREAM, state.step as u64),
-            &device,
-        );
-        let loss = out.loss.clone().into_scalar::<f32>() as f64;
-        check_loss(loss, state.step, &checkpoints)?;
-        let log_now = state.step.is_multiple_of(cfg.log_every);
-        let spread = if log_now {
-            normalized_spread(out.embeddings.clone())
-        } else {
-            f64::NAN
-        };
-        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
-        model = optim.step(cfg.optimizer.lr, model, grads);
-        state.step += 1;
-        let kept = average_kept(state.step);
-        model.average = ema_update(model.average, model.method.encoder(), kept);
-        session_steps += 1;
-        state.last_loss = Some(loss);
-        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
-        if log_now {
-            let line = MetricsLine {
-                step: state.step,
-                epoch: state.step as f64 / per_epoch as f64,
-                loss,
-                lr: cfg.optimizer.lr,
-                images_per_s: state.step as f64 * batch as f64 / elapsed.max(1e-9),
-                spread,
-                elapsed_s: elapsed,
-                val_loss: None,
-            };
-            metrics.write(&line)?;
-            if spread < crate::train::trainer::COLLAPSE_SPREAD {
-                collapse_warnings += 1;
-            }
-            if !opts.quiet {
-                println!(
-                    "step {:>5}/{}  loss {loss:.4}  spread {spread:.2}  {elapsed:.1} s",
-                    state.step, cfg.steps
-                );
-            }
-        }
-        if state.step.is_multiple_of(cfg.checkpoint_every) {
-            state.elapsed_s = elapsed;
-            checkpoints.save(&model, &optim, &state)?;
-            save_encoder(&model.average, &encoder_path)?;
-        }
-    }
-    state.finished = state.step >= cfg.steps
-        || cfg
-            .minutes
-            .is_some_and(|m| elapsed_before + start.elapsed().as_secs_f64() >= m * 60.0);
-    state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
-    checkpoints.save(&model, &optim, &state)?;
-    save_encoder(&model.average, &encoder_path)?;
-    Ok(TrainSummary {
-        collapse_warnings,
-        ..TrainSummary::of_finished(&state, encoder_path)
-    })
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@ use crate::eval::suite::Protocol;
 use crate::eval::svm::SvmConfig;
 use crate::methods::MethodKind;
 use crate::train::checkpoint::load_encoder;
+use crate::train::metrics::TrainOptions;
 use crate::train::recipe::Recipe;
 use crate::train::run_folder::RunFolder;
-use crate::train::trainer::TrainOptions;
 
 /// One method, protocol and label share on one problem.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

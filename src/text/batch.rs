@@ -6,7 +6,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::augment::image::mix;
+use crate::train::seed::mix;
 
 /// A batch of token ids on the CPU, row-major `[batch, len]`, with a validity mask.
 #[derive(Clone, Debug, PartialEq)]

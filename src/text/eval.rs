@@ -18,7 +18,6 @@ use super::model::TextEncoder;
 use super::prompt::Prompt;
 use super::tokenizer::TextTokenizer;
 use super::train::TextRunConfig;
-use crate::augment::image::mix;
 use crate::data::split::sample_fraction;
 use crate::eval::Embeddings;
 use crate::eval::knn::{KnnConfig, accuracy, knn_predict};
@@ -27,6 +26,7 @@ use crate::eval::report::EvalResult;
 use crate::eval::suite::Protocol;
 use crate::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
 use crate::train::schedule::warmup_cosine;
+use crate::train::seed::mix;
 use crate::train::seed::{seeded_init, with_seeded_device};
 
 /// Texts per forward pass when embedding or predicting.

@@ -7,10 +7,8 @@
 //! Next-token runs hold out the last part of the corpus and report its loss (nats per token).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::bail;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -22,20 +20,19 @@ use super::batch::{
 };
 use super::model::{TextEncoder, TransformerConfig};
 use super::tokenizer::{TextTokenizer, TokenizerKind};
-use crate::augment::image::mix;
-use crate::methods::losses::normalized_spread;
-use crate::methods::{MethodConfig, MethodKind, StepOutput, clm, mlm, simcse};
-use crate::train::checkpoint::{Checkpoints, TrainState, load_run_encoder, save_encoder};
+use crate::methods::{Method, MethodConfig, MethodKind, clm, mlm, simcse};
+use crate::train::checkpoint::load_run_encoder;
 use crate::train::config::{DeviceChoice, load_settings, save_settings};
+use crate::train::fit::{BatchSource, Budget, Heldout, LoopSettings, Schedule, fit};
 use crate::train::limits::{self, Settings};
-use crate::train::optim::{OptimizerConfig, build_optimizer};
-use crate::train::seed::{seeded_init, with_seeded_device};
-use crate::train::trainer::{MetricsLine, MetricsLog, TrainOptions, TrainSummary, check_loss};
+use crate::train::metrics::{TrainOptions, TrainSummary};
+use crate::train::optim::OptimizerConfig;
+use crate::train::progress::Progress;
+use crate::train::seed::mix;
+use crate::train::seed::seeded_init;
 
 /// Stream of the per-step seed handed to methods and to the dropout generator.
 const METHOD_STREAM: u64 = 0x5445_5854;
-/// Steps timed before a `--minutes` budget fixes the number of steps.
-const CALIBRATION_STEPS: usize = 10;
 /// Held-out windows scored at each evaluation (at most).
 const HELDOUT_WINDOWS: usize = 256;
 
@@ -51,16 +48,14 @@ pub enum TextInput {
     Packed,
 }
 
-/// A self-supervised method on text.
-pub trait TextMethod: Module + burn::module::ModuleDisplay + Sized {
+/// A self-supervised method on text: a [`Method`] whose batch is a [`TokenBatch`] and whose
+/// encoder is the [`TextEncoder`]; its own randomness (masks) comes from the step's seed.
+pub trait TextMethod: Method<Batch = TokenBatch, Encoder = TextEncoder> {
     /// Builds the method's heads around `encoder`.
     fn new(cfg: &MethodConfig, encoder: TextEncoder, device: &Device) -> Self;
     /// Whether the encoder attends only to earlier positions.
     fn causal() -> bool;
     fn input() -> TextInput;
-    /// Loss of one batch; the method's own randomness (masks) comes from `seed`.
-    fn step(&self, batch: &TokenBatch, seed: u64, device: &Device) -> StepOutput;
-    fn encoder(&self) -> &TextEncoder;
 }
 
 /// Everything needed to rerun a text pre-training run (`config.toml`).
@@ -368,142 +363,89 @@ pub fn pretrain_with<M: TextMethod>(
             M::new(&cfg.method_config, encoder, &device)
         });
     }
-    let checkpoints = Checkpoints::new(run_dir);
-    let fresh = TrainState::fresh(cfg.minutes.is_none().then_some(cfg.steps));
-    let (mut model, mut optim, mut state) =
-        checkpoints.start(model, build_optimizer(&cfg.optimizer), fresh, opts.resume)?;
-    let encoder_path = run_dir.join("encoder.safetensors");
-    if state.finished {
-        return Ok(TrainSummary::of_finished(&state, encoder_path));
-    }
-    let mut metrics = MetricsLog::open(run_dir, state.step)?;
-    let start = Instant::now();
-    let elapsed_before = state.elapsed_s;
-    let mut calibration: Option<(Instant, usize)> = None;
-    let mut session_steps = 0;
-    let mut evaluated_at = None;
-    let tokens_per_step = cfg.batch_size * cfg.model.max_len;
     let rows_per_epoch = corpus.rows_per_epoch(M::input(), cfg.model.max_len);
-    let device_plain = cfg.device.device()?;
-    loop {
-        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
-        if state.total_steps.is_some_and(|t| state.step >= t)
-            || cfg.minutes.is_some_and(|m| elapsed >= m * 60.0)
-        {
-            state.finished = true;
-            break;
-        }
-        if opts.stop_after.is_some_and(|s| session_steps >= s) {
-            break;
-        }
-        let batch = batch_for(M::input(), corpus, rows_per_epoch, cfg, state.step);
-        let step_seed = mix(cfg.seed ^ METHOD_STREAM, state.step as u64);
-        let out = with_seeded_device(&device, step_seed, || {
-            model.step(&batch, step_seed, &device)
-        });
-        let loss = out.loss.clone().into_scalar::<f32>() as f64;
-        check_loss(loss, state.step, &checkpoints)?;
-        let log_now = state.step.is_multiple_of(cfg.log_every);
-        let spread = if log_now {
-            normalized_spread(out.embeddings.clone())
-        } else {
-            f64::NAN
-        };
+    let settings = LoopSettings {
+        seed: cfg.seed,
+        stream: METHOD_STREAM,
+        budget: match cfg.minutes {
+            None => Budget::Steps(cfg.steps),
+            Some(minutes) => Budget::Minutes {
+                minutes,
+                max_steps: None,
+            },
+        },
+        optimizer: cfg.optimizer.clone(),
         // Text runs decay to a tenth of the peak, not to zero.
-        let floor = match state.total_steps {
-            Some(_) => cfg.optimizer.lr * 0.1,
-            None => 0.0,
-        };
-        let lr = cfg
-            .optimizer
-            .lr_at(state.step, state.total_steps)
-            .max(floor);
-        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
-        model = optim.step(lr.min(cfg.optimizer.lr), model, grads);
-        state.step += 1;
-        session_steps += 1;
-        state.last_loss = Some(loss);
-        if let Some(minutes) = cfg.minutes {
-            match calibration {
-                None if state.step >= 2 => calibration = Some((Instant::now(), state.step)),
-                Some((t0, s0))
-                    if state.total_steps.is_none() && state.step >= s0 + CALIBRATION_STEPS =>
-                {
-                    let per_step = t0.elapsed().as_secs_f64() / (state.step - s0) as f64;
-                    let left = minutes * 60.0 - (elapsed_before + start.elapsed().as_secs_f64());
-                    state.total_steps = Some(state.step + (left / per_step).max(0.0) as usize);
-                }
-                _ => {}
-            }
-        }
-        let at_end = state.total_steps.is_some_and(|t| state.step >= t);
-        let evaluate = M::input() == TextInput::Stream
-            && (state.step.is_multiple_of(cfg.eval_every) || at_end);
-        if evaluate {
-            state.val_loss = heldout_loss(
-                model.encoder(),
-                &corpus.heldout,
-                cfg.batch_size,
-                &device_plain,
-            );
-            evaluated_at = Some(state.step);
-        }
-        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
-        if log_now || evaluate {
-            let line = MetricsLine {
-                step: state.step,
-                epoch: (state.step * cfg.batch_size) as f64 / rows_per_epoch.max(1.0),
-                loss,
-                lr,
-                images_per_s: (state.step * tokens_per_step) as f64 / elapsed.max(1e-9),
-                spread,
-                elapsed_s: elapsed,
-                val_loss: if evaluate { state.val_loss } else { None },
-            };
-            metrics.write(&line)?;
-            if !opts.quiet {
-                let total = state.total_steps.map_or("?".to_string(), |t| t.to_string());
-                let held = if evaluate {
-                    state
-                        .val_loss
-                        .map_or(String::new(), |v| format!("  held-out {v:.4}"))
-                } else {
-                    String::new()
-                };
-                println!(
-                    "step {:>6}/{total}  loss {loss:.4}{held}  lr {lr:.2e}  {:.0} tokens/s  {elapsed:.0} s",
-                    state.step, line.images_per_s
-                );
-            }
-        }
-        if state.step.is_multiple_of(cfg.checkpoint_every) {
-            state.elapsed_s = elapsed;
-            checkpoints.save(&model, &optim, &state)?;
-            save_encoder(model.encoder(), &encoder_path)?;
-        }
+        schedule: Schedule::WarmupCosine { floor: 0.1 },
+        checkpoint_every: cfg.checkpoint_every,
+        log_every: cfg.log_every,
+        unit: "tokens",
+        units_per_step: cfg.batch_size * cfg.model.max_len,
+        steps_per_epoch: rows_per_epoch.max(1.0) / cfg.batch_size as f64,
+    };
+    let mut source = TokenBatches {
+        input: M::input(),
+        corpus,
+        rows_per_epoch,
+        cfg,
+    };
+    let mut heldout = HeldoutWindows {
+        tokens: &corpus.heldout,
+        batch: cfg.batch_size,
+        every: cfg.eval_every,
+        device: cfg.device.device()?,
+    };
+    let heldout: Option<&mut dyn Heldout<M>> =
+        (M::input() == TextInput::Stream).then_some(&mut heldout as &mut dyn Heldout<M>);
+    let mut progress = Progress::new(opts.quiet);
+    let fitted = fit(
+        model,
+        &mut source,
+        &settings,
+        run_dir,
+        opts,
+        heldout,
+        &mut progress,
+    )?;
+    Ok(fitted.summary)
+}
+
+/// The token batch of each step ([`batch_for`]).
+struct TokenBatches<'a> {
+    input: TextInput,
+    corpus: &'a TextCorpus,
+    rows_per_epoch: f64,
+    cfg: &'a TextRunConfig,
+}
+
+impl BatchSource for TokenBatches<'_> {
+    type Batch = TokenBatch;
+
+    fn batch(&mut self, step: usize) -> Option<TokenBatch> {
+        Some(batch_for(
+            self.input,
+            self.corpus,
+            self.rows_per_epoch,
+            self.cfg,
+            step,
+        ))
     }
-    if M::input() == TextInput::Stream && evaluated_at != Some(state.step) {
-        // The run stopped between evaluations (its time ran out, or it had already finished).
-        state.val_loss = heldout_loss(
-            model.encoder(),
-            &corpus.heldout,
-            cfg.batch_size,
-            &device_plain,
-        );
-        let line = MetricsLine {
-            step: state.step,
-            epoch: (state.step * cfg.batch_size) as f64 / rows_per_epoch.max(1.0),
-            loss: state.last_loss.unwrap_or(f64::NAN),
-            lr: f64::NAN,
-            images_per_s: f64::NAN,
-            spread: f64::NAN,
-            elapsed_s: elapsed_before + start.elapsed().as_secs_f64(),
-            val_loss: state.val_loss,
-        };
-        metrics.write(&line)?;
+}
+
+/// The next-token loss on the held-out end of the corpus ([`heldout_loss`]).
+struct HeldoutWindows<'a> {
+    tokens: &'a [u32],
+    batch: usize,
+    every: usize,
+    device: Device,
+}
+
+impl<M: Method<Encoder = TextEncoder>> Heldout<M> for HeldoutWindows<'_> {
+    fn every(&self) -> usize {
+        self.every
     }
-    state.elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
-    checkpoints.save(&model, &optim, &state)?;
-    save_encoder(model.encoder(), &encoder_path)?;
-    Ok(TrainSummary::of_finished(&state, encoder_path))
+
+    fn loss(&mut self, model: &M) -> Option<f64> {
+        heldout_loss(model.encoder(), self.tokens, self.batch, &self.device)
+    }
 }

@@ -1,12 +1,9 @@
-//! The one training loop every method uses, and its parts.
+//! The image training loop and its settings, on the shared parts in `autodidact_core::train`.
 
-pub mod checkpoint;
 pub mod config;
-pub mod limits;
-pub mod optim;
-pub mod progress;
 pub mod recipe;
-pub mod run_folder;
-pub mod schedule;
-pub mod seed;
 pub mod trainer;
+
+pub use autodidact_core::train::{
+    checkpoint, fit, limits, metrics, optim, progress, run_folder, schedule, seed, settings,
+};

@@ -11,8 +11,8 @@ use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
 use autodidact::methods::{MethodConfig, MethodKind};
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
+use autodidact::train::metrics::TrainOptions;
 use autodidact::train::optim::OptimizerConfig;
-use autodidact::train::trainer::TrainOptions;
 
 /// The bundled MNIST sample (10,000 test digits).
 pub fn bundled_mnist() -> ImageSet {
@@ -90,7 +90,7 @@ pub fn mean(xs: &[f64]) -> f64 {
 
 /// `(step, loss)` of every line of a run's `metrics.jsonl`.
 pub fn loss_curve(run_dir: &Path) -> Vec<(usize, f64)> {
-    autodidact::train::trainer::read_metrics(run_dir)
+    autodidact::train::metrics::read_metrics(run_dir)
         .expect("metrics readable")
         .iter()
         .map(|m| (m.step, m.loss))

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use autodidact::encoders::{EncoderKind, ImageEncoder};
 use autodidact::methods::simclr::SimClr;
-use autodidact::methods::{Method, MethodConfig, MethodKind};
+use autodidact::methods::{ImageMethod, Method, MethodConfig, MethodKind};
 use autodidact::train::checkpoint::{Checkpoints, TrainState, load_encoder, save_encoder};
 use autodidact::train::optim::{OptimizerConfig, build_optimizer};
 use burn::optim::GradientsParams;
@@ -30,7 +30,7 @@ fn stepped_simclr() -> (SimClr, burn::optim::ModuleOptimizer) {
     );
     let mut optim = build_optimizer(&OptimizerConfig::default());
     let view = || Tensor::<4>::random([4, 1, 8, 8], Distribution::Default, &device);
-    let out = model.step(vec![view(), view()]);
+    let out = model.step(vec![view(), view()], 0);
     let grads = GradientsParams::from_grads(out.loss.backward(), &model);
     let model = optim.step(1e-3, model, grads);
     (model, optim)

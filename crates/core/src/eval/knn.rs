@@ -14,7 +14,8 @@ const BANK_BLOCK: usize = 4096;
 
 /// What k-NN's cosine similarity compares. The statistics come from the whole (unlabelled) train
 /// split, not only its labelled rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum KnnFeatures {
     /// The features as they are (lightly's protocol).

@@ -1,4 +1,5 @@
-//! Progress reporting: an indicatif bar on a terminal, plain periodic lines otherwise.
+//! Progress reporting: the loop tells an [`Observer`]; [`Progress`] draws an indicatif bar on a
+//! terminal and prints plain periodic lines otherwise, [`Silent`] says nothing.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -6,13 +7,34 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// What the loop reports after a step.
-pub struct StepReport {
+pub struct StepReport<'a> {
     pub step: usize,
     pub total: Option<usize>,
     pub loss: f64,
     pub lr: f64,
-    pub images_per_s: f64,
+    /// Samples per second, counted in `unit` (`images`, `series`, `tokens`).
+    pub per_s: f64,
+    pub unit: &'a str,
     pub eta_s: Option<f64>,
+    /// The held-out loss, on the steps where it was measured.
+    pub val_loss: Option<f64>,
+}
+
+/// Whoever follows a run: the loop reports every step and every warning here, never to stdout.
+pub trait Observer {
+    fn step(&mut self, report: &StepReport);
+    /// A message that must be seen (warnings).
+    fn message(&mut self, text: &str);
+    /// The loop has ended.
+    fn finish(&mut self) {}
+}
+
+/// Reports nothing (library use and tests).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn step(&mut self, _: &StepReport) {}
+    fn message(&mut self, _: &str) {}
 }
 
 /// Bar or log lines, chosen by whether stdout is a terminal.
@@ -45,10 +67,19 @@ impl Progress {
     }
 
     pub fn update(&mut self, r: &StepReport) {
+        let held = r
+            .val_loss
+            .map_or(String::new(), |v| format!("  held-out {v:.4}"));
         let msg = format!(
-            "loss {:.4}  lr {:.2e}  {:.0} img/s",
-            r.loss, r.lr, r.images_per_s
+            "loss {:.4}{held}  lr {:.2e}  {:.0} {}/s",
+            r.loss, r.lr, r.per_s, r.unit
         );
+        if r.val_loss.is_some() && self.bar.is_none() && !self.quiet {
+            // A held-out figure is rare and worth a line of its own.
+            if let Some(due) = Instant::now().checked_sub(self.interval) {
+                self.last_line = due;
+            }
+        }
         if let Some(bar) = &self.bar {
             if let Some(total) = r.total {
                 bar.set_length(total as u64);
@@ -78,5 +109,19 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish();
         }
+    }
+}
+
+impl Observer for Progress {
+    fn step(&mut self, report: &StepReport) {
+        self.update(report);
+    }
+
+    fn message(&mut self, text: &str) {
+        Progress::message(self, text);
+    }
+
+    fn finish(&mut self) {
+        Progress::finish(self);
     }
 }

@@ -1,8 +1,7 @@
 //! Evaluation results: JSON for machines, aligned text and Markdown tables for people.
 
-use crate::data::split::LabelBudget;
-use crate::encoders::Pooling;
 use crate::eval::knn::KnnFeatures;
+use crate::split::LabelBudget;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -70,9 +69,10 @@ impl EvalResult {
 /// All results of an evaluation run (`eval.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct EvalReport {
-    /// How an image encoder's feature map became the representation (absent for text and series).
+    /// How an image encoder's feature map became the representation (`mean`, `grid`, `grid4`;
+    /// absent for text and series).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pooling: Option<Pooling>,
+    pub pooling: Option<String>,
     /// What image k-NN compared (absent for text and series).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub knn_features: Option<KnnFeatures>,
@@ -209,7 +209,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("eval.json");
         let report = EvalReport {
-            pooling: Some(Pooling::Grid),
+            pooling: Some("grid".to_string()),
             knn_features: Some(KnnFeatures::Standardised),
             vit_blocks: Some(3),
             results: results(),

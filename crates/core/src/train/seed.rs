@@ -36,3 +36,15 @@ impl ModuleVisitor for Materialize {
         let _ = param.val();
     }
 }
+
+/// A seed for stream `stream` derived from `seed` (splitmix64 on both), so nearby seeds decorrelate.
+pub fn mix(seed: u64, stream: u64) -> u64 {
+    splitmix64(seed ^ splitmix64(stream))
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -116,8 +116,9 @@ impl ModuleMapper for EmaMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoders::heads::MlpHead;
-    use crate::encoders::{EncoderKind, ImageEncoder};
+    use crate::heads::MlpHead;
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::nn::{BatchNorm, BatchNormConfig};
     use burn::optim::{GradientsParams, SgdConfig};
     use burn::tensor::Distribution;
 
@@ -150,14 +151,34 @@ mod tests {
         d.found
     }
 
-    const CONV: &str = "Cnn.blocks.0.conv.weight";
-    const GAMMA: &str = "Cnn.blocks.0.bn.gamma";
-    const RUNNING_MEAN: &str = "Cnn.blocks.0.bn.running_mean";
+    /// The smallest network with both kinds of state: a convolution and a BatchNorm.
+    #[derive(Module, Debug)]
+    struct ConvBn {
+        conv: Conv2d,
+        bn: BatchNorm,
+    }
+
+    impl ConvBn {
+        fn new(device: &Device) -> Self {
+            Self {
+                conv: Conv2dConfig::new([1, 4], [3, 3]).init(device),
+                bn: BatchNormConfig::new(4).init(device),
+            }
+        }
+
+        fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+            self.bn.forward(self.conv.forward(x))
+        }
+    }
+
+    const CONV: &str = "conv.weight";
+    const GAMMA: &str = "bn.gamma";
+    const RUNNING_MEAN: &str = "bn.running_mean";
 
     #[test]
     fn momentum_copy_has_own_ids_no_gradients_and_separate_batchnorm_statistics() {
         let device = Device::flex().autodiff();
-        let online = ImageEncoder::new(EncoderKind::Cnn, 1, &device);
+        let online = ConvBn::new(&device);
         let target = momentum_copy(&online);
         let (o, t) = (dump(&online), dump(&target));
         assert!(
@@ -222,7 +243,7 @@ mod tests {
     #[test]
     fn ema_update_touches_batchnorm_scale_of_an_encoder() {
         let device = Device::flex().autodiff();
-        let online = ImageEncoder::new(EncoderKind::Cnn, 1, &device);
+        let online = ConvBn::new(&device);
         let target = momentum_copy(&online);
         // Momentum 0 copies the online values: scale them first so a copy is visible.
         let online = online.map(&mut Scale(2.0));

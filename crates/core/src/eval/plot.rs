@@ -11,8 +11,8 @@ const WIDTH: u32 = 900;
 const HEIGHT: u32 = 600;
 
 /// DejaVu Sans, bundled so that text renders on machines without system fonts (license in
-/// `data/fonts/LICENSE`).
-static FONT: &[u8] = include_bytes!("../../data/fonts/DejaVuSans.ttf");
+/// `crates/core/fonts/LICENSE`).
+static FONT: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
 
 /// Colours of successive series (Tableau 10).
 const PALETTE: [RGBColor; 6] = [

@@ -1,0 +1,16 @@
+//! autodidact's modality-free core: everything a training run and an evaluation need that does
+//! not know whether the samples are images, series or text.
+//!
+//! - [`train`]: checkpoints, run folders, settings and their limits, optimisers and schedules,
+//!   metrics, progress, seeding.
+//! - [`losses`], [`ema`], [`heads`]: the pieces self-supervised methods share.
+//! - [`eval`] and [`split`]: embeddings -> k-NN, linear probe, RBF SVM at label budgets; reports.
+
+pub mod alloc;
+pub mod ema;
+pub mod eval;
+pub mod heads;
+pub mod losses;
+pub mod method;
+pub mod split;
+pub mod train;

@@ -1,0 +1,81 @@
+//! What the training loop asks of a self-supervised method, whatever its modality.
+
+use burn::module::ModuleDisplay;
+use burn::prelude::*;
+
+/// What one step of a method computes.
+pub struct StepOutput {
+    /// Scalar loss to minimise.
+    pub loss: Tensor<1>,
+    /// Embeddings used by the collapse watch (e.g. the projections of the first view).
+    pub embeddings: Tensor<2>,
+    /// Detached tensors handed to [`Method::after_step`] once the optimiser has stepped (MoCo's
+    /// new keys, which join its queue); empty for most methods.
+    pub carry: Vec<Tensor<2>>,
+}
+
+impl StepOutput {
+    /// A step output with nothing to carry.
+    pub fn new(loss: Tensor<1>, embeddings: Tensor<2>) -> Self {
+        Self {
+            loss,
+            embeddings,
+            carry: Vec::new(),
+        }
+    }
+}
+
+/// Where the run stands after an optimiser step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AfterStep {
+    /// Steps taken, this one included.
+    pub step: usize,
+    /// Share of the planned steps taken (0 while a time budget is still being timed).
+    pub progress: f64,
+}
+
+/// A self-supervised method: a module holding one or more encoders and the heads and state its
+/// objective needs, trained by [`crate::train::fit::fit`].
+///
+/// `step` is pure (`&self`); whatever it produces that must change the method's state after the
+/// optimiser step (MoCo's keys) goes into [`StepOutput::carry`] and comes back in
+/// [`Method::after_step`]. That state must live in the module (a `Param` without gradient for
+/// tensors, counters included) so that checkpoints carry it and a resumed run continues exactly.
+pub trait Method: Module + ModuleDisplay + Sized {
+    /// What one step trains on (augmented views, a padded batch of series, token rows, pairs).
+    type Batch;
+    /// The network the run exports as `encoder.safetensors`.
+    type Encoder: Module;
+
+    /// Loss of one batch. The method's own randomness (masks, crops, shuffles) comes from
+    /// `seed`, a pure function of the run's seed and the step; the device's generator is seeded
+    /// with it too, so dropout is as reproducible.
+    fn step(&self, batch: Self::Batch, seed: u64) -> StepOutput;
+
+    /// Updates state that follows the optimiser step (EMA targets, queues, weight averages).
+    fn after_step(self, _at: AfterStep, _carry: Vec<Tensor<2>>) -> Self {
+        self
+    }
+
+    /// The network the run exports.
+    fn encoder(&self) -> &Self::Encoder;
+
+    /// Whether a low spread of [`StepOutput::embeddings`] means collapse. Reconstruction methods
+    /// have a low uncentred spread by construction and cannot collapse to a constant.
+    fn watches_collapse(&self) -> bool {
+        true
+    }
+}
+
+/// The device `module`'s parameters live on (the autodiff device while training): where a
+/// method puts the tensors it builds from its batch.
+///
+/// # Panics
+/// When `module` has no parameters; every method has some.
+pub fn device_of<M: Module>(module: &M) -> Device {
+    module
+        .devices()
+        .into_iter()
+        .next()
+        .expect("a method has parameters")
+}

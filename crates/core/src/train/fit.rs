@@ -1,0 +1,317 @@
+//! The one training loop every method of every modality runs: batch of the step, forward under
+//! the step's seed, NaN stop, collapse watch, backward, optimiser, schedule, after-step hook,
+//! time-budget planning, held-out loss, metrics, checkpoints, exact resume.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+
+use super::checkpoint::{Checkpoints, TrainState, save_encoder};
+use super::metrics::{
+    COLLAPSE_SPREAD, MetricsLine, MetricsLog, Rate, TrainOptions, TrainSummary, check_loss,
+};
+use super::optim::{OptimizerConfig, build_optimizer};
+use super::progress::{Observer, StepReport};
+use super::seed::{mix, with_seeded_device};
+use crate::losses::normalized_spread;
+use crate::method::{AfterStep, Method};
+
+/// Steps timed before a `--minutes` budget fixes the length of the schedule.
+const CALIBRATION_STEPS: usize = 5;
+/// A time budget's schedule length is planned again every this many steps.
+const REPLAN_EVERY: usize = 20;
+/// The throughput shown is measured over windows of about this many seconds.
+const RATE_WINDOW_S: f64 = 5.0;
+
+/// Where the batches come from: the batch of step `s` must be a pure function of the run's seed
+/// and `s`, so that a resumed run sees the batches an uninterrupted one would.
+pub trait BatchSource {
+    type Batch;
+    /// The batch of `step`, or `None` when the data is exhausted (which ends the run). Steps
+    /// are asked for in order, starting wherever the run resumes.
+    fn batch(&mut self, step: usize) -> Option<Self::Batch>;
+}
+
+/// How long to train.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Budget {
+    /// A fixed number of optimiser steps.
+    Steps(usize),
+    /// A wall-clock budget: the first steps are timed, then the schedule's length is planned
+    /// (and planned again as the pace changes) so that it ends with the time.
+    Minutes {
+        minutes: f64,
+        /// Never more steps than this.
+        max_steps: Option<usize>,
+    },
+}
+
+/// The learning rate at each step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// The optimiser's rate throughout.
+    Constant,
+    /// Linear warm-up and cosine decay from the optimiser's rate to `floor` times it (while a
+    /// time budget is still being timed, a slow ramp).
+    WarmupCosine { floor: f64 },
+}
+
+/// The numbers of one run's loop.
+#[derive(Clone, Debug)]
+pub struct LoopSettings {
+    pub seed: u64,
+    /// Stream of the per-step seed handed to [`Method::step`]; each modality keeps its own so
+    /// that runs made before the loops were one stay reproducible.
+    pub stream: u64,
+    pub budget: Budget,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    pub checkpoint_every: usize,
+    pub log_every: usize,
+    /// What one step consumes, for the throughput: `units_per_step` of `unit` (`images`...).
+    pub unit: &'static str,
+    pub units_per_step: usize,
+    /// Steps in one pass over the data (for the `epoch` column).
+    pub steps_per_epoch: f64,
+}
+
+impl LoopSettings {
+    /// The learning rate of `step` when the run is planned for `total` steps.
+    pub fn lr_at(&self, step: usize, total: Option<usize>) -> f64 {
+        let peak = self.optimizer.lr;
+        match self.schedule {
+            Schedule::Constant => peak,
+            Schedule::WarmupCosine { floor } => {
+                let floor = total.map_or(0.0, |_| floor * peak);
+                self.optimizer.lr_at(step, total).max(floor).min(peak)
+            }
+        }
+    }
+}
+
+/// A loss measured on held-out data every so often (next-token runs).
+pub trait Heldout<M> {
+    /// Measure every this many steps (and when the run ends).
+    fn every(&self) -> usize;
+    fn loss(&mut self, model: &M) -> Option<f64>;
+}
+
+/// What [`fit`] hands back.
+pub struct Fitted<M> {
+    pub summary: TrainSummary,
+    /// The method as the run left it (the newest checkpoint's when the run had already finished).
+    pub model: M,
+    /// Whether the run reached its end in this call (false when it stopped early, or had
+    /// finished before).
+    pub finished_now: bool,
+}
+
+/// Trains `model` (freshly initialised; replaced by the newest checkpoint on `--resume`) on
+/// `source` into `run_dir`, reporting to `observer`.
+#[allow(clippy::too_many_arguments)]
+pub fn fit<M, S>(
+    model: M,
+    source: &mut S,
+    settings: &LoopSettings,
+    run_dir: &Path,
+    opts: &TrainOptions,
+    mut heldout: Option<&mut dyn Heldout<M>>,
+    observer: &mut dyn Observer,
+) -> anyhow::Result<Fitted<M>>
+where
+    M: Method,
+    S: BatchSource<Batch = M::Batch>,
+{
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the method has no parameters"))?;
+    let checkpoints = Checkpoints::new(run_dir);
+    let fresh = TrainState::fresh(match settings.budget {
+        Budget::Steps(n) => Some(n),
+        Budget::Minutes { .. } => None,
+    });
+    let (mut model, mut optim, mut state) = checkpoints.start(
+        model,
+        build_optimizer(&settings.optimizer),
+        fresh,
+        opts.resume,
+    )?;
+    let encoder_path = run_dir.join("encoder.safetensors");
+    if state.finished {
+        return Ok(Fitted {
+            summary: TrainSummary::of_finished(&state, encoder_path),
+            model,
+            finished_now: false,
+        });
+    }
+    let mut metrics = MetricsLog::open(run_dir, state.step)?;
+    let (budget_s, max_steps) = match settings.budget {
+        Budget::Minutes { minutes, max_steps } => (Some(minutes * 60.0), max_steps),
+        Budget::Steps(_) => (None, None),
+    };
+    let session_start = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let elapsed = || elapsed_before + session_start.elapsed().as_secs_f64();
+    let mut calibration_start = None;
+    let mut window_start = (Instant::now(), state.step);
+    let mut steps_this_session = 0;
+    let mut collapse_warnings = 0;
+    let mut measured_at = None;
+
+    loop {
+        if state.total_steps.is_some_and(|t| state.step >= t)
+            || max_steps.is_some_and(|m| state.step >= m)
+            || budget_s.is_some_and(|b| elapsed() >= b)
+        {
+            state.finished = true;
+            break;
+        }
+        if opts.stop_after.is_some_and(|s| steps_this_session >= s) {
+            break;
+        }
+        let Some(batch) = source.batch(state.step) else {
+            state.finished = true;
+            break;
+        };
+        let seed = mix(settings.seed ^ settings.stream, state.step as u64);
+        let out = with_seeded_device(&device, seed, || model.step(batch, seed));
+        let loss = out.loss.clone().into_scalar::<f32>() as f64;
+        check_loss(loss, state.step, &checkpoints)?;
+        let log_now = state.step.is_multiple_of(settings.log_every);
+        let spread = if log_now {
+            normalized_spread(out.embeddings.clone())
+        } else {
+            f64::NAN
+        };
+        let lr = settings.lr_at(state.step, state.total_steps);
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+        state.step += 1;
+        steps_this_session += 1;
+        let progress = state
+            .total_steps
+            .map_or(0.0, |t| state.step as f64 / t as f64);
+        model = model.after_step(
+            AfterStep {
+                step: state.step,
+                progress,
+            },
+            out.carry,
+        );
+        state.last_loss = Some(loss);
+
+        if let Some(budget) = budget_s {
+            let now = elapsed();
+            // Steps that fit the rest of the budget at the pace since `(t0, s0)`.
+            let plan = |t0: Instant, s0: usize, step: usize| {
+                let per_step = t0.elapsed().as_secs_f64() / (step - s0) as f64;
+                let planned = step + ((budget - now) / per_step).floor().max(0.0) as usize;
+                max_steps.map_or(planned, |m| planned.min(m))
+            };
+            match (state.total_steps, calibration_start) {
+                // Time the steps after the first (which pays one-off allocation costs).
+                (None, None) if state.step >= 1 => {
+                    calibration_start = Some((Instant::now(), state.step))
+                }
+                (None, Some((t0, s0))) if state.step >= s0 + CALIBRATION_STEPS => {
+                    state.total_steps = Some(plan(t0, s0, state.step));
+                    calibration_start = Some((Instant::now(), state.step));
+                }
+                // The pace changes (other load, a resumed run on another machine): plan again
+                // from the last stretch so the schedule ends when the time does.
+                (Some(_), Some((t0, s0))) if state.step >= s0 + REPLAN_EVERY => {
+                    state.total_steps = Some(plan(t0, s0, state.step));
+                    calibration_start = Some((Instant::now(), state.step));
+                }
+                (Some(_), None) => calibration_start = Some((Instant::now(), state.step)),
+                _ => {}
+            }
+        }
+
+        let at_end = state.total_steps.is_some_and(|t| state.step >= t);
+        let measure = heldout
+            .as_ref()
+            .is_some_and(|h| state.step.is_multiple_of(h.every()) || at_end);
+        if measure && let Some(h) = heldout.as_mut() {
+            state.val_loss = h.loss(&model);
+            measured_at = Some(state.step);
+        }
+
+        let (t0, s0) = window_start;
+        let window_s = t0.elapsed().as_secs_f64();
+        let units_per_step = settings.units_per_step as f64;
+        let per_s = (state.step - s0) as f64 * units_per_step / window_s.max(1e-9);
+        if window_s > RATE_WINDOW_S {
+            window_start = (Instant::now(), state.step);
+        }
+        let now = elapsed();
+        let val_loss = if measure { state.val_loss } else { None };
+        observer.step(&StepReport {
+            step: state.step,
+            total: state.total_steps,
+            loss,
+            lr,
+            per_s,
+            unit: settings.unit,
+            eta_s: state
+                .total_steps
+                .map(|t| t.saturating_sub(state.step) as f64 * units_per_step / per_s.max(1e-9)),
+            val_loss,
+        });
+        if log_now || measure {
+            metrics.write(&MetricsLine {
+                step: state.step,
+                epoch: state.step as f64 / settings.steps_per_epoch,
+                loss,
+                lr,
+                rate: Rate::new(settings.unit, per_s),
+                spread,
+                elapsed_s: now,
+                val_loss,
+            })?;
+            if model.watches_collapse() && spread < COLLAPSE_SPREAD {
+                collapse_warnings += 1;
+                observer.message(&format!(
+                    "warning: step {}: embeddings are collapsing (normalised spread {spread:.3}, healthy is about 1)",
+                    state.step
+                ));
+            }
+        }
+        if state.step.is_multiple_of(settings.checkpoint_every) {
+            state.elapsed_s = now;
+            checkpoints.save(&model, &optim, &state)?;
+            save_encoder(model.encoder(), &encoder_path)?;
+        }
+    }
+    observer.finish();
+    if let Some(h) = heldout.as_mut()
+        && measured_at != Some(state.step)
+    {
+        // The run stopped between measurements (its time ran out, or it was interrupted).
+        state.val_loss = h.loss(&model);
+        metrics.write(&MetricsLine {
+            step: state.step,
+            epoch: state.step as f64 / settings.steps_per_epoch,
+            loss: state.last_loss.unwrap_or(f64::NAN),
+            lr: f64::NAN,
+            rate: Rate::new(settings.unit, f64::NAN),
+            spread: f64::NAN,
+            elapsed_s: elapsed(),
+            val_loss: state.val_loss,
+        })?;
+    }
+    state.elapsed_s = elapsed();
+    checkpoints.save(&model, &optim, &state)?;
+    save_encoder(model.encoder(), &encoder_path)?;
+    Ok(Fitted {
+        summary: TrainSummary {
+            collapse_warnings,
+            ..TrainSummary::of_finished(&state, encoder_path)
+        },
+        model,
+        finished_now: state.finished,
+    })
+}
