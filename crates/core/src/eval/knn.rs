@@ -22,12 +22,12 @@ pub enum KnnFeatures {
     Raw,
     /// Minus the train mean. Features after a ReLU share a large positive component that makes
     /// all cosines alike; centring removes it (SimpleShot's CL2N, Wang et al. 2019).
-    #[value(alias = "centered")]
+    #[cfg_attr(feature = "clap", value(alias = "centered"))]
     Centred,
     /// Each dimension centred and divided by its train deviation, so that a few wide dimensions
     /// do not decide every cosine (MAE's linear probe puts a BatchNorm before its head for the
     /// same reason).
-    #[value(alias = "standardized")]
+    #[cfg_attr(feature = "clap", value(alias = "standardized"))]
     Standardised,
 }
 
