@@ -17,7 +17,7 @@ use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
 use autodidact::train::limits;
 use autodidact::train::metrics::{TrainOptions, TrainSummary};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
-use autodidact::train::recipe::Recipe;
+use autodidact::train::recipe::{self, Recipe};
 use autodidact::train::run_folder::RunFolder;
 
 #[derive(Args, Debug)]
@@ -119,10 +119,13 @@ fn optimizer_defaults(kind: OptimizerKind, batch_size: usize) -> (f64, f64) {
 
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     let recipe = match &args.recipe {
-        Some(path) => Recipe::load(path)?,
+        Some(path) => recipe::load(path)?,
         None => Recipe::default(),
     };
-    let method = args.method.or(recipe.method).unwrap_or(MethodKind::Simclr);
+    let method = args
+        .method
+        .or(recipe::method(&recipe)?)
+        .unwrap_or(MethodKind::Simclr);
     let data_path = args.data.clone().or_else(|| recipe.data.clone());
     let out = args.out.clone().unwrap_or_else(|| {
         let name = data_path
@@ -163,11 +166,13 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     };
     // Refuse an encoder the method cannot use before reading the data (the image size is
     // checked once the data is read).
-    let encoder = encoder_for(&args, &recipe, method);
-    if encoder != EncoderKind::Vit && (args.vit_patch.is_some() || recipe.vit_patch.is_some()) {
+    let encoder = encoder_for(&args, &recipe, method)?;
+    if encoder != EncoderKind::Vit
+        && (args.vit_patch.is_some() || recipe::vit_patch(&recipe)?.is_some())
+    {
         bail!("--vit-patch (`vit_patch` in a recipe) applies to --encoder vit only");
     }
-    if let Some(problem) = check_encoder(method, encoder, vit_patch_for(&args, &recipe), 0) {
+    if let Some(problem) = check_encoder(method, encoder, vit_patch_for(&args, &recipe)?, 0) {
         bail!("{problem}");
     }
     let data = load_data(&data_path, args.format, args.no_cache)?;
@@ -280,16 +285,26 @@ pub(super) fn in_new_folder(
 
 /// The encoder: the flag, then the recipe, then the method's default (the ViT for MAE, else the
 /// small CNN).
-fn encoder_for(args: &PretrainArgs, recipe: &Recipe, method: MethodKind) -> EncoderKind {
-    args.encoder.or(recipe.encoder).unwrap_or(match method {
-        MethodKind::Mae => EncoderKind::Vit,
-        _ => EncoderKind::Cnn,
-    })
+fn encoder_for(
+    args: &PretrainArgs,
+    recipe: &Recipe,
+    method: MethodKind,
+) -> anyhow::Result<EncoderKind> {
+    Ok(args
+        .encoder
+        .or(recipe::encoder(recipe)?)
+        .unwrap_or(match method {
+            MethodKind::Mae => EncoderKind::Vit,
+            _ => EncoderKind::Cnn,
+        }))
 }
 
 /// The ViT's patch side: the flag, then the recipe, then [`VIT_PATCH`].
-fn vit_patch_for(args: &PretrainArgs, recipe: &Recipe) -> usize {
-    args.vit_patch.or(recipe.vit_patch).unwrap_or(VIT_PATCH)
+fn vit_patch_for(args: &PretrainArgs, recipe: &Recipe) -> anyhow::Result<usize> {
+    Ok(args
+        .vit_patch
+        .or(recipe::vit_patch(recipe)?)
+        .unwrap_or(VIT_PATCH))
 }
 
 /// The run config: command-line flags, then the recipe, then the defaults.
@@ -313,11 +328,11 @@ fn config_from_args(
         (None, None, None, Some(m)) => Budget::Minutes(m),
         (None, None, None, None) => Budget::Epochs(20),
     };
-    let method_config = recipe.method_config(method)?;
+    let method_config = recipe::method_config(recipe, method)?;
     Ok(RunConfig {
         method,
-        encoder: encoder_for(args, recipe, method),
-        vit_patch: vit_patch_for(args, recipe),
+        encoder: encoder_for(args, recipe, method)?,
+        vit_patch: vit_patch_for(args, recipe)?,
         data,
         format: args.format,
         channels: train.channels,

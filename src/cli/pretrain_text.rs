@@ -11,7 +11,7 @@ use autodidact::text::model::TransformerConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
 use autodidact::train::metrics::TrainOptions;
-use autodidact::train::recipe::Recipe;
+use autodidact::train::recipe::{self, Recipe};
 
 /// How a method reads its corpus: next-token training keeps the text whole (blank lines
 /// included), the others take one text per line.
@@ -75,10 +75,10 @@ pub(super) fn run(
     let texts = read_texts(&data_path, method)?;
     let kind = args
         .tokenizer
-        .or(recipe.tokenizer)
+        .or(recipe::tokenizer(recipe)?)
         .unwrap_or(TokenizerKind::Char);
     let mut cfg = TextRunConfig::defaults(method, data_path.clone(), kind);
-    let init = args.init.clone().or(recipe.init.clone());
+    let init = args.init.clone().or(recipe::init(recipe)?);
     let init_run = match &init {
         Some(dir) => {
             if args.model.is_some()
@@ -96,7 +96,8 @@ pub(super) fn run(
         }
         None => None,
     };
-    if let Some(name) = args.model.as_ref().or(recipe.model.as_ref()) {
+    let recipe_model = recipe::model(recipe)?;
+    if let Some(name) = args.model.as_ref().or(recipe_model.as_ref()) {
         let Some(model) = TransformerConfig::preset(name) else {
             bail!("model {name}: unknown size (expected tiny, mini, small or base)");
         };
@@ -105,10 +106,13 @@ pub(super) fn run(
             ..model
         };
     }
-    cfg.model.max_len = args.context.or(recipe.context).unwrap_or(cfg.model.max_len);
+    cfg.model.max_len = args
+        .context
+        .or(recipe::context(recipe)?)
+        .unwrap_or(cfg.model.max_len);
     cfg.vocab_size = args
         .vocab_size
-        .or(recipe.vocab_size)
+        .or(recipe::vocab_size(recipe)?)
         .unwrap_or(cfg.vocab_size);
     cfg.batch_size = args
         .batch_size
@@ -123,7 +127,7 @@ pub(super) fn run(
         .weight_decay
         .or(recipe.weight_decay)
         .unwrap_or(cfg.optimizer.weight_decay);
-    cfg.method_config = recipe.method_config(method)?;
+    cfg.method_config = recipe::method_config(recipe, method)?;
     cfg.checkpoint_every = args.checkpoint_every;
     cfg.log_every = args.log_every;
     if let Some((from, _)) = &init_run {

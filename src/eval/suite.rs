@@ -1,8 +1,6 @@
 //! The evaluation suite: embed once, then each protocol at each label budget, beside the
 //! supervised baseline trained on the same labelled samples.
 
-use std::str::FromStr;
-
 use burn::prelude::*;
 
 use super::baseline::{BaselineConfig, supervised_baseline};
@@ -14,49 +12,10 @@ use super::svm::{SvmConfig, svm_predict};
 use crate::data::ImageSet;
 use crate::data::split::{LabelBudget, sample_per_class};
 use crate::encoders::{ImageEncoder, Pooling};
+pub use autodidact_core::eval::protocol::{Protocol, parse_protocols};
 
 /// Most labelled samples the SVM protocol accepts (its kernel matrix grows with their square).
 const MAX_SVM_SAMPLES: usize = 5000;
-
-/// How the frozen representation is turned into a classifier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// Weighted k-NN on cosine similarity.
-    Knn,
-    /// Logistic regression on frozen features.
-    Linear,
-    /// RBF-kernel SVM on frozen features, its C chosen by cross-validation (TS2Vec's protocol).
-    Svm,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Knn => "knn",
-            Protocol::Linear => "linear",
-            Protocol::Svm => "svm",
-        }
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "knn" => Ok(Protocol::Knn),
-            "linear" => Ok(Protocol::Linear),
-            "svm" => Ok(Protocol::Svm),
-            other => Err(format!(
-                "unknown protocol `{other}` (expected knn, linear or svm)"
-            )),
-        }
-    }
-}
-
-/// Parses a comma-separated protocol list such as `knn,linear`.
-pub fn parse_protocols(list: &str) -> Result<Vec<Protocol>, String> {
-    list.split(',').map(str::parse).collect()
-}
 
 /// What to evaluate.
 #[derive(Clone, Debug)]

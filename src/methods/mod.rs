@@ -96,6 +96,11 @@ impl MethodKind {
             .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
     }
 
+    /// The method called `name` (as `--method` and config files spell it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::from_str(name, false).ok()
+    }
+
     /// The image representation evaluation and `embed` read by default: the reconstruction
     /// methods' features say where a stroke is, which the spatial mean loses. The grids were
     /// chosen on a held-out split (docs/BENCHMARKS.md, rules L and M).

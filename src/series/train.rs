@@ -143,7 +143,7 @@ impl SeriesRunConfig {
 
     /// Lays `recipe`'s settings over these (epochs count passes over `train`).
     pub fn apply_recipe(&mut self, recipe: &Recipe, train: &SeriesSet) -> anyhow::Result<()> {
-        if recipe.encoder.is_some() {
+        if recipe.extra.contains_key("encoder") {
             bail!(
                 "`encoder` chooses an image backbone; series methods use the dilated convolutional encoder"
             );
@@ -161,7 +161,7 @@ impl SeriesRunConfig {
         }
         self.optimizer.lr = recipe.lr.unwrap_or(self.optimizer.lr);
         self.optimizer.weight_decay = recipe.weight_decay.unwrap_or(self.optimizer.weight_decay);
-        self.method_config = recipe.method_config(self.method)?;
+        self.method_config = recipe.method_config(&MethodConfig::for_method(self.method))?;
         Ok(())
     }
 

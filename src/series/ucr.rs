@@ -116,7 +116,7 @@ pub fn bench_problem(
         let start = Instant::now();
         let recipe_path = cfg.recipes.join(format!("ucr-{}.toml", method.name()));
         let recipe = if recipe_path.exists() {
-            Recipe::load(&recipe_path)?
+            crate::train::recipe::load(&recipe_path)?
         } else {
             Recipe::default()
         };

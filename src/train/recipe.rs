@@ -1,104 +1,87 @@
-//! Recipes: TOML files of `pretrain` settings (`recipes/<dataset>-<method>.toml`); flags given on
-//! the command line override them.
+//! Recipes for the modalities of this crate: the shared file format is
+//! `autodidact_core::recipe::Recipe`; here are the image and text keys it may carry, and the
+//! readers that turn them into this crate's types.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use serde::Deserialize;
+use anyhow::Context;
+
+pub use autodidact_core::recipe::Recipe;
 
 use crate::encoders::EncoderKind;
 use crate::methods::{MethodConfig, MethodKind};
+use crate::text::tokenizer::TokenizerKind;
 use crate::train::limits::{self, Settings};
-use crate::train::optim::OptimizerKind;
 
-/// Every setting a recipe may fix; absent ones fall back to the command line, then the defaults.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Recipe {
-    pub method: Option<MethodKind>,
-    /// Data path, relative to the directory `autodidact` runs in.
-    pub data: Option<PathBuf>,
-    pub encoder: Option<EncoderKind>,
-    /// Patch side of the ViT encoder.
-    pub vit_patch: Option<usize>,
-    pub epochs: Option<usize>,
-    pub minutes: Option<f64>,
-    /// Optimiser steps (series and text methods; image runs use epochs or minutes).
-    pub steps: Option<usize>,
-    /// Text methods: the tokenizer trained on the corpus.
-    pub tokenizer: Option<crate::text::tokenizer::TokenizerKind>,
-    /// Text methods: vocabulary size of the subword tokenizers.
-    pub vocab_size: Option<usize>,
-    /// Text methods: Transformer size (tiny, mini, small, base).
-    pub model: Option<String>,
-    /// Text methods: tokens per sequence.
-    pub context: Option<usize>,
-    /// Text methods: start from this run's encoder and tokenizer (relative to the directory
-    /// `autodidact` runs in).
-    pub init: Option<PathBuf>,
-    pub batch_size: Option<usize>,
-    pub seed: Option<u64>,
-    pub optimizer: Option<OptimizerKind>,
-    pub lr: Option<f64>,
-    pub weight_decay: Option<f64>,
-    pub warmup_fraction: Option<f64>,
-    pub temperature: Option<f64>,
-    /// Overrides of the method's hyper-parameters ([`MethodConfig`] field names).
-    #[serde(default)]
-    pub method_config: toml::Table,
+/// Image keys: the backbone and the ViT's patch side.
+pub const IMAGE_KEYS: &[&str] = &["encoder", "vit_patch"];
+/// Text keys: tokenizer and its vocabulary, Transformer size (tiny, mini, small, base), tokens
+/// per sequence, and the run to start from (relative to the directory `autodidact` runs in).
+pub const TEXT_KEYS: &[&str] = &["tokenizer", "vocab_size", "model", "context", "init"];
+
+/// Reads a recipe file and checks all of it: the shared settings, the image and text keys, the
+/// method's name and its `[method_config]`.
+pub fn load(path: &Path) -> anyhow::Result<Recipe> {
+    let recipe = Recipe::load(path)?;
+    let known: Vec<&str> = IMAGE_KEYS.iter().chain(TEXT_KEYS).copied().collect();
+    recipe.check_keys(&known)?;
+    let kind = method(&recipe)?.unwrap_or(MethodKind::Simclr);
+    let source = recipe.name();
+    method_config(&recipe, kind)?.validate(&Settings::of(&source))?;
+    let s = Settings::of(&source);
+    s.some_int("vit_patch", vit_patch(&recipe)?, limits::VIT_PATCH)?;
+    s.some_int("vocab_size", vocab_size(&recipe)?, limits::VOCAB_SIZE)?;
+    s.some_int("context", context(&recipe)?, limits::CONTEXT)?;
+    tokenizer(&recipe)?;
+    encoder(&recipe)?;
+    model(&recipe)?;
+    init(&recipe)?;
+    Ok(recipe)
 }
 
-impl Recipe {
-    /// Reads and checks a recipe file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read recipe", path.display()))?;
-        let recipe: Recipe = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: invalid recipe: {}", path.display(), e.message()))?;
-        if recipe.epochs.is_some() && recipe.minutes.is_some() {
-            bail!("{}: give epochs or minutes, not both", path.display());
-        }
-        // Fail on a misspelt method setting now rather than silently ignoring it.
-        let source = path.display().to_string();
-        recipe
-            .method_config(recipe.method.unwrap_or(MethodKind::Simclr))
-            .with_context(|| format!("{source}: invalid [method_config]"))?
-            .validate(&Settings::of(&source))?;
-        recipe.validate(&source)?;
-        Ok(recipe)
-    }
+/// The method the recipe names.
+pub fn method(recipe: &Recipe) -> anyhow::Result<Option<MethodKind>> {
+    recipe
+        .method
+        .as_deref()
+        .map(|name| {
+            MethodKind::from_name(name)
+                .with_context(|| format!("{}: unknown method `{name}`", recipe.name()))
+        })
+        .transpose()
+}
 
-    /// Checks every numeric setting against its accepted range.
-    fn validate(&self, source: &str) -> anyhow::Result<()> {
-        let s = Settings::of(source);
-        s.some_int("vit_patch", self.vit_patch, limits::VIT_PATCH)?;
-        s.some_int("epochs", self.epochs, limits::EPOCHS)?;
-        s.some_real("minutes", self.minutes, limits::MINUTES)?;
-        s.some_int("steps", self.steps, limits::STEPS)?;
-        s.some_int("vocab_size", self.vocab_size, limits::VOCAB_SIZE)?;
-        s.some_int("context", self.context, limits::CONTEXT)?;
-        s.some_int("batch_size", self.batch_size, limits::BATCH_SIZE)?;
-        s.some_real("lr", self.lr, limits::LEARNING_RATE)?;
-        s.some_real("weight_decay", self.weight_decay, limits::WEIGHT_DECAY)?;
-        s.some_real("warmup_fraction", self.warmup_fraction, limits::SHARE)?;
-        s.some_real("temperature", self.temperature, limits::TEMPERATURE)
-    }
+/// The defaults of `kind` with the recipe's `[method_config]` laid over them.
+pub fn method_config(recipe: &Recipe, kind: MethodKind) -> anyhow::Result<MethodConfig> {
+    recipe.method_config(&MethodConfig::for_method(kind))
+}
 
-    /// `kind`'s default hyper-parameters with this recipe's `[method_config]` laid over them.
-    pub fn method_config(&self, kind: MethodKind) -> anyhow::Result<MethodConfig> {
-        let defaults = MethodConfig::for_method(kind);
-        let mut table = toml::Table::try_from(&defaults).context("method defaults serialise")?;
-        for (key, value) in &self.method_config {
-            if !table.contains_key(key) {
-                let known: Vec<&str> = table.keys().map(String::as_str).collect();
-                bail!("unknown setting `{key}` (known: {})", known.join(", "));
-            }
-            table.insert(key.clone(), value.clone());
-        }
-        table
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message()))
-    }
+pub fn encoder(recipe: &Recipe) -> anyhow::Result<Option<EncoderKind>> {
+    recipe.setting("encoder")
+}
+
+pub fn vit_patch(recipe: &Recipe) -> anyhow::Result<Option<usize>> {
+    recipe.setting("vit_patch")
+}
+
+pub fn tokenizer(recipe: &Recipe) -> anyhow::Result<Option<TokenizerKind>> {
+    recipe.setting("tokenizer")
+}
+
+pub fn vocab_size(recipe: &Recipe) -> anyhow::Result<Option<usize>> {
+    recipe.setting("vocab_size")
+}
+
+pub fn model(recipe: &Recipe) -> anyhow::Result<Option<String>> {
+    recipe.setting("model")
+}
+
+pub fn context(recipe: &Recipe) -> anyhow::Result<Option<usize>> {
+    recipe.setting("context")
+}
+
+pub fn init(recipe: &Recipe) -> anyhow::Result<Option<PathBuf>> {
+    recipe.setting("init")
 }
 
 #[cfg(test)]
@@ -109,7 +92,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("r.toml");
         std::fs::write(&path, text).expect("write");
-        Recipe::load(&path)
+        load(&path)
     }
 
     #[test]
@@ -119,10 +102,10 @@ mod tests {
              [method_config]\nema_momentum = 0.996\n",
         )
         .expect("valid recipe");
-        assert_eq!(r.method, Some(MethodKind::Byol));
+        assert_eq!(method(&r).unwrap(), Some(MethodKind::Byol));
         assert_eq!(r.minutes, Some(10.0));
         assert_eq!(r.batch_size, Some(128));
-        let cfg = r.method_config(MethodKind::Byol).expect("config");
+        let cfg = method_config(&r, MethodKind::Byol).expect("config");
         assert_eq!(cfg.ema_momentum, 0.996);
         assert_eq!(
             cfg.proj_dim,
@@ -146,8 +129,10 @@ mod tests {
         let mut count = 0;
         for entry in std::fs::read_dir(&dir).expect("recipes/ exists") {
             let path = entry.expect("entry").path();
-            let recipe = Recipe::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
-            let method = recipe.method.expect("a shipped recipe names its method");
+            let recipe = load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            let method = method(&recipe)
+                .expect("known method")
+                .expect("a shipped recipe names its method");
             let name = path
                 .file_stem()
                 .expect("name")

@@ -12,7 +12,7 @@ use autodidact::data::{ImageFormat, load_images};
 use autodidact::eval::npy::read_npy;
 use autodidact::series::data::read_ts;
 use autodidact::text::tokenizer::TextTokenizer;
-use autodidact::train::recipe::Recipe;
+use autodidact::train::recipe;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -368,7 +368,7 @@ fn other_claims(dir: &Path) -> Vec<Explicit> {
             "recipe nests 100000 arrays",
             16 * MIB,
             Some("invalid recipe"),
-            move || message(Recipe::load(&nested)),
+            move || message(recipe::load(&nested)),
         ),
     ]
 }

@@ -11,7 +11,7 @@ use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, read_labe
 use autodidact::text::tokenizer::TextTokenizer;
 use autodidact::text::train::TextRunConfig;
 use autodidact::train::config::{RunConfig, run_method};
-use autodidact::train::recipe::Recipe;
+use autodidact::train::recipe;
 
 use crate::{checkpoints, seeds};
 
@@ -337,7 +337,7 @@ fn recipe(work: &Path) -> Target {
     let member = work.join("recipe/r.toml");
     let path = member.clone();
     target("recipe", seeds::recipe_files(), member, PARSED, move || {
-        message(Recipe::load(&path).map_err(|e| format!("{e:#}")))
+        message(recipe::load(&path).map_err(|e| format!("{e:#}")))
     })
 }
 

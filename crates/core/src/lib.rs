@@ -12,5 +12,6 @@ pub mod eval;
 pub mod heads;
 pub mod losses;
 pub mod method;
+pub mod recipe;
 pub mod split;
 pub mod train;

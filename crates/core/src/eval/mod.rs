@@ -5,6 +5,7 @@ pub mod knn;
 pub mod linear;
 pub mod npy;
 pub mod plot;
+pub mod protocol;
 pub mod report;
 pub mod svm;
 
