@@ -1,5 +1,5 @@
 //! Tells the tests whether the shared data sets are present: sets `cfg(shared_data)` when the
-//! folder exists (`$AUTODIDACT_DATA`, else `../shared/data` beside this manifest) and passes its
+//! folder exists (`$AUTODIDACT_DATA`, else `../shared/data` beside the workspace) and passes its
 //! path as `AUTODIDACT_SHARED_DATA`, so tests that read it are ignored, with a reason, where it is
 //! absent instead of passing without running.
 
@@ -22,7 +22,15 @@ fn main() {
     let data = std::env::var_os("AUTODIDACT_DATA")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir.join("../shared/data"));
+        .unwrap_or_else(|| {
+            // `../shared/data` beside the workspace: the nearest ancestor of the manifest that
+            // has it (member crates live two levels below the workspace root).
+            manifest_dir
+                .ancestors()
+                .map(|dir| dir.join("../shared/data"))
+                .find(|candidate| candidate.is_dir())
+                .unwrap_or_else(|| manifest_dir.join("../shared/data"))
+        });
     if data.is_dir() {
         println!("cargo:rustc-cfg=shared_data");
     }

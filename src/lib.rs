@@ -9,13 +9,14 @@ pub mod data;
 pub mod encoders;
 pub mod eval;
 pub mod methods;
-pub mod series;
 #[cfg(test)]
 mod shared_data;
 pub mod text;
 pub mod train;
 
 pub use autodidact_core::alloc;
+/// Time series (their own crate, `autodidact-series`).
+pub use autodidact_series as series;
 
 /// The own CPU kernels (their own crate, `autodidact-kernels`).
 pub use autodidact_kernels as kernels;

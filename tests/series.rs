@@ -9,17 +9,22 @@ use common::{mean, quiet, run_cli, stderr, stdout};
 use std::path::Path;
 
 use autodidact::data::split::sample_fraction;
-use autodidact::methods::MethodKind;
 use autodidact::series::SeriesSet;
 use autodidact::series::data::load_series;
 use autodidact::series::encoder::SeriesEncoderConfig;
 use autodidact::series::eval::{SeriesBaselineConfig, baseline_at, embed_series};
+use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::train::{SeriesRunConfig, pretrain};
 use autodidact::train::checkpoint::load_encoder;
 use autodidact::train::metrics::{TrainOptions, read_metrics};
 
 /// A small encoder keeps the tests fast; the architecture is the real one.
-fn small_run(method: MethodKind, data: &Path, train: &SeriesSet, steps: usize) -> SeriesRunConfig {
+fn small_run(
+    method: SeriesMethodKind,
+    data: &Path,
+    train: &SeriesSet,
+    steps: usize,
+) -> SeriesRunConfig {
     let mut cfg = SeriesRunConfig::defaults(method, data.to_path_buf(), train);
     cfg.encoder = SeriesEncoderConfig {
         hidden: 16,
@@ -41,9 +46,9 @@ fn every_series_method_lowers_its_loss() {
     write_problem(&data, "Waves", 16, 48);
     let problem = load_series(&data).unwrap();
     for method in [
-        MethodKind::TsOrder,
-        MethodKind::TsMask,
-        MethodKind::TsContrast,
+        SeriesMethodKind::TsOrder,
+        SeriesMethodKind::TsMask,
+        SeriesMethodKind::TsContrast,
     ] {
         let run = tmp.path().join(method.name());
         std::fs::create_dir_all(&run).unwrap();
@@ -69,7 +74,7 @@ fn a_pretrained_representation_separates_the_classes_and_the_baseline_learns() {
     let test = problem.test.as_ref().unwrap();
     let run_dir = tmp.path().join("run");
     std::fs::create_dir_all(&run_dir).unwrap();
-    let cfg = small_run(MethodKind::TsContrast, &data, &problem.train, 60);
+    let cfg = small_run(SeriesMethodKind::TsContrast, &data, &problem.train, 60);
     let summary = pretrain(&cfg, &problem.train, &run_dir, &quiet()).unwrap();
     let device = cfg.device.device().unwrap();
     let encoder = load_encoder(cfg.build_encoder(&device), &summary.encoder_path).unwrap();
@@ -101,7 +106,7 @@ fn a_resumed_series_run_ends_where_an_uninterrupted_one_does() {
     let data = tmp.path().join("Waves");
     write_problem(&data, "Waves", 8, 32);
     let problem = load_series(&data).unwrap();
-    let cfg = small_run(MethodKind::TsContrast, &data, &problem.train, 20);
+    let cfg = small_run(SeriesMethodKind::TsContrast, &data, &problem.train, 20);
     let straight = tmp.path().join("straight");
     let resumed = tmp.path().join("resumed");
     for dir in [&straight, &resumed] {

@@ -12,7 +12,7 @@ use autodidact::bench::{
 use autodidact::data::split::parse_fractions;
 use autodidact::encoders::EncoderKind;
 use autodidact::eval::suite::parse_protocols;
-use autodidact::methods::{MethodKind, Modality};
+use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::ucr::{UcrBenchConfig, UcrReport, UcrRow, bench_problem, find_problems};
 use autodidact::train::checkpoint::write_atomic;
 use autodidact::train::config::DeviceChoice;
@@ -92,9 +92,10 @@ struct UcrArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ts-contrast,ts-order,ts-mask"
+        default_value = "ts-contrast,ts-order,ts-mask",
+        value_parser = super::flags::series_method
     )]
-    methods: Vec<MethodKind>,
+    methods: Vec<SeriesMethodKind>,
     /// Classifiers on the frozen representation.
     #[arg(long, default_value = "svm,linear")]
     protocol: String,
@@ -180,16 +181,6 @@ fn run_ucr(args: UcrArgs, json: Option<&Path>) -> anyhow::Result<()> {
             ),
         },
     };
-    if let Some(m) = args
-        .methods
-        .iter()
-        .find(|m| m.modality() != Modality::Series)
-    {
-        anyhow::bail!(
-            "--methods: {} is not a series method (ts-order, ts-mask, ts-contrast)",
-            m.name()
-        );
-    }
     let cfg = UcrBenchConfig {
         methods: args.methods,
         protocols: parse_protocols(&args.protocol)

@@ -1,4 +1,4 @@
-//! Checks of flags before any work starts. Parsers that hold a flag to its accepted range ([`autodidact::train::limits`]), so a bad value
+//! Parsers that hold a flag to its accepted range ([`autodidact::train::limits`]), so a bad value
 //! fails before any work starts: `invalid value '0' for '--batch-size': expected an integer in
 //! 1..=65536`.
 
@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::bail;
 
+use autodidact::series::methods::SeriesMethodKind;
 use autodidact::train::limits::{self, Real};
 
 /// An integer flag within `range`.
@@ -51,4 +52,12 @@ pub fn output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A series method by name (`ts-order`, ...), or which names there are.
+pub fn series_method(name: &str) -> Result<SeriesMethodKind, String> {
+    SeriesMethodKind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = SeriesMethodKind::ALL.iter().map(|m| m.name()).collect();
+        format!("`{name}` is not a series method ({})", names.join(", "))
+    })
 }

@@ -7,6 +7,7 @@ use anyhow::bail;
 use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
 use autodidact::methods::MethodKind;
 use autodidact::series::data::load_series;
+use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::train::{SeriesRunConfig, pretrain};
 use autodidact::train::limits;
 use autodidact::train::metrics::TrainOptions;
@@ -71,6 +72,8 @@ fn config_from_args(
     data: PathBuf,
     train: &autodidact::series::SeriesSet,
 ) -> anyhow::Result<SeriesRunConfig> {
+    let method = SeriesMethodKind::from_name(&method.name())
+        .ok_or_else(|| anyhow::anyhow!("{} is not a series method", method.name()))?;
     let mut cfg = SeriesRunConfig::defaults(method, data, train);
     cfg.apply_recipe(recipe, train)?;
     cfg.batch_size = args.batch_size.unwrap_or(cfg.batch_size);

@@ -15,9 +15,6 @@ pub mod mocov3;
 pub mod simclr;
 pub mod simcse;
 pub mod simsiam;
-pub mod ts_contrast;
-pub mod ts_mask;
-pub mod ts_order;
 pub mod vicreg;
 
 pub use autodidact_core::method::{AfterStep, Method, StepOutput, device_of};
@@ -176,14 +173,6 @@ pub struct MethodConfig {
     /// Inpainting's weight of the visible pixels' error relative to the hidden ones' (0: only the
     /// hidden pixels count).
     pub inpaint_visible_weight: f64,
-    /// Segments a series is cut into for order restoration (ts-order).
-    pub segments: usize,
-    /// Mean length of a hidden span, as a fraction of the series length (ts-mask).
-    pub mask_span: f64,
-    /// Weight of TS2Vec's instance term against its temporal term (ts-contrast).
-    pub instance_weight: f64,
-    /// Probability that a time step's input is kept by TS2Vec's random timestamp masking.
-    pub timestamp_keep: f64,
     /// The augmentation pair of a two-view method: its own (`method`) or another method's.
     pub views: ViewPreset,
 }
@@ -255,10 +244,6 @@ impl Default for MethodConfig {
             norm_pix_loss: false,
             mae_decoder_depth: 2,
             inpaint_visible_weight: 0.0,
-            segments: 4,
-            mask_span: 0.05,
-            instance_weight: 0.5,
-            timestamp_keep: 0.5,
             views: ViewPreset::Method,
         }
     }
@@ -315,18 +300,6 @@ impl MethodConfig {
             &key("inpaint_visible_weight"),
             self.inpaint_visible_weight,
             limits::LOSS_WEIGHT,
-        )?;
-        s.int(&key("segments"), self.segments, 2..=1_000)?;
-        s.real(&key("mask_span"), self.mask_span, limits::FRACTION)?;
-        s.real(
-            &key("instance_weight"),
-            self.instance_weight,
-            limits::LOSS_WEIGHT,
-        )?;
-        s.real(
-            &key("timestamp_keep"),
-            self.timestamp_keep,
-            limits::FRACTION,
         )
     }
 
@@ -358,6 +331,7 @@ impl MethodConfig {
             | MethodKind::Mae
             | MethodKind::Inpaint
             | MethodKind::TsOrder
+            | MethodKind::TsMask
             | MethodKind::TsContrast
             | MethodKind::Clm => base,
             // BERT's selection rate.
@@ -368,11 +342,6 @@ impl MethodConfig {
             // SimCSE's temperature.
             MethodKind::Simcse => Self {
                 temperature: 0.05,
-                ..base
-            },
-            // Hides fewer steps than MAE hides patches: neighbouring steps are nearly copies.
-            MethodKind::TsMask => Self {
-                mask_ratio: 0.3,
                 ..base
             },
             // Both MoCo papers' temperature.

@@ -10,6 +10,7 @@ pub use autodidact_core::recipe::Recipe;
 
 use crate::encoders::EncoderKind;
 use crate::methods::{MethodConfig, MethodKind};
+use crate::series::methods::SeriesMethodKind;
 use crate::text::tokenizer::TokenizerKind;
 use crate::train::limits::{self, Settings};
 
@@ -25,9 +26,18 @@ pub fn load(path: &Path) -> anyhow::Result<Recipe> {
     let recipe = Recipe::load(path)?;
     let known: Vec<&str> = IMAGE_KEYS.iter().chain(TEXT_KEYS).copied().collect();
     recipe.check_keys(&known)?;
-    let kind = method(&recipe)?.unwrap_or(MethodKind::Simclr);
     let source = recipe.name();
-    method_config(&recipe, kind)?.validate(&Settings::of(&source))?;
+    let series = recipe
+        .method
+        .as_deref()
+        .and_then(SeriesMethodKind::from_name);
+    match series {
+        Some(kind) => crate::series::train::check_recipe(kind, &recipe)?,
+        None => {
+            let kind = method(&recipe)?.unwrap_or(MethodKind::Simclr);
+            method_config(&recipe, kind)?.validate(&Settings::of(&source))?;
+        }
+    }
     let s = Settings::of(&source);
     s.some_int("vit_patch", vit_patch(&recipe)?, limits::VIT_PATCH)?;
     s.some_int("vocab_size", vocab_size(&recipe)?, limits::VOCAB_SIZE)?;

@@ -7,6 +7,7 @@ use std::path::Path;
 use autodidact::eval::npy::write_npy;
 use autodidact::methods::MethodKind;
 use autodidact::series::data::read_ts;
+use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::train::SeriesRunConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::TextRunConfig;
@@ -277,7 +278,7 @@ pub fn run_config_files(dir: &Path) -> Vec<Vec<u8>> {
     std::fs::write(&ts, &ts_files()[0]).expect("writing the series file");
     let train = read_ts(&ts).expect("a valid series file");
     let series = dir.join("series.toml");
-    SeriesRunConfig::defaults(MethodKind::TsContrast, ts, &train)
+    SeriesRunConfig::defaults(SeriesMethodKind::TsContrast, ts, &train)
         .save(&series)
         .expect("saving the series run config");
     let text = dir.join("text.toml");

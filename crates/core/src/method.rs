@@ -79,3 +79,18 @@ pub fn device_of<M: Module>(module: &M) -> Device {
         .next()
         .expect("a method has parameters")
 }
+
+/// A method's own hyper-parameters: the `[method_config]` table of its recipe and its run's
+/// `config.toml`. Fields a file leaves out take their defaults (`#[serde(default)]`), so runs
+/// saved before a field existed still load.
+pub trait MethodSettings: Clone + Default + serde::Serialize + serde::de::DeserializeOwned {
+    /// Checks every field against its accepted range; `s` names where the settings came from.
+    fn validate(&self, s: &crate::train::limits::Settings) -> anyhow::Result<()>;
+}
+
+/// The settings of a method that has none.
+impl MethodSettings for () {
+    fn validate(&self, _: &crate::train::limits::Settings) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

@@ -141,6 +141,11 @@ impl<'a> Settings<'a> {
         Self { source }
     }
 
+    /// Where the settings came from, as messages name it.
+    pub fn source(&self) -> &str {
+        self.source
+    }
+
     pub fn int(&self, key: &str, value: usize, range: RangeInclusive<usize>) -> anyhow::Result<()> {
         match int(value, &range) {
             Ok(_) => Ok(()),

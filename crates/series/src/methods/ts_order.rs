@@ -13,11 +13,13 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Method, MethodConfig, StepOutput, device_of};
-use crate::encoders::heads::MlpHead;
-use crate::series::batch::SeriesBatch;
-use crate::series::encoder::SeriesEncoder;
-use crate::series::train::SeriesMethod;
+use serde::{Deserialize, Serialize};
+
+use super::{Method, MethodSettings, SeriesMethod, StepOutput, device_of};
+use autodidact_core::train::limits::Settings;
+use autodidact_core::heads::MlpHead;
+use crate::batch::SeriesBatch;
+use crate::encoder::SeriesEncoder;
 
 /// Hidden width of the position head.
 const HEAD_HIDDEN: usize = 256;
@@ -70,8 +72,30 @@ pub fn cut_segments(batch: &SeriesBatch, k: usize) -> SeriesBatch {
     out
 }
 
+/// ts-order's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TsOrderConfig {
+    /// Segments a series is cut into.
+    pub segments: usize,
+}
+
+impl Default for TsOrderConfig {
+    fn default() -> Self {
+        Self { segments: 4 }
+    }
+}
+
+impl MethodSettings for TsOrderConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.int("method_config.segments", self.segments, 2..=1_000)
+    }
+}
+
 impl SeriesMethod for TsOrder {
-    fn new(cfg: &MethodConfig, encoder: SeriesEncoder, device: &Device) -> Self {
+    type Config = TsOrderConfig;
+
+    fn new(cfg: &TsOrderConfig, encoder: SeriesEncoder, device: &Device) -> Self {
         let k = cfg.segments.max(2);
         Self {
             head: MlpHead::new(&[2 * encoder.out_dim(), HEAD_HIDDEN, k], false, device),

@@ -17,32 +17,23 @@ use serde::{Deserialize, Serialize};
 use super::SeriesSet;
 use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
-use crate::methods::ema::{ema_update, momentum_copy};
 use crate::methods::{
-    AfterStep, Method, MethodConfig, MethodKind, StepOutput, ts_contrast, ts_mask, ts_order,
+    AfterStep, Method, MethodSettings, MethodVisitor, SeriesMethod, SeriesMethodKind, StepOutput,
 };
-use crate::train::config::{DeviceChoice, load_settings, save_settings};
-use crate::train::fit::{BatchSource, Budget, LoopSettings, Schedule, fit};
-use crate::train::limits::{self, Settings};
-use crate::train::metrics::{TrainOptions, TrainSummary};
-use crate::train::optim::OptimizerConfig;
-use crate::train::progress::Progress;
-use crate::train::recipe::Recipe;
-use crate::train::seed::mix;
-use crate::train::seed::seeded_init;
+use autodidact_core::ema::{ema_update, momentum_copy};
+use autodidact_core::recipe::Recipe;
+use autodidact_core::train::fit::{BatchSource, Budget, LoopSettings, Schedule, fit};
+use autodidact_core::train::limits::{self, Settings};
+use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
+use autodidact_core::train::optim::OptimizerConfig;
+use autodidact_core::train::progress::Progress;
+use autodidact_core::train::seed::{mix, seeded_init};
+use autodidact_core::train::settings::{DeviceChoice, load_settings, save_settings};
 
 /// Stream of the per-step seed handed to [`SeriesMethod::step`].
 const METHOD_STREAM: u64 = 0x5345_5249_4553;
 /// Stream of the per-epoch sample order.
 const ORDER_STREAM: u64 = 0x004f_5244_4552;
-
-/// A self-supervised method on series: a [`Method`] whose batch is a padded, standardised
-/// [`SeriesBatch`] and whose encoder is the dilated convolutional [`SeriesEncoder`]. It draws its
-/// own randomness (crops, shuffles, masks) from the step's seed.
-pub trait SeriesMethod: Method<Batch = SeriesBatch, Encoder = SeriesEncoder> {
-    /// Builds the method's heads around `encoder`.
-    fn new(cfg: &MethodConfig, encoder: SeriesEncoder, device: &Device) -> Self;
-}
 
 /// A method in training and the uniform average of its encoder's weights (TS2Vec evaluates this
 /// average, a PyTorch `AveragedModel` that it updates once at construction and after every step,
@@ -93,7 +84,7 @@ pub fn default_steps(set: &SeriesSet) -> usize {
 /// Everything needed to rerun a series pre-training run (`config.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeriesRunConfig {
-    pub method: MethodKind,
+    pub method: SeriesMethodKind,
     pub data: PathBuf,
     /// Channels of the training series (set from the data).
     pub channels: usize,
@@ -109,7 +100,8 @@ pub struct SeriesRunConfig {
     pub device: DeviceChoice,
     /// The learning rate is `optimizer.lr` throughout (TS2Vec's constant rate).
     pub optimizer: OptimizerConfig,
-    pub method_config: MethodConfig,
+    /// The method's own settings (its `Config`'s fields).
+    pub method_config: toml::Table,
     pub checkpoint_every: usize,
     pub log_every: usize,
 }
@@ -117,7 +109,7 @@ pub struct SeriesRunConfig {
 impl SeriesRunConfig {
     /// TS2Vec's settings for `method` on `train`: batch 8, AdamW at 1e-3 (weight decay 0.01, as
     /// PyTorch's AdamW), [`default_steps`], the encoder's default sizes.
-    pub fn defaults(method: MethodKind, data: PathBuf, train: &SeriesSet) -> Self {
+    pub fn defaults(method: SeriesMethodKind, data: PathBuf, train: &SeriesSet) -> Self {
         Self {
             method,
             data,
@@ -135,7 +127,7 @@ impl SeriesRunConfig {
                 warmup_fraction: 0.0,
                 ..OptimizerConfig::default()
             },
-            method_config: MethodConfig::for_method(method),
+            method_config: method.visit(DefaultSettings),
             checkpoint_every: 500,
             log_every: 10,
         }
@@ -143,7 +135,7 @@ impl SeriesRunConfig {
 
     /// Lays `recipe`'s settings over these (epochs count passes over `train`).
     pub fn apply_recipe(&mut self, recipe: &Recipe, train: &SeriesSet) -> anyhow::Result<()> {
-        if recipe.extra.contains_key("encoder") {
+        if recipe.extra.contains_key("encoder") || recipe.extra.contains_key("vit_patch") {
             bail!(
                 "`encoder` chooses an image backbone; series methods use the dilated convolutional encoder"
             );
@@ -161,7 +153,7 @@ impl SeriesRunConfig {
         }
         self.optimizer.lr = recipe.lr.unwrap_or(self.optimizer.lr);
         self.optimizer.weight_decay = recipe.weight_decay.unwrap_or(self.optimizer.weight_decay);
-        self.method_config = recipe.method_config(&MethodConfig::for_method(self.method))?;
+        self.method_config = self.method.visit(MergeRecipe(recipe))?;
         Ok(())
     }
 
@@ -194,7 +186,7 @@ impl SeriesRunConfig {
         s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
         s.int("log_every", self.log_every, limits::EVERY)?;
         self.optimizer.validate(&s)?;
-        self.method_config.validate(&s)
+        self.method.visit(CheckSettings(&self.method_config, &s))
     }
 
     /// A fresh encoder of this run's architecture.
@@ -203,25 +195,82 @@ impl SeriesRunConfig {
     }
 }
 
-/// Pre-trains the series method named in `cfg` on `data` (labels ignored): the one place where a
-/// series method's name is mapped to its type.
+/// Pre-trains the series method named in `cfg` on `data` (labels ignored).
 pub fn pretrain(
     cfg: &SeriesRunConfig,
     data: &SeriesSet,
     run_dir: &Path,
     opts: &TrainOptions,
 ) -> anyhow::Result<TrainSummary> {
-    match cfg.method {
-        MethodKind::TsOrder => pretrain_with::<ts_order::TsOrder>(cfg, data, run_dir, opts),
-        MethodKind::TsMask => pretrain_with::<ts_mask::TsMask>(cfg, data, run_dir, opts),
-        MethodKind::TsContrast => {
-            pretrain_with::<ts_contrast::TsContrast>(cfg, data, run_dir, opts)
-        }
-        other => bail!(
-            "--method {} learns from images; series data needs ts-order, ts-mask or ts-contrast",
-            other.name()
-        ),
+    cfg.method.visit(Pretrain {
+        cfg,
+        data,
+        run_dir,
+        opts,
+    })
+}
+
+struct Pretrain<'a> {
+    cfg: &'a SeriesRunConfig,
+    data: &'a SeriesSet,
+    run_dir: &'a Path,
+    opts: &'a TrainOptions,
+}
+
+impl MethodVisitor for Pretrain<'_> {
+    type Output = anyhow::Result<TrainSummary>;
+    fn visit<M: SeriesMethod>(self) -> Self::Output {
+        pretrain_with::<M>(self.cfg, self.data, self.run_dir, self.opts)
     }
+}
+
+/// Checks a recipe's `[method_config]` against `kind`'s settings.
+pub fn check_recipe(kind: SeriesMethodKind, recipe: &Recipe) -> anyhow::Result<()> {
+    let table = kind.visit(MergeRecipe(recipe))?;
+    let source = recipe.name();
+    kind.visit(CheckSettings(&table, &Settings::of(&source)))
+}
+
+/// A method's default settings as a table.
+struct DefaultSettings;
+
+impl MethodVisitor for DefaultSettings {
+    type Output = toml::Table;
+    fn visit<M: SeriesMethod>(self) -> toml::Table {
+        toml::Table::try_from(M::Config::default()).unwrap_or_default()
+    }
+}
+
+/// A method's defaults with a recipe's `[method_config]` over them.
+struct MergeRecipe<'a>(&'a Recipe);
+
+impl MethodVisitor for MergeRecipe<'_> {
+    type Output = anyhow::Result<toml::Table>;
+    fn visit<M: SeriesMethod>(self) -> Self::Output {
+        let cfg = self.0.method_config(&M::Config::default())?;
+        toml::Table::try_from(cfg).map_err(|e| anyhow::anyhow!("method settings: {e}"))
+    }
+}
+
+/// Reads a settings table as the method's `Config` and checks it.
+struct CheckSettings<'a>(&'a toml::Table, &'a Settings<'a>);
+
+impl MethodVisitor for CheckSettings<'_> {
+    type Output = anyhow::Result<()>;
+    fn visit<M: SeriesMethod>(self) -> Self::Output {
+        method_settings::<M>(self.0, self.1)?.validate(self.1)
+    }
+}
+
+/// `table` read as `M`'s settings (fields it lacks take their defaults; others are ignored, as
+/// runs saved before the settings were per method hold every method's).
+fn method_settings<M: SeriesMethod>(
+    table: &toml::Table,
+    s: &Settings,
+) -> anyhow::Result<M::Config> {
+    table.clone().try_into().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!("{}: method_config: {}", s.source(), e.message())
+    })
 }
 
 /// The series of step `step`: epochs of a seeded shuffle, cut into full batches.
@@ -264,9 +313,10 @@ pub fn pretrain_with<M: SeriesMethod>(
             cfg.channels
         );
     }
+    let method_config = method_settings::<M>(&cfg.method_config, &Settings::of("config.toml"))?;
     let device = cfg.device.device()?.autodiff();
     let model = seeded_init(&device, cfg.seed, || {
-        let method = M::new(&cfg.method_config, cfg.build_encoder(&device), &device);
+        let method = M::new(&method_config, cfg.build_encoder(&device), &device);
         let average = momentum_copy(method.encoder());
         Averaged { method, average }
     });

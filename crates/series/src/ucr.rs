@@ -12,15 +12,15 @@ use super::data::load_series;
 use super::eval::{SeriesBaselineConfig, SeriesSuiteConfig, baseline_at, evaluate_series};
 use super::nn::one_nn_euclidean;
 use super::train::{SeriesRunConfig, pretrain};
-use crate::eval::knn::KnnConfig;
-use crate::eval::linear::LinearProbeConfig;
-use crate::eval::suite::Protocol;
-use crate::eval::svm::SvmConfig;
-use crate::methods::MethodKind;
-use crate::train::checkpoint::load_encoder;
-use crate::train::metrics::TrainOptions;
-use crate::train::recipe::Recipe;
-use crate::train::run_folder::RunFolder;
+use crate::methods::SeriesMethodKind;
+use autodidact_core::eval::knn::KnnConfig;
+use autodidact_core::eval::linear::LinearProbeConfig;
+use autodidact_core::eval::protocol::Protocol;
+use autodidact_core::eval::svm::SvmConfig;
+use autodidact_core::recipe::Recipe;
+use autodidact_core::train::checkpoint::load_encoder;
+use autodidact_core::train::metrics::TrainOptions;
+use autodidact_core::train::run_folder::RunFolder;
 
 /// One method, protocol and label share on one problem.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub struct UcrReport {
 /// What the benchmark runs.
 #[derive(Clone, Debug)]
 pub struct UcrBenchConfig {
-    pub methods: Vec<MethodKind>,
+    pub methods: Vec<SeriesMethodKind>,
     pub protocols: Vec<Protocol>,
     pub fractions: Vec<f64>,
     /// Train the supervised baseline at each share.
@@ -116,7 +116,7 @@ pub fn bench_problem(
         let start = Instant::now();
         let recipe_path = cfg.recipes.join(format!("ucr-{}.toml", method.name()));
         let recipe = if recipe_path.exists() {
-            crate::train::recipe::load(&recipe_path)?
+            Recipe::load(&recipe_path)?
         } else {
             Recipe::default()
         };
@@ -204,7 +204,7 @@ pub fn bench_problem(
             ));
             rows.push(UcrRow {
                 dataset: problem.name.clone(),
-                method: method.name(),
+                method: method.name().to_string(),
                 protocol: r.protocol,
                 labels_fraction: fraction,
                 accuracy: r.ssl_accuracy,

@@ -6,7 +6,10 @@ pub mod batch;
 pub mod data;
 pub mod encoder;
 pub mod eval;
+pub mod methods;
 pub mod nn;
+#[cfg(test)]
+mod shared_data;
 pub mod train;
 pub mod ucr;
 

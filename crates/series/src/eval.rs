@@ -11,15 +11,15 @@ use super::SeriesSet;
 use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
 use super::train::{SeriesRunConfig, batch_indices};
-use crate::data::split::sample_fraction;
-use crate::eval::Embeddings;
-use crate::eval::knn::{KnnConfig, accuracy, knn_predict};
-use crate::eval::linear::{LinearProbeConfig, linear_probe};
-use crate::eval::report::EvalResult;
-use crate::eval::suite::Protocol;
-use crate::eval::svm::{SvmConfig, svm_predict};
-use crate::train::seed::mix;
-use crate::train::seed::seeded_init;
+use autodidact_core::eval::Embeddings;
+use autodidact_core::eval::knn::{KnnConfig, accuracy, knn_predict};
+use autodidact_core::eval::linear::{LinearProbeConfig, linear_probe};
+use autodidact_core::eval::protocol::Protocol;
+use autodidact_core::eval::report::EvalResult;
+use autodidact_core::eval::svm::{SvmConfig, svm_predict};
+use autodidact_core::split::sample_fraction;
+use autodidact_core::train::seed::mix;
+use autodidact_core::train::seed::seeded_init;
 
 /// Stream of the baseline's dropout masks.
 const DROPOUT_STREAM: u64 = 0x4452_4f50;

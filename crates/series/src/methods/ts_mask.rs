@@ -7,10 +7,12 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Method, MethodConfig, StepOutput, device_of};
-use crate::series::batch::SeriesBatch;
-use crate::series::encoder::SeriesEncoder;
-use crate::series::train::SeriesMethod;
+use serde::{Deserialize, Serialize};
+
+use super::{Method, MethodSettings, SeriesMethod, StepOutput, device_of};
+use autodidact_core::train::limits::{self, Settings};
+use crate::batch::SeriesBatch;
+use crate::encoder::SeriesEncoder;
 
 #[derive(Module, Debug)]
 pub struct TsMask {
@@ -47,8 +49,37 @@ pub fn span_mask(batch: &SeriesBatch, ratio: f64, span: f64, rng: &mut StdRng) -
     mask
 }
 
+/// ts-mask's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TsMaskConfig {
+    /// Share of the time steps hidden (fewer than MAE hides patches: neighbouring steps are
+    /// nearly copies).
+    pub mask_ratio: f64,
+    /// Mean length of a hidden span, as a fraction of the series length.
+    pub mask_span: f64,
+}
+
+impl Default for TsMaskConfig {
+    fn default() -> Self {
+        Self {
+            mask_ratio: 0.3,
+            mask_span: 0.05,
+        }
+    }
+}
+
+impl MethodSettings for TsMaskConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("method_config.mask_ratio", self.mask_ratio, limits::SHARE)?;
+        s.real("method_config.mask_span", self.mask_span, limits::FRACTION)
+    }
+}
+
 impl SeriesMethod for TsMask {
-    fn new(cfg: &MethodConfig, encoder: SeriesEncoder, device: &Device) -> Self {
+    type Config = TsMaskConfig;
+
+    fn new(cfg: &TsMaskConfig, encoder: SeriesEncoder, device: &Device) -> Self {
         Self {
             decoder: LinearConfig::new(encoder.out_dim(), encoder.channels()).init(device),
             encoder,

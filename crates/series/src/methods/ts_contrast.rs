@@ -6,10 +6,13 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Method, MethodConfig, StepOutput, device_of, losses};
-use crate::series::batch::SeriesBatch;
-use crate::series::encoder::SeriesEncoder;
-use crate::series::train::SeriesMethod;
+use serde::{Deserialize, Serialize};
+
+use super::{Method, MethodSettings, SeriesMethod, StepOutput, device_of};
+use autodidact_core::losses;
+use autodidact_core::train::limits::{self, Settings};
+use crate::batch::SeriesBatch;
+use crate::encoder::SeriesEncoder;
 
 #[derive(Module, Debug)]
 pub struct TsContrast {
@@ -77,8 +80,44 @@ impl TsContrast {
     }
 }
 
+/// ts-contrast's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TsContrastConfig {
+    /// Weight of TS2Vec's instance term against its temporal term.
+    pub instance_weight: f64,
+    /// Probability that a time step's input is kept by TS2Vec's random timestamp masking.
+    pub timestamp_keep: f64,
+}
+
+impl Default for TsContrastConfig {
+    fn default() -> Self {
+        Self {
+            instance_weight: 0.5,
+            timestamp_keep: 0.5,
+        }
+    }
+}
+
+impl MethodSettings for TsContrastConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real(
+            "method_config.instance_weight",
+            self.instance_weight,
+            limits::LOSS_WEIGHT,
+        )?;
+        s.real(
+            "method_config.timestamp_keep",
+            self.timestamp_keep,
+            limits::FRACTION,
+        )
+    }
+}
+
 impl SeriesMethod for TsContrast {
-    fn new(cfg: &MethodConfig, encoder: SeriesEncoder, _device: &Device) -> Self {
+    type Config = TsContrastConfig;
+
+    fn new(cfg: &TsContrastConfig, encoder: SeriesEncoder, _device: &Device) -> Self {
         Self {
             encoder,
             instance_weight: cfg.instance_weight,
