@@ -10,6 +10,7 @@ pub mod methods;
 pub mod nn;
 #[cfg(test)]
 mod shared_data;
+pub mod synthetic;
 pub mod train;
 pub mod ucr;
 

@@ -31,7 +31,7 @@ use autodidact_core::train::seed::{mix, seeded_init};
 use autodidact_core::train::settings::{DeviceChoice, load_settings, save_settings};
 
 /// Stream of the per-step seed handed to [`SeriesMethod::step`].
-const METHOD_STREAM: u64 = 0x5345_5249_4553;
+pub const METHOD_STREAM: u64 = 0x5345_5249_4553;
 /// Stream of the per-epoch sample order.
 const ORDER_STREAM: u64 = 0x004f_5244_4552;
 
