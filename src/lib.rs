@@ -9,14 +9,13 @@ pub mod data;
 pub mod encoders;
 pub mod eval;
 pub mod methods;
-#[cfg(test)]
-mod shared_data;
-pub mod text;
 pub mod train;
 
 pub use autodidact_core::alloc;
 /// Time series (their own crate, `autodidact-series`).
 pub use autodidact_series as series;
+/// Text (its own crate, `autodidact-text`).
+pub use autodidact_text as text;
 
 /// The own CPU kernels (their own crate, `autodidact-kernels`).
 pub use autodidact_kernels as kernels;

@@ -8,14 +8,14 @@ use common::{mean, quiet, run_cli, stderr, stdout};
 
 use std::path::Path;
 
-use autodidact::methods::MethodKind;
+use autodidact::text::methods::TextMethodKind;
 use autodidact::text::model::TransformerConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
 use autodidact::train::checkpoint::load_run_encoder;
 use autodidact::train::metrics::{TrainOptions, read_metrics};
 
-fn small_config(method: MethodKind, data: &Path, steps: usize) -> TextRunConfig {
+fn small_config(method: TextMethodKind, data: &Path, steps: usize) -> TextRunConfig {
     let mut cfg = TextRunConfig::defaults(method, data.to_path_buf(), TokenizerKind::Char);
     cfg.model = TransformerConfig {
         d_model: 32,
@@ -39,9 +39,9 @@ fn every_text_method_lowers_its_loss_and_clm_reports_a_held_out_loss() {
     let tmp = tempfile::tempdir().unwrap();
     let texts: Vec<String> = sentences(200).into_iter().map(|(_, s)| s).collect();
     for (method, input) in [
-        (MethodKind::Clm, TextInput::Stream),
-        (MethodKind::Mlm, TextInput::Packed),
-        (MethodKind::Simcse, TextInput::Texts),
+        (TextMethodKind::Clm, TextInput::Stream),
+        (TextMethodKind::Mlm, TextInput::Packed),
+        (TextMethodKind::Simcse, TextInput::Texts),
     ] {
         let run = tmp.path().join(method.name());
         std::fs::create_dir_all(&run).unwrap();
@@ -57,7 +57,7 @@ fn every_text_method_lowers_its_loss_and_clm_reports_a_held_out_loss() {
             method.name()
         );
         match method {
-            MethodKind::Clm => {
+            TextMethodKind::Clm => {
                 let held = summary.val_loss.expect("clm reports a held-out loss");
                 // Held-out text the model never trained on: it must have generalised too.
                 assert!(
@@ -83,7 +83,7 @@ fn a_resumed_text_run_ends_where_an_uninterrupted_one_does() {
     let texts: Vec<String> = sentences(60).into_iter().map(|(_, s)| s).collect();
     let tokenizer = TextTokenizer::train(TokenizerKind::Char, &texts, 0).unwrap();
     let corpus = TextCorpus::new(&texts, &tokenizer, TextInput::Texts, 0.1);
-    let cfg = small_config(MethodKind::Simcse, tmp.path(), 20);
+    let cfg = small_config(TextMethodKind::Simcse, tmp.path(), 20);
     let (straight, resumed) = (tmp.path().join("a"), tmp.path().join("b"));
     for d in [&straight, &resumed] {
         std::fs::create_dir_all(d).unwrap();

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::flags;
 use super::run_dir::{LoadedTextRun, load_text_run};
-use autodidact::methods::MethodKind;
 use autodidact::text::generate::{SampleConfig, sample};
+use autodidact::text::methods::TextMethodKind;
 use autodidact::train::limits;
 
 #[derive(Args, Debug)]
@@ -38,7 +38,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         encoder,
         device,
     } = load_text_run(&args.run)?;
-    if cfg.method != MethodKind::Clm {
+    if cfg.method != TextMethodKind::Clm {
         anyhow::bail!(
             "{}: a {} run cannot generate text; generate needs a --method clm run",
             args.run.display(),

@@ -7,30 +7,23 @@ use anyhow::bail;
 use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
 use autodidact::methods::MethodKind;
 use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
+use autodidact::text::methods::TextMethodKind;
 use autodidact::text::model::TransformerConfig;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
-use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
+use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, method_config_of, pretrain};
 use autodidact::train::metrics::TrainOptions;
 use autodidact::train::recipe::{self, Recipe};
-
-/// How a method reads its corpus: next-token training keeps the text whole (blank lines
-/// included), the others take one text per line.
-fn input_of(method: MethodKind) -> TextInput {
-    match method {
-        MethodKind::Clm => TextInput::Stream,
-        MethodKind::Mlm => TextInput::Packed,
-        _ => TextInput::Texts,
-    }
-}
 
 /// The texts to pre-train on. A labelled set (a folder with `train`/`test` files, or one labelled
 /// file that evaluation splits 80/20 with seed 0) contributes its train texts only, so the test
 /// texts stay unseen; anything else is a corpus.
-fn read_texts(path: &Path, method: MethodKind) -> anyhow::Result<Vec<String>> {
+fn read_texts(path: &Path, method: TextMethodKind) -> anyhow::Result<Vec<String>> {
     if let Ok(problem) = load_text_problem(path, 0) {
         return Ok(text_problem_corpus(&problem));
     }
-    let unit = match input_of(method) {
+    // Next-token training keeps the text whole (blank lines included), the others take one
+    // text per line.
+    let unit = match method.input() {
         TextInput::Stream => TextUnit::Documents,
         TextInput::Texts | TextInput::Packed => TextUnit::Lines,
     };
@@ -42,12 +35,7 @@ pub(super) fn resume(out: &Path) -> anyhow::Result<()> {
     let cfg = TextRunConfig::load(&out.join("config.toml"))?;
     let tokenizer = TextTokenizer::load(&out.join("tokenizer.json"))?;
     let texts = read_texts(&cfg.data, cfg.method)?;
-    let corpus = TextCorpus::new(
-        &texts,
-        &tokenizer,
-        input_of(cfg.method),
-        cfg.heldout_fraction,
-    );
+    let corpus = TextCorpus::new(&texts, &tokenizer, cfg.method.input(), cfg.heldout_fraction);
     let opts = TrainOptions {
         resume: true,
         ..TrainOptions::default()
@@ -64,6 +52,8 @@ pub(super) fn run(
     data_path: Option<PathBuf>,
     out: &Path,
 ) -> anyhow::Result<()> {
+    let method = TextMethodKind::from_name(&method.name())
+        .ok_or_else(|| anyhow::anyhow!("{} is not a text method", method.name()))?;
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (a text file or folder, or a labelled .tsv/.csv)");
     };
@@ -127,7 +117,7 @@ pub(super) fn run(
         .weight_decay
         .or(recipe.weight_decay)
         .unwrap_or(cfg.optimizer.weight_decay);
-    cfg.method_config = recipe::method_config(recipe, method)?;
+    cfg.method_config = method_config_of(method, recipe)?;
     cfg.checkpoint_every = args.checkpoint_every;
     cfg.log_every = args.log_every;
     if let Some((from, _)) = &init_run {
@@ -144,7 +134,7 @@ pub(super) fn run(
         Some((_, tokenizer)) => tokenizer,
         None => TextTokenizer::train(cfg.tokenizer, &texts, cfg.vocab_size)?,
     };
-    let corpus = TextCorpus::new(&texts, &tokenizer, input_of(method), cfg.heldout_fraction);
+    let corpus = TextCorpus::new(&texts, &tokenizer, method.input(), cfg.heldout_fraction);
     let summary = in_new_folder(out, args.force, &data_path, |dir| {
         tokenizer.save(&dir.join("tokenizer.json"))?;
         cfg.save(&dir.join("config.toml"))?;
@@ -156,7 +146,7 @@ pub(super) fn run(
             cfg.model.max_len,
             cfg.tokenizer,
             tokenizer.vocab_size(),
-            match input_of(method) {
+            match method.input() {
                 TextInput::Stream => format!(
                     "{} tokens ({} held out)",
                     corpus.stream.len(),

@@ -2,18 +2,15 @@
 
 pub mod barlow;
 pub mod byol;
-pub mod clm;
 pub mod dino;
 
 pub mod inpaint;
 
 pub mod mae;
 pub mod masking;
-pub mod mlm;
 pub mod moco;
 pub mod mocov3;
 pub mod simclr;
-pub mod simcse;
 pub mod simsiam;
 pub mod vicreg;
 
@@ -333,17 +330,9 @@ impl MethodConfig {
             | MethodKind::TsOrder
             | MethodKind::TsMask
             | MethodKind::TsContrast
-            | MethodKind::Clm => base,
-            // BERT's selection rate.
-            MethodKind::Mlm => Self {
-                mask_ratio: 0.15,
-                ..base
-            },
-            // SimCSE's temperature.
-            MethodKind::Simcse => Self {
-                temperature: 0.05,
-                ..base
-            },
+            | MethodKind::Clm
+            | MethodKind::Mlm
+            | MethodKind::Simcse => base,
             // Both MoCo papers' temperature.
             MethodKind::Moco | MethodKind::Mocov3 => Self {
                 temperature: 0.2,

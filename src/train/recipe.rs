@@ -11,6 +11,7 @@ pub use autodidact_core::recipe::Recipe;
 use crate::encoders::EncoderKind;
 use crate::methods::{MethodConfig, MethodKind};
 use crate::series::methods::SeriesMethodKind;
+use crate::text::methods::TextMethodKind;
 use crate::text::tokenizer::TokenizerKind;
 use crate::train::limits::{self, Settings};
 
@@ -31,9 +32,13 @@ pub fn load(path: &Path) -> anyhow::Result<Recipe> {
         .method
         .as_deref()
         .and_then(SeriesMethodKind::from_name);
-    match series {
-        Some(kind) => crate::series::train::check_recipe(kind, &recipe)?,
-        None => {
+    let text = recipe.method.as_deref().and_then(TextMethodKind::from_name);
+    match (series, text) {
+        (Some(kind), _) => crate::series::train::check_recipe(kind, &recipe)?,
+        (_, Some(kind)) => {
+            crate::text::train::method_config_of(kind, &recipe)?;
+        }
+        (None, None) => {
             let kind = method(&recipe)?.unwrap_or(MethodKind::Simclr);
             method_config(&recipe, kind)?.validate(&Settings::of(&source))?;
         }

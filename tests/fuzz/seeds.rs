@@ -5,10 +5,10 @@ use std::io::Write;
 use std::path::Path;
 
 use autodidact::eval::npy::write_npy;
-use autodidact::methods::MethodKind;
 use autodidact::series::data::read_ts;
 use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::train::SeriesRunConfig;
+use autodidact::text::methods::TextMethodKind;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::TextRunConfig;
 use flate2::Compression;
@@ -282,7 +282,7 @@ pub fn run_config_files(dir: &Path) -> Vec<Vec<u8>> {
         .save(&series)
         .expect("saving the series run config");
     let text = dir.join("text.toml");
-    TextRunConfig::defaults(MethodKind::Mlm, "corpus.txt".into(), TokenizerKind::Bpe)
+    TextRunConfig::defaults(TextMethodKind::Mlm, "corpus.txt".into(), TokenizerKind::Bpe)
         .save(&text)
         .expect("saving the text run config");
     [image, series, text]

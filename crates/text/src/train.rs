@@ -1,4 +1,4 @@
-//! Pre-training on text: the [`TextMethod`] trait, the run's config and its loop.
+//! Pre-training on text: the run's config and the text side of the one loop.
 //!
 //! As in the other loops, the batch and every random draw of step `s` (windows, masks, dropout)
 //! come from `(seed, s)`, checkpoints are atomic, a NaN loss stops the run with the last
@@ -20,48 +20,28 @@ use super::batch::{
 };
 use super::model::{TextEncoder, TransformerConfig};
 use super::tokenizer::{TextTokenizer, TokenizerKind};
-use crate::methods::{Method, MethodConfig, MethodKind, clm, mlm, simcse};
-use crate::train::checkpoint::load_run_encoder;
-use crate::train::config::{DeviceChoice, load_settings, save_settings};
-use crate::train::fit::{BatchSource, Budget, Heldout, LoopSettings, Schedule, fit};
-use crate::train::limits::{self, Settings};
-use crate::train::metrics::{TrainOptions, TrainSummary};
-use crate::train::optim::OptimizerConfig;
-use crate::train::progress::Progress;
-use crate::train::seed::mix;
-use crate::train::seed::seeded_init;
+pub use crate::methods::TextInput;
+use crate::methods::clm;
+use crate::methods::{Method, MethodSettings, MethodVisitor, TextMethod, TextMethodKind};
+use autodidact_core::recipe::Recipe;
+use autodidact_core::train::checkpoint::load_run_encoder;
+use autodidact_core::train::fit::{BatchSource, Budget, Heldout, LoopSettings, Schedule, fit};
+use autodidact_core::train::limits::{self, Settings};
+use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
+use autodidact_core::train::optim::OptimizerConfig;
+use autodidact_core::train::progress::Progress;
+use autodidact_core::train::seed::{mix, seeded_init};
+use autodidact_core::train::settings::{DeviceChoice, load_settings, save_settings};
 
 /// Stream of the per-step seed handed to methods and to the dropout generator.
-const METHOD_STREAM: u64 = 0x5445_5854;
+pub const METHOD_STREAM: u64 = 0x5445_5854;
 /// Held-out windows scored at each evaluation (at most).
 const HELDOUT_WINDOWS: usize = 256;
-
-/// What a method trains on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TextInput {
-    /// Windows of the corpus as one token stream (next-token training).
-    Stream,
-    /// Texts one by one, `[CLS]` first, padded to the longest in the batch.
-    Texts,
-    /// Texts packed whole into rows of the context length, each attending only to itself:
-    /// a batch holds as many texts as fit, not a fixed number (masked language modelling).
-    Packed,
-}
-
-/// A self-supervised method on text: a [`Method`] whose batch is a [`TokenBatch`] and whose
-/// encoder is the [`TextEncoder`]; its own randomness (masks) comes from the step's seed.
-pub trait TextMethod: Method<Batch = TokenBatch, Encoder = TextEncoder> {
-    /// Builds the method's heads around `encoder`.
-    fn new(cfg: &MethodConfig, encoder: TextEncoder, device: &Device) -> Self;
-    /// Whether the encoder attends only to earlier positions.
-    fn causal() -> bool;
-    fn input() -> TextInput;
-}
 
 /// Everything needed to rerun a text pre-training run (`config.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TextRunConfig {
-    pub method: MethodKind,
+    pub method: TextMethodKind,
     pub data: PathBuf,
     pub tokenizer: TokenizerKind,
     /// Vocabulary size asked of the subword trainers (the char vocabulary is the corpus').
@@ -75,7 +55,8 @@ pub struct TextRunConfig {
     pub device: DeviceChoice,
     /// Peak learning rate, warm-up share and weight decay; the rate decays to a tenth by cosine.
     pub optimizer: OptimizerConfig,
-    pub method_config: MethodConfig,
+    /// The method's own settings (its `Config`'s fields).
+    pub method_config: toml::Table,
     /// Share of the corpus (its end) held out for the next-token loss.
     pub heldout_fraction: f64,
     /// Measure the held-out loss every this many steps (and at the end).
@@ -90,7 +71,7 @@ pub struct TextRunConfig {
 impl TextRunConfig {
     /// Defaults for `method`: the small Transformer, 128 tokens, batch 32, AdamW 1e-3 with 0.1
     /// weight decay and 2% warm-up, 2,000 steps.
-    pub fn defaults(method: MethodKind, data: PathBuf, tokenizer: TokenizerKind) -> Self {
+    pub fn defaults(method: TextMethodKind, data: PathBuf, tokenizer: TokenizerKind) -> Self {
         Self {
             method,
             data,
@@ -98,7 +79,7 @@ impl TextRunConfig {
             vocab_size: 8000,
             model: TransformerConfig {
                 // SimCSE's views differ only by dropout (the paper's 0.1).
-                dropout: if method == MethodKind::Simcse {
+                dropout: if method == TextMethodKind::Simcse {
                     0.1
                 } else {
                     0.0
@@ -116,7 +97,7 @@ impl TextRunConfig {
                 warmup_fraction: 0.02,
                 ..OptimizerConfig::default()
             },
-            method_config: MethodConfig::for_method(method),
+            method_config: method.visit(DefaultSettings),
             heldout_fraction: 0.1,
             eval_every: 250,
             checkpoint_every: 500,
@@ -167,12 +148,12 @@ impl TextRunConfig {
         s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
         s.int("log_every", self.log_every, limits::EVERY)?;
         self.optimizer.validate(&s)?;
-        self.method_config.validate(&s)
+        self.method.visit(CheckSettings(&self.method_config, &s))
     }
 
     /// A fresh encoder of this run's architecture for `vocab` tokens.
     pub fn build_encoder(&self, vocab: usize, device: &Device) -> TextEncoder {
-        TextEncoder::new(vocab, &self.model, self.method == MethodKind::Clm, device)
+        TextEncoder::new(vocab, &self.model, self.method.causal(), device)
     }
 }
 
@@ -242,15 +223,75 @@ pub fn pretrain(
     run_dir: &Path,
     opts: &TrainOptions,
 ) -> anyhow::Result<TrainSummary> {
-    match cfg.method {
-        MethodKind::Clm => pretrain_with::<clm::Clm>(cfg, corpus, vocab, run_dir, opts),
-        MethodKind::Mlm => pretrain_with::<mlm::Mlm>(cfg, corpus, vocab, run_dir, opts),
-        MethodKind::Simcse => pretrain_with::<simcse::SimCse>(cfg, corpus, vocab, run_dir, opts),
-        other => bail!(
-            "--method {} does not learn from text; text data needs mlm, clm or simcse",
-            other.name()
-        ),
+    cfg.method.visit(Pretrain {
+        cfg,
+        corpus,
+        vocab,
+        run_dir,
+        opts,
+    })
+}
+
+struct Pretrain<'a> {
+    cfg: &'a TextRunConfig,
+    corpus: &'a TextCorpus,
+    vocab: usize,
+    run_dir: &'a Path,
+    opts: &'a TrainOptions,
+}
+
+impl MethodVisitor for Pretrain<'_> {
+    type Output = anyhow::Result<TrainSummary>;
+    fn visit<M: TextMethod>(self) -> Self::Output {
+        pretrain_with::<M>(self.cfg, self.corpus, self.vocab, self.run_dir, self.opts)
     }
+}
+
+/// Lays a recipe's `[method_config]` over `kind`'s defaults and checks the result.
+pub fn method_config_of(kind: TextMethodKind, recipe: &Recipe) -> anyhow::Result<toml::Table> {
+    let table = kind.visit(MergeRecipe(recipe))?;
+    let source = recipe.name();
+    kind.visit(CheckSettings(&table, &Settings::of(&source)))?;
+    Ok(table)
+}
+
+/// A method's default settings as a table.
+struct DefaultSettings;
+
+impl MethodVisitor for DefaultSettings {
+    type Output = toml::Table;
+    fn visit<M: TextMethod>(self) -> toml::Table {
+        toml::Table::try_from(M::Config::default()).unwrap_or_default()
+    }
+}
+
+/// A method's defaults with a recipe's `[method_config]` over them.
+struct MergeRecipe<'a>(&'a Recipe);
+
+impl MethodVisitor for MergeRecipe<'_> {
+    type Output = anyhow::Result<toml::Table>;
+    fn visit<M: TextMethod>(self) -> Self::Output {
+        let cfg = self.0.method_config(&M::Config::default())?;
+        toml::Table::try_from(cfg).map_err(|e| anyhow::anyhow!("method settings: {e}"))
+    }
+}
+
+/// Reads a settings table as the method's `Config` and checks it.
+struct CheckSettings<'a>(&'a toml::Table, &'a Settings<'a>);
+
+impl MethodVisitor for CheckSettings<'_> {
+    type Output = anyhow::Result<()>;
+    fn visit<M: TextMethod>(self) -> Self::Output {
+        method_settings::<M>(self.0, self.1)?.validate(self.1)
+    }
+}
+
+/// `table` read as `M`'s settings (fields it lacks take their defaults; others are ignored, as
+/// runs saved before the settings were per method hold every method's).
+fn method_settings<M: TextMethod>(table: &toml::Table, s: &Settings) -> anyhow::Result<M::Config> {
+    table.clone().try_into().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!("{}: method_config: {}", s.source(), e.message())
+    })
 }
 
 /// The batch of step `step`; `rows_per_epoch` from [`TextCorpus::rows_per_epoch`].
@@ -349,18 +390,15 @@ pub fn pretrain_with<M: TextMethod>(
         }
         _ => {}
     }
+    let method_config = method_settings::<M>(&cfg.method_config, &Settings::of("config.toml"))?;
     let device = cfg.device.device()?.autodiff();
     let mut model = seeded_init(&device, cfg.seed, || {
-        M::new(
-            &cfg.method_config,
-            cfg.build_encoder(vocab, &device),
-            &device,
-        )
+        M::new(&method_config, cfg.build_encoder(vocab, &device), &device)
     });
     if let Some(init) = cfg.init.as_ref().filter(|_| !opts.resume) {
         let encoder = load_run_encoder(init, cfg.build_encoder(vocab, &device))?;
         model = seeded_init(&device, cfg.seed, || {
-            M::new(&cfg.method_config, encoder, &device)
+            M::new(&method_config, encoder, &device)
         });
     }
     let rows_per_epoch = corpus.rows_per_epoch(M::input(), cfg.model.max_len);

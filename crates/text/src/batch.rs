@@ -6,7 +6,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::train::seed::mix;
+use autodidact_core::train::seed::mix;
 
 /// A batch of token ids on the CPU, row-major `[batch, len]`, with a validity mask.
 #[derive(Clone, Debug, PartialEq)]

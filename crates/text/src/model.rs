@@ -342,8 +342,8 @@ mod tests {
     fn a_packed_text_is_encoded_as_it_would_be_alone() {
         let enc = TextEncoder::new(20, &tiny(), false, &Device::flex());
         let texts = vec![vec![2u32, 5, 6, 7], vec![2, 9, 8]];
-        let rows = crate::text::batch::pack_rows(&texts, &[0, 1], 12);
-        let batch = crate::text::batch::packed_batch(&texts, &rows, 12, 0);
+        let rows = crate::batch::pack_rows(&texts, &[0, 1], 12);
+        let batch = crate::batch::packed_batch(&texts, &rows, 12, 0);
         let (tokens, _) = batch.tensors(&Device::flex());
         let (positions, bias) = batch.packing(&Device::flex()).expect("packed");
         let packed = values(enc.forward_with(tokens, positions, bias, false));

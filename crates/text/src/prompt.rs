@@ -98,7 +98,7 @@ impl Prompt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::tokenizer::TokenizerKind;
+    use crate::tokenizer::TokenizerKind;
 
     fn tokenizer() -> TextTokenizer {
         let texts: Vec<String> = ["it was great .", "it was terrible .", "a long movie"]

@@ -9,11 +9,14 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::{Method, MethodConfig, StepOutput, device_of};
-use crate::text::batch::TokenBatch;
-use crate::text::masking::mlm_mask;
-use crate::text::model::TextEncoder;
-use crate::text::train::{TextInput, TextMethod};
+use serde::{Deserialize, Serialize};
+
+use super::{Method, MethodSettings, StepOutput, TextInput, TextMethod, device_of};
+use autodidact_core::train::limits::{self, Settings};
+use crate::batch::TokenBatch;
+use crate::masking::mlm_mask;
+use crate::model::TextEncoder;
+
 
 #[derive(Module, Debug)]
 pub struct Mlm {
@@ -53,8 +56,30 @@ pub fn mask_batch(
     (masked, positions, targets)
 }
 
+/// mlm's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MlmConfig {
+    /// Share of the tokens selected for prediction (BERT's 15%).
+    pub mask_ratio: f64,
+}
+
+impl Default for MlmConfig {
+    fn default() -> Self {
+        Self { mask_ratio: 0.15 }
+    }
+}
+
+impl MethodSettings for MlmConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("method_config.mask_ratio", self.mask_ratio, limits::SHARE)
+    }
+}
+
 impl TextMethod for Mlm {
-    fn new(cfg: &MethodConfig, encoder: TextEncoder, _device: &Device) -> Self {
+    type Config = MlmConfig;
+
+    fn new(cfg: &MlmConfig, encoder: TextEncoder, _device: &Device) -> Self {
         let vocab = encoder.vocab_size();
         Self {
             encoder,

@@ -6,9 +6,12 @@ pub mod data;
 pub mod eval;
 pub mod generate;
 pub mod masking;
+pub mod methods;
 pub mod model;
 pub mod prompt;
 pub mod search;
+#[cfg(test)]
+mod shared_data;
 pub mod tokenizer;
 pub mod train;
 

@@ -9,8 +9,8 @@ use burn::prelude::*;
 use super::eval::embed_texts;
 use super::model::TextEncoder;
 use super::tokenizer::TextTokenizer;
-use crate::eval::Embeddings;
-use crate::eval::npy::{read_npy, write_npy};
+use autodidact_core::eval::Embeddings;
+use autodidact_core::eval::npy::{read_npy, write_npy};
 
 /// L2-normalised, centred embeddings of a corpus: cosine similarity is a dot product.
 #[derive(Clone, Debug)]

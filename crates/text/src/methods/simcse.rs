@@ -5,10 +5,14 @@
 
 use burn::prelude::*;
 
-use super::{Method, MethodConfig, StepOutput, device_of, losses};
-use crate::text::batch::TokenBatch;
-use crate::text::model::TextEncoder;
-use crate::text::train::{TextInput, TextMethod};
+use serde::{Deserialize, Serialize};
+
+use super::{Method, MethodSettings, StepOutput, TextInput, TextMethod, device_of};
+use autodidact_core::losses;
+use autodidact_core::train::limits::{self, Settings};
+use crate::batch::TokenBatch;
+use crate::model::TextEncoder;
+
 
 #[derive(Module, Debug)]
 pub struct SimCse {
@@ -16,8 +20,34 @@ pub struct SimCse {
     pub temperature: f64,
 }
 
+/// simcse's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimCseConfig {
+    /// Softmax temperature of the contrastive loss (the paper's 0.05).
+    pub temperature: f64,
+}
+
+impl Default for SimCseConfig {
+    fn default() -> Self {
+        Self { temperature: 0.05 }
+    }
+}
+
+impl MethodSettings for SimCseConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real(
+            "method_config.temperature",
+            self.temperature,
+            limits::TEMPERATURE,
+        )
+    }
+}
+
 impl TextMethod for SimCse {
-    fn new(cfg: &MethodConfig, encoder: TextEncoder, _device: &Device) -> Self {
+    type Config = SimCseConfig;
+
+    fn new(cfg: &SimCseConfig, encoder: TextEncoder, _device: &Device) -> Self {
         Self {
             encoder,
             temperature: cfg.temperature,

@@ -4,10 +4,13 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 
-use super::{Method, MethodConfig, StepOutput, device_of};
-use crate::text::batch::TokenBatch;
-use crate::text::model::TextEncoder;
-use crate::text::train::{TextInput, TextMethod};
+use serde::{Deserialize, Serialize};
+
+use super::{Method, MethodSettings, StepOutput, TextInput, TextMethod, device_of};
+use autodidact_core::train::limits::Settings;
+use crate::batch::TokenBatch;
+use crate::model::TextEncoder;
+
 
 #[derive(Module, Debug)]
 pub struct Clm {
@@ -32,8 +35,20 @@ pub fn next_token_loss(
     (loss, hidden)
 }
 
+/// clm's settings: none of its own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClmConfig {}
+
+impl MethodSettings for ClmConfig {
+    fn validate(&self, _: &Settings) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 impl TextMethod for Clm {
-    fn new(_cfg: &MethodConfig, encoder: TextEncoder, _device: &Device) -> Self {
+    type Config = ClmConfig;
+
+    fn new(_cfg: &ClmConfig, encoder: TextEncoder, _device: &Device) -> Self {
         Self { encoder }
     }
 

@@ -18,16 +18,16 @@ use super::model::TextEncoder;
 use super::prompt::Prompt;
 use super::tokenizer::TextTokenizer;
 use super::train::TextRunConfig;
-use crate::data::split::sample_fraction;
-use crate::eval::Embeddings;
-use crate::eval::knn::{KnnConfig, accuracy, knn_predict};
-use crate::eval::linear::{LinearProbeConfig, linear_probe};
-use crate::eval::report::EvalResult;
-use crate::eval::suite::Protocol;
-use crate::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
-use crate::train::schedule::warmup_cosine;
-use crate::train::seed::mix;
-use crate::train::seed::{seeded_init, with_seeded_device};
+use autodidact_core::eval::Embeddings;
+use autodidact_core::eval::knn::{KnnConfig, accuracy, knn_predict};
+use autodidact_core::eval::linear::{LinearProbeConfig, linear_probe};
+use autodidact_core::eval::protocol::Protocol;
+use autodidact_core::eval::report::EvalResult;
+use autodidact_core::split::sample_fraction;
+use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
+use autodidact_core::train::schedule::warmup_cosine;
+use autodidact_core::train::seed::mix;
+use autodidact_core::train::seed::{seeded_init, with_seeded_device};
 
 /// Texts per forward pass when embedding or predicting.
 const EMBED_BATCH: usize = 64;
@@ -90,7 +90,8 @@ pub struct FineTuneConfig {
 }
 
 /// The arms of an evaluation whose token embeddings stay fixed while the classifier trains.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum FrozenEmbeddings {
     /// Every weight learns.
     #[default]
@@ -448,12 +449,12 @@ pub fn evaluate_texts(
                     },
                 ),
                 TextProtocol::Frozen(Protocol::Svm) => accuracy(
-                    &crate::eval::svm::svm_predict(
+                    &autodidact_core::eval::svm::svm_predict(
                         &train_emb.select(&idx),
                         &labelled.labels,
                         classes,
                         &test_emb,
-                        &crate::eval::svm::SvmConfig::default(),
+                        &autodidact_core::eval::svm::SvmConfig::default(),
                     ),
                     &test.labels,
                 ),
@@ -505,7 +506,7 @@ mod tests {
 
     #[test]
     fn layer_rates_decay_from_the_top_and_leave_the_head_at_the_full_rate() {
-        use crate::text::model::TransformerConfig;
+        use crate::model::TransformerConfig;
         use burn::module::list_param_ids;
         let device = Device::flex();
         let cfg = TransformerConfig {
