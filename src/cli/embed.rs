@@ -6,11 +6,11 @@ use clap::{Args, ValueEnum};
 
 use anyhow::Context;
 
+use super::methods::Modality;
 use super::run_dir::{RunAndData, load_series_run, load_text_run, run_kind, run_modality};
 use autodidact::eval::Embeddings;
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::npy::write_npy;
-use autodidact::methods::Modality;
 use autodidact::series::data::load_series;
 use autodidact::series::eval::embed_series;
 use autodidact::text::data::{TextUnit, is_plain_text_file, load_text_problem, read_corpus};

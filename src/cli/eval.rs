@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::flags;
+use super::methods::Modality;
 use super::run_dir::{RunAndData, run_modality};
 use autodidact::data::split::parse_budgets;
 use autodidact::eval::baseline::BaselineConfig;
@@ -12,7 +13,7 @@ use autodidact::eval::knn::{KnnConfig, KnnFeatures};
 use autodidact::eval::linear::LinearProbeConfig;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::{SuiteConfig, evaluate, parse_protocols};
-use autodidact::methods::{MethodKind, Modality};
+use autodidact::methods::MethodKind;
 use autodidact::text::eval::{FineTuneConfig, FrozenEmbeddings};
 use autodidact::train::limits;
 

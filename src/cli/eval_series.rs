@@ -4,12 +4,12 @@
 use super::eval::EvalArgs;
 use anyhow::Context;
 
+use super::methods::Modality;
 use super::run_dir::{LoadedSeriesRun, load_series_run, run_kind};
 use autodidact::data::split::parse_fractions;
 use autodidact::eval::report::{EvalReport, format_table};
 use autodidact::eval::suite::parse_protocols;
 use autodidact::eval::svm::SvmConfig;
-use autodidact::methods::Modality;
 use autodidact::series::data::load_series;
 use autodidact::series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
 use autodidact::series::nn::one_nn_euclidean;

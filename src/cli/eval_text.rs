@@ -2,12 +2,12 @@
 //! at shares of the train labels, beside the same Transformer trained from scratch.
 
 use super::eval::EvalArgs;
+use super::methods::Modality;
 use super::run_dir::{LoadedTextRun, load_text_run, run_kind};
 use anyhow::Context;
 use anyhow::bail;
 use autodidact::data::split::parse_fractions;
 use autodidact::eval::report::{EvalReport, format_table};
-use autodidact::methods::Modality;
 use autodidact::text::data::load_text_problem;
 use autodidact::text::eval::{
     FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts, parse_text_protocols,

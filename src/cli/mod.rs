@@ -8,6 +8,7 @@ mod eval_series;
 mod eval_text;
 mod flags;
 mod generate;
+mod methods;
 mod pretrain;
 mod pretrain_series;
 mod pretrain_text;

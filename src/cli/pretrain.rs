@@ -7,13 +7,17 @@ use anyhow::bail;
 use clap::Args;
 
 use super::flags;
+use super::methods::{AnyMethod, Modality, load_recipe, recipe_method, run_method};
 use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
 use autodidact::encoders::vit::VIT_PATCH;
-use autodidact::methods::{MethodConfig, MethodKind, Modality, check_encoder, pretrain};
+use autodidact::methods::{MethodConfig, MethodKind, check_encoder, pretrain};
 use autodidact::text::tokenizer::TokenizerKind;
-use autodidact::train::config::{Budget, DeviceChoice, RunConfig, run_method};
+use autodidact::train::config::{
+    Budget, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DeviceChoice, RunConfig, default_encoder,
+    optimizer_defaults,
+};
 use autodidact::train::limits;
 use autodidact::train::metrics::{TrainOptions, TrainSummary};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
@@ -27,7 +31,7 @@ pub struct PretrainArgs {
     pub(super) recipe: Option<PathBuf>,
     /// Self-supervised method [default: simclr].
     #[arg(long, value_enum)]
-    pub(super) method: Option<MethodKind>,
+    pub(super) method: Option<AnyMethod>,
     /// Data set: MNIST IDX folder, image folder, or .tar/.tar.gz of an image folder (required
     /// unless the recipe names one).
     #[arg(long)]
@@ -108,24 +112,15 @@ pub struct PretrainArgs {
     pub(super) no_cache: bool,
 }
 
-/// Learning rate and weight decay that work for each optimiser at batch 256.
-fn optimizer_defaults(kind: OptimizerKind, batch_size: usize) -> (f64, f64) {
-    match kind {
-        OptimizerKind::Adamw => (2e-3, 1e-4),
-        OptimizerKind::Sgd => (0.06 * batch_size as f64 / 256.0, 5e-4),
-        OptimizerKind::Lars => (0.3 * batch_size as f64 / 256.0, 1e-6),
-    }
-}
-
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     let recipe = match &args.recipe {
-        Some(path) => recipe::load(path)?,
+        Some(path) => load_recipe(path)?,
         None => Recipe::default(),
     };
-    let method = args
-        .method
-        .or(recipe::method(&recipe)?)
-        .unwrap_or(MethodKind::Simclr);
+    let method = match args.method {
+        Some(method) => method,
+        None => recipe_method(&recipe)?.unwrap_or(AnyMethod::Image(MethodKind::Simclr)),
+    };
     let data_path = args.data.clone().or_else(|| recipe.data.clone());
     let out = args.out.clone().unwrap_or_else(|| {
         let name = data_path
@@ -134,7 +129,7 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "data".into());
         let name = name.split('.').next().unwrap_or("data").to_string();
-        PathBuf::from("runs").join(format!("{method:?}-{name}").to_lowercase())
+        PathBuf::from("runs").join(format!("{}-{name}", method.folder_name()))
     });
     if args.resume {
         refuse_settings_on_resume(&args)?;
@@ -146,15 +141,15 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
             Modality::Image => resume_images(folder.path(), args.no_cache),
         };
     }
-    match method.modality() {
-        Modality::Series => {
-            return super::pretrain_series::run(&args, &recipe, method, data_path, &out);
+    let method = match method {
+        AnyMethod::Series(m) => {
+            return super::pretrain_series::run(&args, &recipe, m, data_path, &out);
         }
-        Modality::Text => {
-            return super::pretrain_text::run(&args, &recipe, method, data_path, &out);
+        AnyMethod::Text(m) => {
+            return super::pretrain_text::run(&args, &recipe, m, data_path, &out);
         }
-        Modality::Image => {}
-    }
+        AnyMethod::Image(m) => m,
+    };
     if args.tokenizer.is_some() || args.model.is_some() || args.context.is_some() {
         bail!("--tokenizer, --model and --context apply to text methods (mlm, clm, simcse)");
     }
@@ -293,10 +288,7 @@ fn encoder_for(
     Ok(args
         .encoder
         .or(recipe::encoder(recipe)?)
-        .unwrap_or(match method {
-            MethodKind::Mae => EncoderKind::Vit,
-            _ => EncoderKind::Cnn,
-        }))
+        .unwrap_or(default_encoder(method)))
 }
 
 /// The ViT's patch side: the flag, then the recipe, then [`VIT_PATCH`].
@@ -319,14 +311,17 @@ fn config_from_args(
         .optimizer
         .or(recipe.optimizer)
         .unwrap_or(OptimizerKind::Adamw);
-    let batch_size = args.batch_size.or(recipe.batch_size).unwrap_or(256);
+    let batch_size = args
+        .batch_size
+        .or(recipe.batch_size)
+        .unwrap_or(DEFAULT_BATCH_SIZE);
     let (lr, wd) = optimizer_defaults(optimizer, batch_size);
     let budget = match (args.epochs, args.minutes, recipe.epochs, recipe.minutes) {
         (Some(e), _, _, _) => Budget::Epochs(e),
         (None, Some(m), _, _) => Budget::Minutes(m),
         (None, None, Some(e), _) => Budget::Epochs(e),
         (None, None, None, Some(m)) => Budget::Minutes(m),
-        (None, None, None, None) => Budget::Epochs(20),
+        (None, None, None, None) => Budget::Epochs(DEFAULT_EPOCHS),
     };
     let method_config = recipe::method_config(recipe, method)?;
     Ok(RunConfig {

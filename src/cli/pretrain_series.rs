@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 
 use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
-use autodidact::methods::MethodKind;
 use autodidact::series::data::load_series;
 use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::train::{SeriesRunConfig, pretrain};
@@ -29,7 +28,7 @@ pub(super) fn resume(out: &Path) -> anyhow::Result<()> {
 pub(super) fn run(
     args: &PretrainArgs,
     recipe: &Recipe,
-    method: MethodKind,
+    method: SeriesMethodKind,
     data_path: Option<PathBuf>,
     out: &Path,
 ) -> anyhow::Result<()> {
@@ -68,12 +67,10 @@ pub(super) fn run(
 fn config_from_args(
     args: &PretrainArgs,
     recipe: &Recipe,
-    method: MethodKind,
+    method: SeriesMethodKind,
     data: PathBuf,
     train: &autodidact::series::SeriesSet,
 ) -> anyhow::Result<SeriesRunConfig> {
-    let method = SeriesMethodKind::from_name(&method.name())
-        .ok_or_else(|| anyhow::anyhow!("{} is not a series method", method.name()))?;
     let mut cfg = SeriesRunConfig::defaults(method, data, train);
     cfg.apply_recipe(recipe, train)?;
     cfg.batch_size = args.batch_size.unwrap_or(cfg.batch_size);

@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 
 use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
-use autodidact::methods::MethodKind;
 use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
 use autodidact::text::methods::TextMethodKind;
 use autodidact::text::model::TransformerConfig;
+use autodidact::text::recipe;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, method_config_of, pretrain};
 use autodidact::train::metrics::TrainOptions;
-use autodidact::train::recipe::{self, Recipe};
+use autodidact::train::recipe::Recipe;
 
 /// The texts to pre-train on. A labelled set (a folder with `train`/`test` files, or one labelled
 /// file that evaluation splits 80/20 with seed 0) contributes its train texts only, so the test
@@ -48,12 +48,10 @@ pub(super) fn resume(out: &Path) -> anyhow::Result<()> {
 pub(super) fn run(
     args: &PretrainArgs,
     recipe: &Recipe,
-    method: MethodKind,
+    method: TextMethodKind,
     data_path: Option<PathBuf>,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let method = TextMethodKind::from_name(&method.name())
-        .ok_or_else(|| anyhow::anyhow!("{} is not a text method", method.name()))?;
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (a text file or folder, or a labelled .tsv/.csv)");
     };

@@ -7,18 +7,19 @@ use clap::Args;
 
 use burn::prelude::*;
 
+use super::methods::Modality;
+use super::methods::run_method;
 use autodidact::data::ImageFormat;
 use autodidact::data::cache::default_cache_dir;
 use autodidact::data::{ImageData, load_images};
 use autodidact::encoders::{ImageEncoder, Pooling};
-use autodidact::methods::Modality;
 use autodidact::series::encoder::SeriesEncoder;
 use autodidact::series::train::SeriesRunConfig;
 use autodidact::text::model::TextEncoder;
 use autodidact::text::tokenizer::TextTokenizer;
 use autodidact::text::train::TextRunConfig;
 use autodidact::train::checkpoint::load_run_encoder;
-use autodidact::train::config::{RunConfig, run_method};
+use autodidact::train::config::RunConfig;
 
 /// A run's config and its trained backbone.
 pub struct LoadedRun {

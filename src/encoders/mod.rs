@@ -22,6 +22,17 @@ pub enum EncoderKind {
     Vit,
 }
 
+impl EncoderKind {
+    /// The name `--encoder` and config files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            EncoderKind::Cnn => "cnn",
+            EncoderKind::Resnet18 => "resnet18",
+            EncoderKind::Vit => "vit",
+        }
+    }
+}
+
 /// How the last feature map becomes the representation that evaluation and `embed` read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -208,6 +219,14 @@ impl ImageEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoder_names_are_the_config_files_names() {
+        for kind in [EncoderKind::Cnn, EncoderKind::Resnet18, EncoderKind::Vit] {
+            let serde = serde_json::to_string(&kind).expect("serialisable");
+            assert_eq!(serde, format!("\"{}\"", kind.name()));
+        }
+    }
     use burn::tensor::Distribution;
 
     #[test]

@@ -1,24 +1,9 @@
 //! SSL methods: pretext + encoder + head + objective, one file each, listed in [`MethodKind`].
 
-pub mod barlow;
-pub mod byol;
-pub mod dino;
-
-pub mod inpaint;
-
-pub mod mae;
-pub mod masking;
-pub mod moco;
-pub mod mocov3;
-pub mod simclr;
-pub mod simsiam;
-pub mod vicreg;
-
 pub use autodidact_core::method::{AfterStep, Method, StepOutput, device_of};
 pub use autodidact_core::{ema, losses};
 
 use burn::prelude::*;
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use std::path::Path;
@@ -34,67 +19,67 @@ use crate::train::limits::{self, Settings};
 use crate::train::metrics::{TrainOptions, TrainSummary};
 use crate::train::trainer::pretrain_with;
 
-/// The registered methods (`--method`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum MethodKind {
-    /// SimCLR: two augmented views, NT-Xent over the batch.
-    Simclr,
-    /// MoCo v2: momentum key encoder and a queue of negatives.
-    Moco,
-    /// MoCo v3: momentum encoder, predictor, symmetric InfoNCE over in-batch keys.
-    Mocov3,
-    /// BYOL: predictor regressing a momentum target's projection.
-    Byol,
-    /// SimSiam: predictor and stop-gradient, no momentum target.
-    Simsiam,
-    /// Barlow Twins: cross-correlation of the two views' projections driven to the identity.
-    Barlow,
-    /// VICReg: invariance, variance and covariance terms.
-    Vicreg,
-    /// DINO: a student matches a momentum teacher's centred, sharpened outputs across multi-crop views.
-    Dino,
-    /// MAE: a ViT encodes the visible 25% of patches, a light decoder reconstructs the rest.
-    Mae,
-    /// Inpainting: a CNN encoder and an upsampling decoder fill in hidden rectangles.
-    Inpaint,
-    /// Series order restoration: cut a series into segments, shuffle them, predict each one's place.
-    #[serde(rename = "ts-order")]
-    TsOrder,
-    /// Series masked modelling: hide spans of time steps, reconstruct their values.
-    #[serde(rename = "ts-mask")]
-    TsMask,
-    /// Series contrast: TS2Vec's hierarchical contrastive loss over two overlapping crops.
-    #[serde(rename = "ts-contrast")]
-    TsContrast,
-    /// Masked language modelling: BERT's 15% selection (80/10/10), loss on the selected tokens.
-    Mlm,
-    /// Causal language modelling: GPT's next-token prediction.
-    Clm,
-    /// SimCSE: two dropout views of a sentence are positives, the batch's other sentences negatives.
-    Simcse,
+/// Something to do with a method's type, given its [`MethodKind`] ([`MethodKind::visit`]).
+pub trait MethodVisitor {
+    type Output;
+    fn visit<M: ImageMethod>(self) -> Self::Output;
 }
 
-/// The kind of data a method learns from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Modality {
-    Image,
-    Series,
-    Text,
+/// Declares the methods: module, type, name (as `--method` and `config.toml` spell it) and a
+/// one-line description; generates [`MethodKind`] and its name <-> type mapping.
+macro_rules! image_methods {
+    ($($kind:ident = $name:literal => $module:ident::$ty:ident, $help:literal;)*) => {
+        $(pub mod $module;)*
+
+        /// The registered image methods.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum MethodKind {
+            $(#[doc = $help] #[serde(rename = $name)] $kind,)*
+        }
+
+        impl MethodKind {
+            /// Every image method, in registration order.
+            pub const ALL: &[MethodKind] = &[$(MethodKind::$kind),*];
+
+            /// The name `--method` and config files use.
+            pub fn name(self) -> &'static str {
+                match self { $(MethodKind::$kind => $name,)* }
+            }
+
+            /// What the method learns, in a line.
+            pub fn help(self) -> &'static str {
+                match self { $(MethodKind::$kind => $help,)* }
+            }
+
+            /// The method called `name`, if it is an image method.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some(MethodKind::$kind),)* _ => None }
+            }
+
+            /// Calls `visitor` with the method's type.
+            pub fn visit<V: MethodVisitor>(self, visitor: V) -> V::Output {
+                match self { $(MethodKind::$kind => visitor.visit::<$module::$ty>(),)* }
+            }
+        }
+    };
+}
+
+pub mod masking;
+
+image_methods! {
+    Simclr = "simclr" => simclr::SimClr, "SimCLR: two augmented views, NT-Xent over the batch.";
+    Moco = "moco" => moco::MocoV2, "MoCo v2: momentum key encoder and a queue of negatives.";
+    Mocov3 = "mocov3" => mocov3::MocoV3, "MoCo v3: momentum encoder, predictor, symmetric InfoNCE over in-batch keys.";
+    Byol = "byol" => byol::Byol, "BYOL: predictor regressing a momentum target's projection.";
+    Simsiam = "simsiam" => simsiam::SimSiam, "SimSiam: predictor and stop-gradient, no momentum target.";
+    Barlow = "barlow" => barlow::BarlowTwins, "Barlow Twins: cross-correlation of the two views' projections driven to the identity.";
+    Vicreg = "vicreg" => vicreg::Vicreg, "VICReg: invariance, variance and covariance terms.";
+    Dino = "dino" => dino::Dino, "DINO: a student matches a momentum teacher's centred, sharpened outputs across multi-crop views.";
+    Mae = "mae" => mae::Mae, "MAE: a ViT encodes the visible 25% of patches, a light decoder reconstructs the rest.";
+    Inpaint = "inpaint" => inpaint::Inpaint, "Inpainting: a CNN encoder and an upsampling decoder fill in hidden rectangles.";
 }
 
 impl MethodKind {
-    /// The name used on the command line and in config files.
-    pub fn name(self) -> String {
-        self.to_possible_value()
-            .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
-    }
-
-    /// The method called `name` (as `--method` and config files spell it).
-    pub fn from_name(name: &str) -> Option<Self> {
-        <Self as clap::ValueEnum>::from_str(name, false).ok()
-    }
-
     /// The image representation evaluation and `embed` read by default: the reconstruction
     /// methods' features say where a stroke is, which the spatial mean loses. The grids were
     /// chosen on a held-out split (docs/BENCHMARKS.md, rules L and M).
@@ -112,15 +97,6 @@ impl MethodKind {
         match self {
             MethodKind::Mae | MethodKind::Inpaint | MethodKind::Byol => KnnFeatures::Standardised,
             _ => KnnFeatures::Centred,
-        }
-    }
-
-    /// What the method learns from.
-    pub fn modality(self) -> Modality {
-        match self {
-            MethodKind::TsOrder | MethodKind::TsMask | MethodKind::TsContrast => Modality::Series,
-            MethodKind::Mlm | MethodKind::Clm | MethodKind::Simcse => Modality::Text,
-            _ => Modality::Image,
         }
     }
 }
@@ -323,16 +299,7 @@ impl MethodConfig {
         let base = Self::default();
         match kind {
             // MAE and inpainting read only their own fields, at the defaults above.
-            MethodKind::Simclr
-            | MethodKind::Byol
-            | MethodKind::Mae
-            | MethodKind::Inpaint
-            | MethodKind::TsOrder
-            | MethodKind::TsMask
-            | MethodKind::TsContrast
-            | MethodKind::Clm
-            | MethodKind::Mlm
-            | MethodKind::Simcse => base,
+            MethodKind::Simclr | MethodKind::Byol | MethodKind::Mae | MethodKind::Inpaint => base,
             // Both MoCo papers' temperature.
             MethodKind::Moco | MethodKind::Mocov3 => Self {
                 temperature: 0.2,
@@ -405,16 +372,13 @@ pub fn check_encoder(
         (MethodKind::Mae, EncoderKind::Vit) => None,
         (MethodKind::Mae, other) => Some(format!(
             "--method mae needs --encoder vit (it hides patches from a transformer); got --encoder {}",
-            other
-                .to_possible_value()
-                .map_or("?".into(), |v| v.get_name().to_string())
+            other.name()
         )),
         _ => None,
     }
 }
 
-/// Pre-trains the method named in `cfg` on `data` into `run_dir`: the one place where a method's
-/// name is mapped to its type.
+/// Pre-trains the method named in `cfg` on `data` into `run_dir`.
 pub fn pretrain(
     cfg: &RunConfig,
     data: Arc<ImageSet>,
@@ -424,33 +388,30 @@ pub fn pretrain(
     if let Some(problem) = check_encoder(cfg.method, cfg.encoder, cfg.vit_patch, cfg.image_size) {
         anyhow::bail!("{problem}");
     }
-    match cfg.method {
-        MethodKind::Simclr => pretrain_with::<simclr::SimClr>(cfg, data, run_dir, opts),
-        MethodKind::Moco => pretrain_with::<moco::MocoV2>(cfg, data, run_dir, opts),
-        MethodKind::Mocov3 => pretrain_with::<mocov3::MocoV3>(cfg, data, run_dir, opts),
-        MethodKind::Byol => pretrain_with::<byol::Byol>(cfg, data, run_dir, opts),
-        MethodKind::Simsiam => pretrain_with::<simsiam::SimSiam>(cfg, data, run_dir, opts),
-        MethodKind::Barlow => pretrain_with::<barlow::BarlowTwins>(cfg, data, run_dir, opts),
-        MethodKind::Vicreg => pretrain_with::<vicreg::Vicreg>(cfg, data, run_dir, opts),
-        MethodKind::Dino => pretrain_with::<dino::Dino>(cfg, data, run_dir, opts),
-        MethodKind::Mae => pretrain_with::<mae::Mae>(cfg, data, run_dir, opts),
-        MethodKind::Inpaint => pretrain_with::<inpaint::Inpaint>(cfg, data, run_dir, opts),
-        MethodKind::TsOrder | MethodKind::TsMask | MethodKind::TsContrast => anyhow::bail!(
-            "--method {} learns from time series; give it a series data set (.ts or .csv)",
-            cfg.method.name()
-        ),
-        MethodKind::Mlm | MethodKind::Clm | MethodKind::Simcse => anyhow::bail!(
-            "--method {} learns from text; give it a text file or folder",
-            cfg.method.name()
-        ),
+    struct Pretrain<'a> {
+        cfg: &'a RunConfig,
+        data: Arc<ImageSet>,
+        run_dir: &'a Path,
+        opts: &'a TrainOptions,
     }
+    impl MethodVisitor for Pretrain<'_> {
+        type Output = anyhow::Result<TrainSummary>;
+        fn visit<M: ImageMethod>(self) -> Self::Output {
+            pretrain_with::<M>(self.cfg, self.data, self.run_dir, self.opts)
+        }
+    }
+    cfg.method.visit(Pretrain {
+        cfg,
+        data,
+        run_dir,
+        opts,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::encoders::vit::VIT_PATCH;
-    use clap::ValueEnum;
 
     #[test]
     fn a_view_preset_replaces_a_pair_and_refuses_multi_crop() {
@@ -476,36 +437,24 @@ mod tests {
 
     #[test]
     fn method_names_on_the_command_line_and_in_config_files() {
-        let names: Vec<String> = MethodKind::value_variants()
+        let names: Vec<&str> = MethodKind::ALL
             .iter()
-            .map(|m| {
-                let cli = m.to_possible_value().expect("no variant is hidden");
-                let serde = serde_json::to_string(m).expect("serialisable");
-                assert_eq!(serde, format!("\"{}\"", cli.get_name()));
-                cli.get_name().to_string()
+            .map(|&m| {
+                let serde = serde_json::to_string(&m).expect("serialisable");
+                assert_eq!(serde, format!("\"{}\"", m.name()));
+                assert_eq!(MethodKind::from_name(m.name()), Some(m));
+                assert!(!m.help().is_empty());
+                m.name()
             })
             .collect();
         assert_eq!(
             names,
             [
-                "simclr",
-                "moco",
-                "mocov3",
-                "byol",
-                "simsiam",
-                "barlow",
-                "vicreg",
-                "dino",
-                "mae",
-                "inpaint",
-                "ts-order",
-                "ts-mask",
-                "ts-contrast",
-                "mlm",
-                "clm",
-                "simcse"
+                "simclr", "moco", "mocov3", "byol", "simsiam", "barlow", "vicreg", "dino", "mae",
+                "inpaint"
             ]
         );
+        assert_eq!(MethodKind::from_name("ts-order"), None);
     }
 
     #[test]

@@ -2,16 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::ImageFormat;
+use crate::data::{ImageFormat, ImageSet};
 use crate::encoders::vit::VIT_PATCH;
 use crate::encoders::{EncoderKind, ImageEncoder};
 use crate::methods::{MethodConfig, MethodKind};
 use crate::train::limits::{self, Settings};
-use crate::train::optim::OptimizerConfig;
+use crate::train::optim::{OptimizerConfig, OptimizerKind};
 pub use crate::train::settings::{DeviceChoice, load_settings, save_settings};
 
 /// How long to train: a number of epochs, or a wall-clock budget.
@@ -57,27 +56,64 @@ pub struct RunConfig {
     pub log_every: usize,
 }
 
-/// The method of the run whose `config.toml` is at `path`, read before knowing the config's
-/// layout (image and series runs store different fields).
-pub fn run_method(path: &Path) -> anyhow::Result<MethodKind> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read run config", path.display()))?;
-    let table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))?;
-    let method = table
-        .get("method")
-        .cloned()
-        .with_context(|| format!("{}: no `method` in the run config", path.display()))?;
-    method
-        .try_into()
-        .with_context(|| format!("{}: unknown method in the run config", path.display()))
-}
-
 fn default_vit_patch() -> usize {
     VIT_PATCH
 }
 
+/// Epochs of a run given no budget.
+pub const DEFAULT_EPOCHS: usize = 20;
+/// Images per batch of a run given none.
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+
+/// Learning rate and weight decay that work for each optimiser at batch 256 (SGD and LARS scale
+/// linearly with the batch).
+pub fn optimizer_defaults(kind: OptimizerKind, batch_size: usize) -> (f64, f64) {
+    match kind {
+        OptimizerKind::Adamw => (2e-3, 1e-4),
+        OptimizerKind::Sgd => (0.06 * batch_size as f64 / 256.0, 5e-4),
+        OptimizerKind::Lars => (0.3 * batch_size as f64 / 256.0, 1e-6),
+    }
+}
+
+/// The backbone a method gets when none is chosen: the ViT for MAE (it hides patches from a
+/// transformer), the small CNN otherwise.
+pub fn default_encoder(method: MethodKind) -> EncoderKind {
+    match method {
+        MethodKind::Mae => EncoderKind::Vit,
+        _ => EncoderKind::Cnn,
+    }
+}
+
 impl RunConfig {
+    /// The defaults `autodidact pretrain` uses for `method` on `train` (read from `data`):
+    /// the method's encoder and hyper-parameters, AdamW at its batch-256 rate, batch 256,
+    /// [`DEFAULT_EPOCHS`] epochs, seed 0, the CPU.
+    pub fn defaults(method: MethodKind, data: PathBuf, train: &ImageSet) -> Self {
+        let (lr, weight_decay) = optimizer_defaults(OptimizerKind::Adamw, DEFAULT_BATCH_SIZE);
+        Self {
+            method,
+            encoder: default_encoder(method),
+            vit_patch: VIT_PATCH,
+            data,
+            format: ImageFormat::Auto,
+            channels: train.channels,
+            image_size: train.height.min(train.width),
+            budget: Budget::Epochs(DEFAULT_EPOCHS),
+            batch_size: DEFAULT_BATCH_SIZE,
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::Adamw,
+                lr,
+                weight_decay,
+                ..OptimizerConfig::default()
+            },
+            method_config: MethodConfig::for_method(method),
+            checkpoint_every: 500,
+            log_every: 10,
+        }
+    }
+
     /// A freshly initialised encoder of this run's architecture.
     pub fn new_encoder(&self, device: &Device) -> ImageEncoder {
         ImageEncoder::with_vit_patch(self.encoder, self.channels, self.vit_patch, device)

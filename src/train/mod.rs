@@ -1,6 +1,7 @@
 //! The image training loop and its settings, on the shared parts in `autodidact_core::train`.
 
 pub mod config;
+pub mod pretrainer;
 pub mod recipe;
 pub mod trainer;
 

@@ -37,27 +37,10 @@ pub fn write_problem(dir: &Path, name: &str, per_class: usize, len: usize) {
     autodidact::series::synthetic::write_waves(dir, name, per_class, len).unwrap();
 }
 
-/// Sentences about two topics with a fixed grammar: "the cat sat on the mat ." style lines,
-/// labelled by topic.
+/// Sentences about two topics ([`autodidact::text::synthetic::topic_sentences`]), labelled.
 pub fn sentences(n: usize) -> Vec<(u32, String)> {
-    let animals = ["cat", "dog", "bird", "horse", "cow"];
-    let places = ["mat", "hill", "barn", "field", "road"];
-    let machines = ["car", "train", "plane", "ship", "truck"];
-    let verbs = ["runs", "stops", "turns", "starts", "waits"];
-    (0..n)
-        .map(|i| {
-            if i % 2 == 0 {
-                let (a, p) = (animals[i / 2 % 5], places[(i / 10) % 5]);
-                (0, format!("the {a} sat on the {p} and the {a} slept ."))
-            } else {
-                let (m, v) = (machines[i / 2 % 5], verbs[(i / 10) % 5]);
-                (
-                    1,
-                    format!("a {m} {v} near the station when the {m} is late ."),
-                )
-            }
-        })
-        .collect()
+    let set = autodidact::text::synthetic::topic_sentences(n);
+    set.labels.into_iter().zip(set.texts).collect()
 }
 
 /// Writes `<dir>/train.tsv` and `<dir>/test.tsv` (SST-2's layout).

@@ -368,7 +368,7 @@ fn other_claims(dir: &Path) -> Vec<Explicit> {
             "recipe nests 100000 arrays",
             16 * MIB,
             Some("invalid recipe"),
-            move || message(recipe::load(&nested)),
+            move || message(recipe::Recipe::load(&nested)),
         ),
     ]
 }

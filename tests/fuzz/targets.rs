@@ -10,7 +10,7 @@ use autodidact::series::train::SeriesRunConfig;
 use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, read_labelled};
 use autodidact::text::tokenizer::TextTokenizer;
 use autodidact::text::train::TextRunConfig;
-use autodidact::train::config::{RunConfig, run_method};
+use autodidact::train::config::RunConfig;
 use autodidact::train::recipe;
 
 use crate::{checkpoints, seeds};
@@ -337,7 +337,7 @@ fn recipe(work: &Path) -> Target {
     let member = work.join("recipe/r.toml");
     let path = member.clone();
     target("recipe", seeds::recipe_files(), member, PARSED, move || {
-        message(recipe::load(&path).map_err(|e| format!("{e:#}")))
+        message(recipe::Recipe::load(&path).map_err(|e| format!("{e:#}")))
     })
 }
 
@@ -348,10 +348,9 @@ fn run_config(work: &Path) -> Target {
     let member = dir.join("config.toml");
     let path = member.clone();
     target("run config", seeds, member, PARSED, move || {
-        let method = message(run_method(&path));
         let image = message(RunConfig::load(&path));
         let series = message(SeriesRunConfig::load(&path));
         let text = message(TextRunConfig::load(&path));
-        both(method, either(image, either(series, text)))
+        either(image, either(series, text))
     })
 }

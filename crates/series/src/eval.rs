@@ -173,6 +173,22 @@ pub struct SeriesSuiteConfig {
     pub seed: u64,
 }
 
+impl Default for SeriesSuiteConfig {
+    /// TS2Vec's protocol (the RBF SVM) and the linear probe, on all the train labels, beside
+    /// the supervised baseline.
+    fn default() -> Self {
+        Self {
+            protocols: vec![Protocol::Svm, Protocol::Linear],
+            fractions: vec![1.0],
+            baseline: Some(SeriesBaselineConfig::default()),
+            knn: KnnConfig::default(),
+            linear: LinearProbeConfig::default(),
+            svm: SvmConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
 /// Runs every protocol at every label share for a pre-trained `encoder`.
 pub fn evaluate_series(
     encoder: &SeriesEncoder,

@@ -311,6 +311,23 @@ pub struct TextSuiteConfig {
     pub seed: u64,
 }
 
+impl Default for TextSuiteConfig {
+    /// Fine-tuning on all the train labels beside the from-scratch baseline.
+    fn default() -> Self {
+        Self {
+            protocols: vec![TextProtocol::Finetune],
+            fractions: vec![1.0],
+            baseline: true,
+            knn: KnnConfig::default(),
+            linear: LinearProbeConfig::default(),
+            finetune: FineTuneConfig::default(),
+            frozen_embeddings: FrozenEmbeddings::default(),
+            prompt: None,
+            seed: 0,
+        }
+    }
+}
+
 impl TextSuiteConfig {
     /// The fine-tuning settings of one arm: the from-scratch `baseline` or the pre-trained model.
     fn arm(&self, baseline: bool) -> FineTuneConfig {

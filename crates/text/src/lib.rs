@@ -9,9 +9,11 @@ pub mod masking;
 pub mod methods;
 pub mod model;
 pub mod prompt;
+pub mod recipe;
 pub mod search;
 #[cfg(test)]
 mod shared_data;
+pub mod synthetic;
 pub mod tokenizer;
 pub mod train;
 
