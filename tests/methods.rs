@@ -10,11 +10,12 @@ use std::time::Instant;
 use autodidact::data::ImageSet;
 use autodidact::encoders::EncoderKind;
 use autodidact::eval::grid::grid_dims;
-use autodidact::methods::{MethodConfig, MethodKind, pretrain};
+use autodidact::methods::{MethodConfig, MethodKind};
 use autodidact::train::config::RunConfig;
 use autodidact::train::metrics::{
     COLLAPSE_SPREAD, MetricsLine, TrainOptions, TrainSummary, read_metrics,
 };
+use autodidact::train::trainer::pretrain;
 
 /// A short run of `kind`: the first 512 digits, batch 64, `epochs` x 8 steps, metrics every step.
 fn short_run(

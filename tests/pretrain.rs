@@ -7,9 +7,9 @@ use std::sync::Arc;
 use autodidact::encoders::{EncoderKind, ImageEncoder, Pooling};
 use autodidact::eval::embed::embed_images;
 use autodidact::eval::knn::{KnnConfig, accuracy, knn_predict};
-use autodidact::methods::pretrain;
 use autodidact::train::checkpoint::load_encoder;
 use autodidact::train::metrics::{TrainOptions, read_metrics};
+use autodidact::train::trainer::pretrain;
 use burn::prelude::*;
 
 use common::{mnist_run_config as config, quiet};

@@ -18,15 +18,16 @@ use autodidact::encoders::vit::VIT_PATCH;
 use autodidact::eval::baseline::BaselineConfig;
 use autodidact::eval::knn::KnnConfig;
 use autodidact::eval::linear::LinearProbeConfig;
-use autodidact::eval::plot::{plot_accuracy_vs_labels, plot_loss_curve};
 use autodidact::eval::report::{EvalReport, EvalResult, format_table, markdown_table};
 use autodidact::eval::suite::{Protocol, SuiteConfig, evaluate};
-use autodidact::methods::{MethodConfig, MethodKind, pretrain};
+use autodidact::methods::{MethodConfig, MethodKind};
 use autodidact::train::checkpoint::write_atomic;
 use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
 use autodidact::train::metrics::{TrainOptions, read_metrics};
 use autodidact::train::optim::OptimizerConfig;
 use autodidact::train::run_folder::RunFolder;
+use autodidact::train::trainer::pretrain;
+use autodidact_core::eval::plot::{plot_accuracy_vs_labels, plot_loss_curve};
 
 /// Images pre-trained on without labels; the rest of the 10,000 are the test split.
 const PRETRAIN_IMAGES: usize = 8000;

@@ -12,7 +12,7 @@ use super::run_dir::load_data;
 use autodidact::data::{ImageFormat, ImageSet};
 use autodidact::encoders::EncoderKind;
 use autodidact::encoders::vit::VIT_PATCH;
-use autodidact::methods::{MethodConfig, MethodKind, check_encoder, pretrain};
+use autodidact::methods::{MethodConfig, MethodKind, check_encoder};
 use autodidact::text::tokenizer::TokenizerKind;
 use autodidact::train::config::{
     Budget, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DeviceChoice, RunConfig, default_encoder,
@@ -23,6 +23,7 @@ use autodidact::train::metrics::{TrainOptions, TrainSummary};
 use autodidact::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact::train::recipe::{self, Recipe};
 use autodidact::train::run_folder::RunFolder;
+use autodidact::train::trainer::pretrain;
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {

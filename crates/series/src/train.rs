@@ -195,7 +195,31 @@ impl SeriesRunConfig {
     }
 }
 
-/// Pre-trains the series method named in `cfg` on `data` (labels ignored).
+/// Pre-trains the series method named in `cfg` on `data` (labels ignored) into `run_dir`.
+///
+/// ```
+/// use autodidact_core::train::metrics::TrainOptions;
+/// use autodidact_series::data::load_series;
+/// use autodidact_series::methods::SeriesMethodKind;
+/// use autodidact_series::synthetic::write_waves;
+/// use autodidact_series::train::{SeriesRunConfig, pretrain};
+///
+/// let dir = tempfile::tempdir()?;
+/// write_waves(&dir.path().join("Waves"), "Waves", 8, 32)?;
+/// let problem = load_series(&dir.path().join("Waves"))?;
+/// // TS2Vec's settings, a few steps.
+/// let mut cfg = SeriesRunConfig::defaults(
+///     SeriesMethodKind::TsContrast,
+///     dir.path().join("Waves"),
+///     &problem.train,
+/// );
+/// cfg.steps = 5;
+/// let quiet = TrainOptions { quiet: true, ..TrainOptions::default() };
+/// let summary = pretrain(&cfg, &problem.train, dir.path(), &quiet)?;
+/// assert_eq!(summary.steps, 5);
+/// assert!(summary.encoder_path.exists());
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn pretrain(
     cfg: &SeriesRunConfig,
     data: &SeriesSet,

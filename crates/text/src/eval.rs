@@ -32,14 +32,6 @@ use autodidact_core::train::seed::{seeded_init, with_seeded_device};
 /// Texts per forward pass when embedding or predicting.
 const EMBED_BATCH: usize = 64;
 
-/// `[CLS]` and the text's tokens, cut to `max_len`.
-pub fn sequence(tokenizer: &TextTokenizer, text: &str, max_len: usize) -> Vec<u32> {
-    let mut ids = vec![TextTokenizer::CLS];
-    ids.extend(tokenizer.encode(text));
-    ids.truncate(max_len);
-    ids
-}
-
 /// Sentence embeddings of `texts`: the mean hidden state of each text's tokens.
 pub fn embed_texts(
     encoder: &TextEncoder,
@@ -52,7 +44,7 @@ pub fn embed_texts(
     for chunk in texts.chunks(EMBED_BATCH) {
         let seqs: Vec<Vec<u32>> = chunk
             .iter()
-            .map(|t| sequence(tokenizer, t, encoder.max_len()))
+            .map(|t| tokenizer.sequence(t, encoder.max_len()))
             .collect();
         let (ids, valid) =
             pad_sequences(&seqs, encoder.max_len(), TextTokenizer::PAD).tensors(device);
@@ -214,7 +206,7 @@ pub fn train_classifier(
     });
     let inputs = |t: &String| match prompt {
         Some(p) => p.sequence(tokenizer, t, max_len),
-        None => (sequence(tokenizer, t, max_len), 0),
+        None => (tokenizer.sequence(t, max_len), 0),
     };
     let seqs: Vec<(Vec<u32>, usize)> = train.texts.iter().map(inputs).collect();
     let steps = cfg.steps(train.len());

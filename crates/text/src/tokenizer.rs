@@ -148,6 +148,14 @@ impl TextTokenizer {
         }
     }
 
+    /// `[CLS]` and the text's tokens, cut to `max_len`.
+    pub fn sequence(&self, text: &str, max_len: usize) -> Vec<u32> {
+        let mut ids = vec![Self::CLS];
+        ids.extend(self.encode(text));
+        ids.truncate(max_len);
+        ids
+    }
+
     /// Number of token ids, specials included.
     pub fn vocab_size(&self) -> usize {
         match &self.inner {

@@ -190,7 +190,7 @@ impl TextCorpus {
                 heldout: Vec::new(),
                 texts: texts
                     .iter()
-                    .map(|t| super::eval::sequence(tokenizer, t, usize::MAX))
+                    .map(|t| tokenizer.sequence(t, usize::MAX))
                     .filter(|ids| ids.len() > 1)
                     .collect(),
             },
@@ -214,8 +214,31 @@ impl TextCorpus {
     }
 }
 
-/// Pre-trains the text method named in `cfg`: the one place where a text method's name is mapped
-/// to its type.
+/// Pre-trains the text method named in `cfg` on `corpus` (tokenised with a vocabulary of
+/// `vocab`) into `run_dir`.
+///
+/// ```
+/// use autodidact_core::train::metrics::TrainOptions;
+/// use autodidact_text::methods::TextMethodKind;
+/// use autodidact_text::model::TransformerConfig;
+/// use autodidact_text::synthetic::topic_sentences;
+/// use autodidact_text::tokenizer::{TextTokenizer, TokenizerKind};
+/// use autodidact_text::train::{TextCorpus, TextRunConfig, pretrain};
+///
+/// let texts = topic_sentences(64).texts;
+/// let tokenizer = TextTokenizer::train(TokenizerKind::Char, &texts, 0)?;
+/// let method = TextMethodKind::Mlm;
+/// let mut cfg = TextRunConfig::defaults(method, "generated".into(), TokenizerKind::Char);
+/// cfg.model = TransformerConfig { d_model: 32, n_layers: 1, n_heads: 2, max_len: 32, dropout: 0.0 };
+/// cfg.batch_size = 8;
+/// cfg.steps = 3;
+/// let corpus = TextCorpus::new(&texts, &tokenizer, method.input(), cfg.heldout_fraction);
+/// let dir = tempfile::tempdir()?;
+/// let quiet = TrainOptions { quiet: true, ..TrainOptions::default() };
+/// let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), dir.path(), &quiet)?;
+/// assert_eq!(summary.steps, 3);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn pretrain(
     cfg: &TextRunConfig,
     corpus: &TextCorpus,

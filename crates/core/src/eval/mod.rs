@@ -4,6 +4,7 @@
 pub mod knn;
 pub mod linear;
 pub mod npy;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod protocol;
 pub mod report;
