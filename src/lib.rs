@@ -1,17 +1,23 @@
 //! autodidact: self-supervised pre-training and few-label evaluation, for images, time series
-//! and text. This crate gathers the others under one name:
+//! and text. This crate gathers the others under one name, each modality behind its feature
+//! (all on by default):
 //!
-//! - images (`autodidact-vision`): [`data`], [`augment`], [`encoders`], [`methods`], [`train`],
-//!   [`eval`], [`bench`];
-//! - [`series`] (`autodidact-series`) and [`text`] (`autodidact-text`);
-//! - the modality-free core (`autodidact-core`) is re-exported inside them where it used to live
-//!   (`train::checkpoint`, `eval::knn`, ...), and [`kernels`] are the own CPU kernels.
+//! - `vision` (`autodidact-vision`): [`data`], [`augment`], [`encoders`], [`methods`],
+//!   [`train`], [`eval`], [`bench`], and the own CPU [`kernels`];
+//! - `series` (`autodidact-series`): [`series`]; `text` (`autodidact-text`): [`text`];
+//! - the modality-free core (`autodidact-core`) is [`core`], and is re-exported inside the
+//!   modalities where it used to live (`train::checkpoint`, `eval::knn`, ...).
 
+pub use autodidact_core as core;
 pub use autodidact_core::alloc;
 /// The own CPU kernels (their own crate, `autodidact-kernels`).
+#[cfg(feature = "vision")]
 pub use autodidact_kernels as kernels;
 /// Time series (their own crate, `autodidact-series`).
+#[cfg(feature = "series")]
 pub use autodidact_series as series;
 /// Text (their own crate, `autodidact-text`).
+#[cfg(feature = "text")]
 pub use autodidact_text as text;
+#[cfg(feature = "vision")]
 pub use autodidact_vision::{augment, bench, data, encoders, eval, methods, train};

@@ -5,12 +5,14 @@ use std::io::Write;
 use std::path::Path;
 
 use autodidact::eval::npy::write_npy;
+use autodidact::methods::MethodKind;
 use autodidact::series::data::read_ts;
 use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::train::SeriesRunConfig;
 use autodidact::text::methods::TextMethodKind;
 use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact::text::train::TextRunConfig;
+use autodidact::train::config::RunConfig;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, RgbImage, RgbaImage};
@@ -271,7 +273,15 @@ pub fn recipe_files() -> Vec<Vec<u8>> {
 /// A `config.toml` of each kind of run (image, series, text), written by their `save`.
 pub fn run_config_files(dir: &Path) -> Vec<Vec<u8>> {
     let image = dir.join("image.toml");
-    crate::common::mnist_run_config(2, 16)
+    let digits = autodidact::data::ImageSet {
+        channels: 1,
+        height: 28,
+        width: 28,
+        pixels: vec![0; 28 * 28],
+        labels: None,
+        class_names: Vec::new(),
+    };
+    RunConfig::defaults(MethodKind::Simclr, "mnist".into(), &digits)
         .save(&image)
         .expect("saving the image run config");
     let ts = dir.join("x.ts");

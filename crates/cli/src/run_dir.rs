@@ -9,17 +9,19 @@ use burn::prelude::*;
 
 use super::methods::Modality;
 use super::methods::run_method;
-use autodidact::data::ImageFormat;
-use autodidact::data::cache::default_cache_dir;
-use autodidact::data::{ImageData, load_images};
-use autodidact::encoders::{ImageEncoder, Pooling};
-use autodidact::series::encoder::SeriesEncoder;
-use autodidact::series::train::SeriesRunConfig;
-use autodidact::text::model::TextEncoder;
-use autodidact::text::tokenizer::TextTokenizer;
-use autodidact::text::train::TextRunConfig;
-use autodidact::train::checkpoint::load_run_encoder;
-use autodidact::train::config::RunConfig;
+use autodidact_series::encoder::SeriesEncoder;
+use autodidact_series::train::SeriesRunConfig;
+use autodidact_text::model::TextEncoder;
+use autodidact_text::tokenizer::TextTokenizer;
+use autodidact_text::train::TextRunConfig;
+use autodidact_vision::data::ImageFormat;
+use autodidact_vision::data::cache::default_cache_dir;
+use autodidact_vision::data::{ImageData, load_images};
+use autodidact_vision::encoders::{ImageEncoder, Pooling};
+use autodidact_vision::train::checkpoint::load_run_encoder;
+use autodidact_vision::train::config::RunConfig;
+use autodidact_vision::train::metrics::TrainSummary;
+use autodidact_vision::train::run_folder::RunFolder;
 
 /// A run's config and its trained backbone.
 pub struct LoadedRun {
@@ -178,4 +180,46 @@ impl RunAndData {
     pub fn pooling(&self, run: &LoadedRun) -> Pooling {
         self.pool.unwrap_or(run.config.method.pooling())
     }
+}
+
+/// Trains into a new run folder `out` (see [`RunFolder::create`]); `data` is never inside what
+/// is replaced. A run that fails before its first checkpoint leaves nothing behind.
+pub fn in_new_folder(
+    out: &Path,
+    force: bool,
+    data: &Path,
+    train: impl FnOnce(&Path) -> anyhow::Result<TrainSummary>,
+) -> anyhow::Result<TrainSummary> {
+    let folder = RunFolder::create(out, force, &[data])?;
+    if folder.replaced() {
+        eprintln!("note: {}: replacing the earlier run in it", out.display());
+    }
+    match train(folder.path()) {
+        Ok(summary) => Ok(summary),
+        Err(err) => {
+            folder.discard_if_unstarted();
+            Err(err)
+        }
+    }
+}
+
+pub fn print_summary(out: &Path, s: &TrainSummary) {
+    if s.steps == 0 {
+        println!(
+            "done: 0 steps, the encoder as initialised (a random-init control); encoder at {}",
+            s.encoder_path.display()
+        );
+    } else {
+        println!(
+            "done: {} steps in {:.0} s, final loss {:.4}; encoder at {}",
+            s.steps,
+            s.elapsed_s,
+            s.final_loss,
+            s.encoder_path.display()
+        );
+    }
+    println!(
+        "evaluate with: autodidact eval --run {} --data <labelled data>",
+        out.display()
+    );
 }

@@ -4,12 +4,12 @@ mod common;
 
 use std::sync::Arc;
 
-use autodidact::encoders::{EncoderKind, ImageEncoder, Pooling};
-use autodidact::eval::embed::embed_images;
-use autodidact::eval::knn::{KnnConfig, accuracy, knn_predict};
-use autodidact::train::checkpoint::load_encoder;
-use autodidact::train::metrics::{TrainOptions, read_metrics};
-use autodidact::train::trainer::pretrain;
+use autodidact_vision::encoders::{EncoderKind, ImageEncoder, Pooling};
+use autodidact_vision::eval::embed::embed_images;
+use autodidact_vision::eval::knn::{KnnConfig, accuracy, knn_predict};
+use autodidact_vision::train::checkpoint::load_encoder;
+use autodidact_vision::train::metrics::{TrainOptions, read_metrics};
+use autodidact_vision::train::trainer::pretrain;
 use burn::prelude::*;
 
 use common::{mnist_run_config as config, quiet};
@@ -166,7 +166,7 @@ fn a_time_budget_ends_on_time_with_the_schedule_finished() {
     let data = Arc::new(common::first(&common::bundled_mnist(), 512));
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(1, 32);
-    cfg.budget = autodidact::train::config::Budget::Minutes(0.1);
+    cfg.budget = autodidact_vision::train::config::Budget::Minutes(0.1);
     let start = std::time::Instant::now();
     let summary = pretrain(&cfg, data, dir.path(), &quiet()).unwrap();
     let took = start.elapsed().as_secs_f64();

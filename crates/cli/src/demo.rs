@@ -10,24 +10,24 @@ use std::time::Instant;
 use clap::Args;
 
 use super::flags;
-use autodidact::data::idx::read_idx_pair;
-use autodidact::data::split::{LabelBudget, split_indices};
-use autodidact::data::{ImageFormat, ImageSet};
-use autodidact::encoders::EncoderKind;
-use autodidact::encoders::vit::VIT_PATCH;
-use autodidact::eval::baseline::BaselineConfig;
-use autodidact::eval::knn::KnnConfig;
-use autodidact::eval::linear::LinearProbeConfig;
-use autodidact::eval::report::{EvalReport, EvalResult, format_table, markdown_table};
-use autodidact::eval::suite::{Protocol, SuiteConfig, evaluate};
-use autodidact::methods::{MethodConfig, MethodKind};
-use autodidact::train::checkpoint::write_atomic;
-use autodidact::train::config::{Budget, DeviceChoice, RunConfig};
-use autodidact::train::metrics::{TrainOptions, read_metrics};
-use autodidact::train::optim::OptimizerConfig;
-use autodidact::train::run_folder::RunFolder;
-use autodidact::train::trainer::pretrain;
 use autodidact_core::eval::plot::{plot_accuracy_vs_labels, plot_loss_curve};
+use autodidact_vision::data::idx::read_idx_pair;
+use autodidact_vision::data::split::{LabelBudget, split_indices};
+use autodidact_vision::data::{ImageFormat, ImageSet};
+use autodidact_vision::encoders::EncoderKind;
+use autodidact_vision::encoders::vit::VIT_PATCH;
+use autodidact_vision::eval::baseline::BaselineConfig;
+use autodidact_vision::eval::knn::KnnConfig;
+use autodidact_vision::eval::linear::LinearProbeConfig;
+use autodidact_vision::eval::report::{EvalReport, EvalResult, format_table, markdown_table};
+use autodidact_vision::eval::suite::{Protocol, SuiteConfig, evaluate};
+use autodidact_vision::methods::{MethodConfig, MethodKind};
+use autodidact_vision::train::checkpoint::write_atomic;
+use autodidact_vision::train::config::{Budget, DeviceChoice, RunConfig};
+use autodidact_vision::train::metrics::{TrainOptions, read_metrics};
+use autodidact_vision::train::optim::OptimizerConfig;
+use autodidact_vision::train::run_folder::RunFolder;
+use autodidact_vision::train::trainer::pretrain;
 
 /// Images pre-trained on without labels; the rest of the 10,000 are the test split.
 const PRETRAIN_IMAGES: usize = 8000;
@@ -50,8 +50,10 @@ pub struct DemoArgs {
     seed: u64,
 }
 
+/// The MNIST sample bundled in the workspace's `data/mnist`.
 fn bundled_mnist() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    path.canonicalize().unwrap_or(path)
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {

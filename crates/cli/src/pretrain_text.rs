@@ -4,15 +4,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
-use autodidact::text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
-use autodidact::text::methods::TextMethodKind;
-use autodidact::text::model::TransformerConfig;
-use autodidact::text::recipe;
-use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
-use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, method_config_of, pretrain};
-use autodidact::train::metrics::TrainOptions;
-use autodidact::train::recipe::Recipe;
+use super::pretrain_args::PretrainArgs;
+use super::run_dir::{in_new_folder, print_summary};
+use autodidact_text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
+use autodidact_text::methods::TextMethodKind;
+use autodidact_text::model::TransformerConfig;
+use autodidact_text::recipe;
+use autodidact_text::tokenizer::{TextTokenizer, TokenizerKind};
+use autodidact_text::train::{TextCorpus, TextInput, TextRunConfig, method_config_of, pretrain};
+use autodidact_vision::train::metrics::TrainOptions;
+use autodidact_vision::train::recipe::Recipe;
 
 /// The texts to pre-train on. A labelled set (a folder with `train`/`test` files, or one labelled
 /// file that evaluation splits 80/20 with seed 0) contributes its train texts only, so the test
@@ -169,7 +170,7 @@ pub(super) fn run(
     Ok(())
 }
 
-fn print_text_summary(out: &Path, s: &autodidact::train::metrics::TrainSummary) {
+fn print_text_summary(out: &Path, s: &autodidact_vision::train::metrics::TrainSummary) {
     print_summary(out, s);
     if let Some(v) = s.val_loss {
         println!(

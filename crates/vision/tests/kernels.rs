@@ -2,8 +2,8 @@
 //! steps on a fixed batch matches the plain implementation. (Its own test binary: switching the
 //! kernels off is process-wide.)
 
-use autodidact::bench::simclr_step::{SimclrStepBench, run_steps};
-use autodidact::encoders::EncoderKind;
+use autodidact_vision::bench::simclr_step::{SimclrStepBench, run_steps};
+use autodidact_vision::encoders::EncoderKind;
 
 fn losses(encoder: EncoderKind, batch_size: usize, steps: usize, plain: bool) -> Vec<f64> {
     let cfg = SimclrStepBench {
@@ -22,7 +22,7 @@ fn fused_kernels_follow_the_plain_loss_curve() {
     for (encoder, batch, steps) in [(EncoderKind::Cnn, 32, 12), (EncoderKind::Resnet18, 8, 3)] {
         let plain = losses(encoder, batch, steps, true);
         let fused = losses(encoder, batch, steps, false);
-        autodidact::kernels::set_fused(true);
+        autodidact_kernels::set_fused(true);
         assert_eq!(plain.len(), steps);
         assert!(
             plain.last() < plain.first(),

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::pretrain::{PretrainArgs, in_new_folder, print_summary};
-use autodidact::series::data::load_series;
-use autodidact::series::methods::SeriesMethodKind;
-use autodidact::series::train::{SeriesRunConfig, pretrain};
-use autodidact::train::limits;
-use autodidact::train::metrics::TrainOptions;
-use autodidact::train::recipe::Recipe;
+use super::pretrain_args::PretrainArgs;
+use super::run_dir::{in_new_folder, print_summary};
+use autodidact_series::data::load_series;
+use autodidact_series::methods::SeriesMethodKind;
+use autodidact_series::train::{SeriesRunConfig, pretrain};
+use autodidact_vision::train::limits;
+use autodidact_vision::train::metrics::TrainOptions;
+use autodidact_vision::train::recipe::Recipe;
 
 /// Continues the series run in `out` from its newest checkpoint.
 pub(super) fn resume(out: &Path) -> anyhow::Result<()> {
@@ -69,7 +70,7 @@ fn config_from_args(
     recipe: &Recipe,
     method: SeriesMethodKind,
     data: PathBuf,
-    train: &autodidact::series::SeriesSet,
+    train: &autodidact_series::SeriesSet,
 ) -> anyhow::Result<SeriesRunConfig> {
     let mut cfg = SeriesRunConfig::defaults(method, data, train);
     cfg.apply_recipe(recipe, train)?;

@@ -1,21 +1,54 @@
-//! Verbs of the command line, one file each.
+//! The `autodidact` command line: one file per verb; [`main`] is the binary's whole body.
 
 mod bench;
 mod demo;
 mod embed;
 mod eval;
+mod eval_args;
 mod eval_series;
 mod eval_text;
 mod flags;
 mod generate;
 mod methods;
 mod pretrain;
+mod pretrain_args;
 mod pretrain_series;
 mod pretrain_text;
 mod run_dir;
 mod search;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+
+/// Parses the command line and runs it: one line on stderr and a non-zero exit for any error.
+pub fn main() {
+    autodidact_core::alloc::keep_freed_memory();
+    let args = match Cli::try_parse() {
+        Ok(args) => args,
+        Err(err) => exit_on_bad_flags(err),
+    };
+    if let Err(err) = run(args) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+/// A bad flag value gets the one line that names the flag and the accepted range (clap's own
+/// rendering adds a blank line and a pointer to --help); help, version and usage errors print as
+/// clap writes them.
+fn exit_on_bad_flags(err: clap::Error) -> ! {
+    match err.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue | ErrorKind::UnknownArgument => {
+            let text = err.to_string();
+            eprintln!(
+                "{}",
+                text.lines().next().unwrap_or("error: invalid arguments")
+            );
+            std::process::exit(2);
+        }
+        _ => err.exit(),
+    }
+}
 
 /// Self-supervised pre-training and few-label evaluation.
 #[derive(Parser, Debug)]
@@ -28,9 +61,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Pre-train an encoder on unlabeled data.
-    Pretrain(pretrain::PretrainArgs),
+    Pretrain(pretrain_args::PretrainArgs),
     /// Evaluate a pre-trained encoder at label budgets (k-NN, linear probe, baseline).
-    Eval(eval::EvalArgs),
+    Eval(eval_args::EvalArgs),
     /// Write the embeddings of a data set to a .npy file.
     Embed(embed::EmbedArgs),
     /// Pre-train and evaluate on the bundled MNIST sample, end to end, in a few minutes.

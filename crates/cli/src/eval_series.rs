@@ -1,18 +1,18 @@
 //! `autodidact eval` on a series run: SVM / linear probe / k-NN at shares of the train labels,
 //! beside the supervised baseline and 1-NN Euclidean on the raw series.
 
-use super::eval::EvalArgs;
+use super::eval_args::EvalArgs;
 use anyhow::Context;
 
 use super::methods::Modality;
 use super::run_dir::{LoadedSeriesRun, load_series_run, run_kind};
-use autodidact::data::split::parse_fractions;
-use autodidact::eval::report::{EvalReport, format_table};
-use autodidact::eval::suite::parse_protocols;
-use autodidact::eval::svm::SvmConfig;
-use autodidact::series::data::load_series;
-use autodidact::series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
-use autodidact::series::nn::one_nn_euclidean;
+use autodidact_series::data::load_series;
+use autodidact_series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
+use autodidact_series::nn::one_nn_euclidean;
+use autodidact_vision::data::split::parse_fractions;
+use autodidact_vision::eval::report::{EvalReport, format_table};
+use autodidact_vision::eval::suite::parse_protocols;
+use autodidact_vision::eval::svm::SvmConfig;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)

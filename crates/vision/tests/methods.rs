@@ -7,15 +7,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use autodidact::data::ImageSet;
-use autodidact::encoders::EncoderKind;
-use autodidact::eval::grid::grid_dims;
-use autodidact::methods::{MethodConfig, MethodKind};
-use autodidact::train::config::RunConfig;
-use autodidact::train::metrics::{
+use autodidact_vision::data::ImageSet;
+use autodidact_vision::encoders::EncoderKind;
+use autodidact_vision::eval::grid::grid_dims;
+use autodidact_vision::methods::{MethodConfig, MethodKind};
+use autodidact_vision::train::config::RunConfig;
+use autodidact_vision::train::metrics::{
     COLLAPSE_SPREAD, MetricsLine, TrainOptions, TrainSummary, read_metrics,
 };
-use autodidact::train::trainer::pretrain;
+use autodidact_vision::train::trainer::pretrain;
 
 /// A short run of `kind`: the first 512 digits, batch 64, `epochs` x 8 steps, metrics every step.
 fn short_run(

@@ -1,18 +1,18 @@
 //! `autodidact eval` on a text run: k-NN / linear probe on sentence embeddings and fine-tuning,
 //! at shares of the train labels, beside the same Transformer trained from scratch.
 
-use super::eval::EvalArgs;
+use super::eval_args::EvalArgs;
 use super::methods::Modality;
 use super::run_dir::{LoadedTextRun, load_text_run, run_kind};
 use anyhow::Context;
 use anyhow::bail;
-use autodidact::data::split::parse_fractions;
-use autodidact::eval::report::{EvalReport, format_table};
-use autodidact::text::data::load_text_problem;
-use autodidact::text::eval::{
+use autodidact_text::data::load_text_problem;
+use autodidact_text::eval::{
     FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts, parse_text_protocols,
 };
-use autodidact::text::prompt::Prompt;
+use autodidact_text::prompt::Prompt;
+use autodidact_vision::data::split::parse_fractions;
+use autodidact_vision::eval::report::{EvalReport, format_table};
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)

@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::flags;
-use autodidact::bench::{
+use autodidact_series::methods::SeriesMethodKind;
+use autodidact_series::ucr::{UcrBenchConfig, UcrReport, UcrRow, bench_problem, find_problems};
+use autodidact_vision::bench::{
     BenchResult, augment::AugmentBench, forward::ForwardBench, knn::KnnBench,
     simclr_step::SimclrStepBench,
 };
-use autodidact::data::split::parse_fractions;
-use autodidact::encoders::EncoderKind;
-use autodidact::eval::suite::parse_protocols;
-use autodidact::series::methods::SeriesMethodKind;
-use autodidact::series::ucr::{UcrBenchConfig, UcrReport, UcrRow, bench_problem, find_problems};
-use autodidact::train::checkpoint::write_atomic;
-use autodidact::train::config::DeviceChoice;
+use autodidact_vision::data::split::parse_fractions;
+use autodidact_vision::encoders::EncoderKind;
+use autodidact_vision::eval::suite::parse_protocols;
+use autodidact_vision::train::checkpoint::write_atomic;
+use autodidact_vision::train::config::DeviceChoice;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -128,7 +128,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             warmup,
             device,
             plain_kernels,
-        } => autodidact::bench::simclr_step::run(&SimclrStepBench {
+        } => autodidact_vision::bench::simclr_step::run(&SimclrStepBench {
             encoder,
             batch_size,
             steps,
@@ -144,7 +144,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             warmup,
             device,
             plain_kernels,
-        } => autodidact::bench::forward::run(&ForwardBench {
+        } => autodidact_vision::bench::forward::run(&ForwardBench {
             encoder,
             batch_size,
             repeats,
@@ -153,12 +153,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             plain_kernels,
             ..Default::default()
         })?,
-        Workload::Augment { threads, images } => autodidact::bench::augment::run(&AugmentBench {
-            threads,
-            images,
-            ..Default::default()
-        })?,
-        Workload::Knn { queries, bank } => autodidact::bench::knn::run(&KnnBench {
+        Workload::Augment { threads, images } => {
+            autodidact_vision::bench::augment::run(&AugmentBench {
+                threads,
+                images,
+                ..Default::default()
+            })?
+        }
+        Workload::Knn { queries, bank } => autodidact_vision::bench::knn::run(&KnnBench {
             queries,
             bank,
             ..Default::default()

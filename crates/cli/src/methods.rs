@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use anyhow::Context;
 use clap::builder::PossibleValue;
 
-use autodidact::methods::MethodKind;
-use autodidact::series::methods::SeriesMethodKind;
-use autodidact::text::methods::TextMethodKind;
-use autodidact::train::recipe::{self as image_recipe, Recipe};
+use autodidact_series::methods::SeriesMethodKind;
+use autodidact_text::methods::TextMethodKind;
+use autodidact_vision::methods::MethodKind;
+use autodidact_vision::train::recipe::{self as image_recipe, Recipe};
 
 /// What a method learns from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +83,8 @@ pub fn load_recipe(path: &Path) -> anyhow::Result<Recipe> {
     let recipe = Recipe::load(path)?;
     match recipe_method(&recipe)?.unwrap_or(AnyMethod::Image(MethodKind::Simclr)) {
         AnyMethod::Image(kind) => image_recipe::check(&recipe, kind)?,
-        AnyMethod::Series(kind) => autodidact::series::train::check_recipe(kind, &recipe)?,
-        AnyMethod::Text(kind) => autodidact::text::recipe::check(&recipe, kind)?,
+        AnyMethod::Series(kind) => autodidact_series::train::check_recipe(kind, &recipe)?,
+        AnyMethod::Text(kind) => autodidact_text::recipe::check(&recipe, kind)?,
     }
     Ok(recipe)
 }
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn every_shipped_recipe_loads() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
         let mut count = 0;
         for entry in std::fs::read_dir(&dir).expect("recipes/ exists") {
             let path = entry.expect("entry").path();

@@ -5,12 +5,12 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use autodidact::augment::image::AugmentConfig;
-use autodidact::encoders::ImageEncoder;
-use autodidact::encoders::heads::MlpHead;
-use autodidact::methods::{ImageMethod, Method, MethodConfig, StepOutput};
-use autodidact::train::config::RunConfig;
-use autodidact::train::trainer::pretrain_with;
+use autodidact_vision::augment::image::AugmentConfig;
+use autodidact_vision::encoders::ImageEncoder;
+use autodidact_vision::encoders::heads::MlpHead;
+use autodidact_vision::methods::{ImageMethod, Method, MethodConfig, StepOutput};
+use autodidact_vision::train::config::RunConfig;
+use autodidact_vision::train::trainer::pretrain_with;
 use burn::prelude::*;
 
 /// Steps taken by [`FailsAtStep3`]; its loss turns NaN at the third.

@@ -1,0 +1,102 @@
+//! `autodidact pretrain`'s flags, shared by the image, series and text runs.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::flags;
+use super::methods::AnyMethod;
+use autodidact_text::tokenizer::TokenizerKind;
+use autodidact_vision::data::ImageFormat;
+use autodidact_vision::encoders::EncoderKind;
+use autodidact_vision::train::config::DeviceChoice;
+use autodidact_vision::train::limits;
+use autodidact_vision::train::optim::OptimizerKind;
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// Settings from a recipe file (recipes/*.toml); flags given here override it.
+    #[arg(long)]
+    pub(super) recipe: Option<PathBuf>,
+    /// Self-supervised method [default: simclr].
+    #[arg(long, value_enum)]
+    pub(super) method: Option<AnyMethod>,
+    /// Data set: MNIST IDX folder, image folder, or .tar/.tar.gz of an image folder (required
+    /// unless the recipe names one).
+    #[arg(long)]
+    pub(super) data: Option<PathBuf>,
+    /// Data format (detected from the path by default).
+    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
+    pub(super) format: ImageFormat,
+    /// Backbone [default: vit for mae, cnn otherwise].
+    #[arg(long, value_enum)]
+    pub(super) encoder: Option<EncoderKind>,
+    /// Patch side of --encoder vit in pixels; it must tile the images for mae and inpaint (4 or
+    /// 7 on 28x28, 4 on 32x32) [default: 4].
+    #[arg(long, value_parser = flags::int(limits::VIT_PATCH))]
+    pub(super) vit_patch: Option<usize>,
+    /// Train for this many epochs (default 20 unless --minutes is given); 0 saves the encoder as
+    /// initialised, a random-init control to evaluate beside trained runs.
+    #[arg(long, conflicts_with = "minutes", value_parser = flags::int(limits::EPOCHS))]
+    pub(super) epochs: Option<usize>,
+    /// Train for this many minutes of wall-clock time instead of a number of epochs.
+    #[arg(long, value_parser = flags::real(limits::MINUTES))]
+    pub(super) minutes: Option<f64>,
+    /// Series and text methods: optimiser steps [series default: TS2Vec's 200, or 600 above
+    /// 100,000 values; text: 2,000].
+    #[arg(long, conflicts_with = "epochs", value_parser = flags::int(limits::STEPS))]
+    pub(super) steps: Option<usize>,
+    /// Text methods: tokenizer trained on the corpus [default: char].
+    #[arg(long, value_enum)]
+    pub(super) tokenizer: Option<TokenizerKind>,
+    /// Text methods: vocabulary size of the wordpiece/bpe tokenizer [default: 8000].
+    #[arg(long, value_parser = flags::int(limits::VOCAB_SIZE))]
+    pub(super) vocab_size: Option<usize>,
+    /// Text methods: Transformer size, tiny|mini|small|base [default: small].
+    #[arg(long)]
+    pub(super) model: Option<String>,
+    /// Text methods: tokens per sequence [default: 128].
+    #[arg(long, value_parser = flags::int(limits::CONTEXT))]
+    pub(super) context: Option<usize>,
+    /// Text methods: start from the encoder and tokenizer of this run folder (SimCSE after MLM,
+    /// say); the Transformer's size and the tokenizer are that run's.
+    #[arg(long)]
+    pub(super) init: Option<PathBuf>,
+    /// Images per batch [default: 256].
+    #[arg(long, value_parser = flags::int(limits::BATCH_SIZE))]
+    pub(super) batch_size: Option<usize>,
+    /// Seed of initialisation, sample order and augmentations [default: 0].
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Run folder (default runs/<method>-<data name>).
+    #[arg(long)]
+    pub(super) out: Option<PathBuf>,
+    /// Continue the run in --out from its newest checkpoint.
+    #[arg(long)]
+    pub(super) resume: bool,
+    /// Replace an existing run folder.
+    #[arg(long, conflicts_with = "resume")]
+    pub(super) force: bool,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub(super) device: DeviceChoice,
+    /// Optimiser [default: adamw].
+    #[arg(long, value_enum)]
+    pub(super) optimizer: Option<OptimizerKind>,
+    /// Peak learning rate.
+    #[arg(long, value_parser = flags::real(limits::LEARNING_RATE))]
+    pub(super) lr: Option<f64>,
+    #[arg(long, value_parser = flags::real(limits::WEIGHT_DECAY))]
+    pub(super) weight_decay: Option<f64>,
+    /// Temperature of the contrastive loss (default: the method's, 0.5 for SimCLR, 0.2 for MoCo).
+    #[arg(long, value_parser = flags::real(limits::TEMPERATURE))]
+    pub(super) temperature: Option<f64>,
+    /// Save a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 500, value_parser = flags::int(limits::EVERY))]
+    pub(super) checkpoint_every: usize,
+    /// Log metrics every N steps.
+    #[arg(long, default_value_t = 10, value_parser = flags::int(limits::EVERY))]
+    pub(super) log_every: usize,
+    /// Do not read or write the decoded-image cache.
+    #[arg(long)]
+    pub(super) no_cache: bool,
+}
