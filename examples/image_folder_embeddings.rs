@@ -16,6 +16,9 @@ use autodidact::methods::MethodKind;
 use autodidact::train::pretrainer::Pretrainer;
 
 fn main() -> anyhow::Result<()> {
+    // Optional, and the caller's decision: keep freed step buffers in the process (glibc), about
+    // 1.6x faster training steps; it changes this whole process's allocator.
+    autodidact::alloc::keep_freed_memory();
     let work = tempfile::tempdir()?;
     let folder = match std::env::args().nth(1) {
         Some(dir) => dir.into(),

@@ -5,8 +5,10 @@
 //! each step; on the reference SimCLR step that cost 30% of the time in page faults. Keeping them
 //! in the heap makes the step about 1.6x faster.
 
-/// Keeps freed buffers of up to 32 MiB in the process for reuse. The training loop and k-NN call
-/// it; calls after the first do nothing; a no-op where the C library is not glibc.
+/// Keeps freed buffers of up to 32 MiB in the process for reuse. It changes the allocator of the
+/// whole process, so nothing in the library calls it: the `autodidact` binary does at start, and
+/// a program that trains in its own process may (calls after the first do nothing; a no-op where
+/// the C library is not glibc).
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod ema;
+pub mod error;
 pub mod eval;
 pub mod heads;
 pub mod losses;

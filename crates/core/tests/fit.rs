@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::rc::Rc;
 
+use autodidact_core::error::TrainError;
 use autodidact_core::method::{Method, StepOutput};
 use autodidact_core::train::fit::{
     BatchSource, Budget, Fitted, Heldout, LoopSettings, Schedule, fit,
@@ -264,6 +265,16 @@ fn a_nan_loss_stops_the_run_and_names_the_checkpoint_it_keeps() {
     )
     .err()
     .expect("a NaN loss is an error");
+    // A caller tells it from a bad file by its type, not its words.
+    match err.downcast_ref::<TrainError>() {
+        Some(TrainError::LossNotFinite { step: 5, kept, .. }) => {
+            assert!(
+                kept.as_ref().is_some_and(|k| k.ends_with("step-00000004")),
+                "{kept:?}"
+            )
+        }
+        other => panic!("a typed NaN stop, got {other:?}"),
+    }
     let msg = err.to_string();
     assert!(msg.contains("NaN") && msg.contains("step 5"), "{msg}");
     let kept = msg

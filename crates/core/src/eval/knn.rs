@@ -102,7 +102,6 @@ pub fn knn_predict(
     let k = cfg.k.clamp(1, bank.n);
     let dim = bank.dim;
     let device = Device::flex();
-    crate::alloc::keep_freed_memory();
     let bank_norm = l2_normalized(&bank.data, dim);
     // Transposed views [dim, block]: gemm reads strided operands without a copy.
     let blocks: Vec<(usize, Tensor<2>)> = (0..bank.n)

@@ -4,10 +4,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoints, TrainState};
+use crate::error::TrainError;
 
 /// Below this normalised spread the embeddings are reported as collapsing.
 pub const COLLAPSE_SPREAD: f64 = 0.1;
@@ -144,18 +145,18 @@ impl MetricsLog {
     }
 }
 
-/// Fails when `loss` is not finite, naming the step and the last good checkpoint (which stays).
+/// Fails with [`TrainError::LossNotFinite`] when `loss` is not finite, naming the step and the
+/// last good checkpoint (which stays).
 pub fn check_loss(loss: f64, step: usize, checkpoints: &Checkpoints) -> anyhow::Result<()> {
     if loss.is_finite() {
         return Ok(());
     }
-    let kept = checkpoints
-        .latest()
-        .map_or("no checkpoint yet".to_string(), |p| p.display().to_string());
-    bail!(
-        "loss became {loss} at step {step}; training stopped (last good checkpoint: {kept}). \
-         Try a lower learning rate (--lr) or a larger batch."
-    )
+    Err(TrainError::LossNotFinite {
+        loss,
+        step,
+        kept: checkpoints.latest(),
+    }
+    .into())
 }
 
 /// Drops metric lines past `step` (written after the checkpoint a resume starts from).

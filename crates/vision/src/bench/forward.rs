@@ -37,7 +37,6 @@ impl Default for ForwardBench {
 
 /// Measures the workload.
 pub fn run(cfg: &ForwardBench) -> anyhow::Result<BenchResult> {
-    autodidact_core::alloc::keep_freed_memory();
     autodidact_kernels::set_fused(!cfg.plain_kernels);
     let device = cfg.device.device()?;
     let encoder = seeded_init(&device, 0, || ImageEncoder::new(cfg.encoder, 3, &device)).valid();

@@ -55,7 +55,6 @@ pub fn reference_model(encoder: EncoderKind, device: &Device) -> SimClr {
 /// Runs `steps` SimCLR steps on fixed inputs and returns their losses (the numerics check) along
 /// with the per-step times in seconds of all steps after `warmup`.
 pub fn run_steps(cfg: &SimclrStepBench) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    autodidact_core::alloc::keep_freed_memory();
     autodidact_kernels::set_fused(!cfg.plain_kernels);
     let device = cfg.device.device()?.autodiff();
     let mut model = seeded_init(&device, 0, || reference_model(cfg.encoder, &device));

@@ -72,7 +72,6 @@ pub fn pretrain_with<M: ImageMethod>(
         bail!("--batch-size must be at least 2 (contrastive losses need negatives)");
     }
     let steps_per_epoch = n / cfg.batch_size;
-    autodidact_core::alloc::keep_freed_memory();
     let device = cfg.device.device()?.autodiff();
     let model = seeded_init(&device, cfg.seed, || {
         let encoder = cfg.new_encoder(&device);
