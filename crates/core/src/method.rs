@@ -94,3 +94,30 @@ impl MethodSettings for () {
         Ok(())
     }
 }
+
+/// `C`'s defaults as a table: what a run's `config.toml` keeps under `[method_config]`.
+pub fn default_settings<C: MethodSettings>() -> toml::Table {
+    toml::Table::try_from(C::default()).unwrap_or_default()
+}
+
+/// `C`'s defaults with `recipe`'s `[method_config]` laid over them, as a table; a key `C` does not
+/// have is an error that lists the ones it has.
+pub fn recipe_settings<C: MethodSettings>(
+    recipe: &crate::recipe::Recipe,
+) -> anyhow::Result<toml::Table> {
+    let settings = recipe.method_config(&C::default())?;
+    toml::Table::try_from(settings).map_err(|e| anyhow::anyhow!("method settings: {e}"))
+}
+
+/// `table` read as `C` and checked: fields it lacks take their defaults, fields of other methods
+/// are ignored (runs saved before each method owned its settings hold every method's).
+pub fn read_settings<C: MethodSettings>(
+    table: &toml::Table,
+    s: &crate::train::limits::Settings,
+) -> anyhow::Result<C> {
+    let settings: C = table.clone().try_into().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!("{}: method_config: {}", s.source(), e.message())
+    })?;
+    settings.validate(s)?;
+    Ok(settings)
+}

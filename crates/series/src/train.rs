@@ -18,9 +18,10 @@ use super::SeriesSet;
 use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
 use crate::methods::{
-    AfterStep, Method, MethodSettings, MethodVisitor, SeriesMethod, SeriesMethodKind, StepOutput,
+    AfterStep, Method, MethodVisitor, SeriesMethod, SeriesMethodKind, StepOutput,
 };
 use autodidact_core::ema::{ema_update, momentum_copy};
+use autodidact_core::method::{default_settings, read_settings, recipe_settings};
 use autodidact_core::recipe::Recipe;
 use autodidact_core::train::fit::{BatchSource, Budget, LoopSettings, Schedule, fit};
 use autodidact_core::train::limits::{self, Settings};
@@ -261,7 +262,7 @@ struct DefaultSettings;
 impl MethodVisitor for DefaultSettings {
     type Output = toml::Table;
     fn visit<M: SeriesMethod>(self) -> toml::Table {
-        toml::Table::try_from(M::Config::default()).unwrap_or_default()
+        default_settings::<M::Config>()
     }
 }
 
@@ -271,8 +272,7 @@ struct MergeRecipe<'a>(&'a Recipe);
 impl MethodVisitor for MergeRecipe<'_> {
     type Output = anyhow::Result<toml::Table>;
     fn visit<M: SeriesMethod>(self) -> Self::Output {
-        let cfg = self.0.method_config(&M::Config::default())?;
-        toml::Table::try_from(cfg).map_err(|e| anyhow::anyhow!("method settings: {e}"))
+        recipe_settings::<M::Config>(self.0)
     }
 }
 
@@ -282,19 +282,8 @@ struct CheckSettings<'a>(&'a toml::Table, &'a Settings<'a>);
 impl MethodVisitor for CheckSettings<'_> {
     type Output = anyhow::Result<()>;
     fn visit<M: SeriesMethod>(self) -> Self::Output {
-        method_settings::<M>(self.0, self.1)?.validate(self.1)
+        read_settings::<M::Config>(self.0, self.1).map(|_| ())
     }
-}
-
-/// `table` read as `M`'s settings (fields it lacks take their defaults; others are ignored, as
-/// runs saved before the settings were per method hold every method's).
-fn method_settings<M: SeriesMethod>(
-    table: &toml::Table,
-    s: &Settings,
-) -> anyhow::Result<M::Config> {
-    table.clone().try_into().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!("{}: method_config: {}", s.source(), e.message())
-    })
 }
 
 /// The series of step `step`: epochs of a seeded shuffle, cut into full batches.
@@ -337,7 +326,8 @@ pub fn pretrain_with<M: SeriesMethod>(
             cfg.channels
         );
     }
-    let method_config = method_settings::<M>(&cfg.method_config, &Settings::of("config.toml"))?;
+    let method_config =
+        read_settings::<M::Config>(&cfg.method_config, &Settings::of("config.toml"))?;
     let device = cfg.device.device()?.autodiff();
     let model = seeded_init(&device, cfg.seed, || {
         let method = M::new(&method_config, cfg.build_encoder(&device), &device);

@@ -22,7 +22,8 @@ use super::model::{TextEncoder, TransformerConfig};
 use super::tokenizer::{TextTokenizer, TokenizerKind};
 pub use crate::methods::TextInput;
 use crate::methods::clm;
-use crate::methods::{Method, MethodSettings, MethodVisitor, TextMethod, TextMethodKind};
+use crate::methods::{Method, MethodVisitor, TextMethod, TextMethodKind};
+use autodidact_core::method::{default_settings, read_settings, recipe_settings};
 use autodidact_core::recipe::Recipe;
 use autodidact_core::train::checkpoint::load_run_encoder;
 use autodidact_core::train::fit::{BatchSource, Budget, Heldout, LoopSettings, Schedule, fit};
@@ -284,7 +285,7 @@ struct DefaultSettings;
 impl MethodVisitor for DefaultSettings {
     type Output = toml::Table;
     fn visit<M: TextMethod>(self) -> toml::Table {
-        toml::Table::try_from(M::Config::default()).unwrap_or_default()
+        default_settings::<M::Config>()
     }
 }
 
@@ -294,8 +295,7 @@ struct MergeRecipe<'a>(&'a Recipe);
 impl MethodVisitor for MergeRecipe<'_> {
     type Output = anyhow::Result<toml::Table>;
     fn visit<M: TextMethod>(self) -> Self::Output {
-        let cfg = self.0.method_config(&M::Config::default())?;
-        toml::Table::try_from(cfg).map_err(|e| anyhow::anyhow!("method settings: {e}"))
+        recipe_settings::<M::Config>(self.0)
     }
 }
 
@@ -305,16 +305,8 @@ struct CheckSettings<'a>(&'a toml::Table, &'a Settings<'a>);
 impl MethodVisitor for CheckSettings<'_> {
     type Output = anyhow::Result<()>;
     fn visit<M: TextMethod>(self) -> Self::Output {
-        method_settings::<M>(self.0, self.1)?.validate(self.1)
+        read_settings::<M::Config>(self.0, self.1).map(|_| ())
     }
-}
-
-/// `table` read as `M`'s settings (fields it lacks take their defaults; others are ignored, as
-/// runs saved before the settings were per method hold every method's).
-fn method_settings<M: TextMethod>(table: &toml::Table, s: &Settings) -> anyhow::Result<M::Config> {
-    table.clone().try_into().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!("{}: method_config: {}", s.source(), e.message())
-    })
 }
 
 /// The batch of step `step`; `rows_per_epoch` from [`TextCorpus::rows_per_epoch`].
@@ -413,7 +405,8 @@ pub fn pretrain_with<M: TextMethod>(
         }
         _ => {}
     }
-    let method_config = method_settings::<M>(&cfg.method_config, &Settings::of("config.toml"))?;
+    let method_config =
+        read_settings::<M::Config>(&cfg.method_config, &Settings::of("config.toml"))?;
     let device = cfg.device.device()?.autodiff();
     let mut model = seeded_init(&device, cfg.seed, || {
         M::new(&method_config, cfg.build_encoder(vocab, &device), &device)
