@@ -1,107 +1,16 @@
-//! Text pre-training end to end on generated corpora: learning, resume, generation, transfer,
-//! search, and the answers to bad input.
+//! Text on the command line: pretrain, generate, eval and search on generated corpora, and the
+//! answers to bad input. The library's own tests are in `crates/text/tests`.
 
 mod common;
 
 use common::fixtures::{sentences, write_labelled};
-use common::{mean, quiet, run_cli, stderr, stdout};
+use common::{run_cli, stderr, stdout};
 
 use std::path::Path;
 
-use autodidact::text::methods::TextMethodKind;
-use autodidact::text::model::TransformerConfig;
-use autodidact::text::tokenizer::{TextTokenizer, TokenizerKind};
-use autodidact::text::train::{TextCorpus, TextInput, TextRunConfig, pretrain};
+use autodidact::text::tokenizer::TextTokenizer;
+use autodidact::text::train::TextRunConfig;
 use autodidact::train::checkpoint::load_run_encoder;
-use autodidact::train::metrics::{TrainOptions, read_metrics};
-
-fn small_config(method: TextMethodKind, data: &Path, steps: usize) -> TextRunConfig {
-    let mut cfg = TextRunConfig::defaults(method, data.to_path_buf(), TokenizerKind::Char);
-    cfg.model = TransformerConfig {
-        d_model: 32,
-        n_layers: 2,
-        n_heads: 2,
-        max_len: 32,
-        dropout: cfg.model.dropout,
-    };
-    cfg.batch_size = 16;
-    cfg.steps = steps;
-    cfg.log_every = 1;
-    cfg.eval_every = 10;
-    cfg.checkpoint_every = 10;
-    cfg.seed = 5;
-    cfg.optimizer.lr = 3e-3;
-    cfg
-}
-
-#[test]
-fn every_text_method_lowers_its_loss_and_clm_reports_a_held_out_loss() {
-    let tmp = tempfile::tempdir().unwrap();
-    let texts: Vec<String> = sentences(200).into_iter().map(|(_, s)| s).collect();
-    for (method, input) in [
-        (TextMethodKind::Clm, TextInput::Stream),
-        (TextMethodKind::Mlm, TextInput::Packed),
-        (TextMethodKind::Simcse, TextInput::Texts),
-    ] {
-        let run = tmp.path().join(method.name());
-        std::fs::create_dir_all(&run).unwrap();
-        let cfg = small_config(method, &run, 60);
-        let tokenizer = TextTokenizer::train(TokenizerKind::Char, &texts, 0).unwrap();
-        let corpus = TextCorpus::new(&texts, &tokenizer, input, 0.1);
-        let summary = pretrain(&cfg, &corpus, tokenizer.vocab_size(), &run, &quiet()).unwrap();
-        let losses: Vec<f64> = read_metrics(&run).unwrap().iter().map(|m| m.loss).collect();
-        let (first, last) = (mean(&losses[..5]), mean(&losses[losses.len() - 5..]));
-        assert!(
-            last < 0.8 * first,
-            "{}: loss {first:.3} -> {last:.3}",
-            method.name()
-        );
-        match method {
-            TextMethodKind::Clm => {
-                let held = summary.val_loss.expect("clm reports a held-out loss");
-                // Held-out text the model never trained on: it must have generalised too.
-                assert!(
-                    held < 0.7 * losses[0],
-                    "held-out loss {held} vs first {}",
-                    losses[0]
-                );
-                assert!(
-                    read_metrics(&run)
-                        .unwrap()
-                        .iter()
-                        .any(|m| m.val_loss.is_some())
-                );
-            }
-            _ => assert!(summary.val_loss.is_none()),
-        }
-    }
-}
-
-#[test]
-fn a_resumed_text_run_ends_where_an_uninterrupted_one_does() {
-    let tmp = tempfile::tempdir().unwrap();
-    let texts: Vec<String> = sentences(60).into_iter().map(|(_, s)| s).collect();
-    let tokenizer = TextTokenizer::train(TokenizerKind::Char, &texts, 0).unwrap();
-    let corpus = TextCorpus::new(&texts, &tokenizer, TextInput::Texts, 0.1);
-    let cfg = small_config(TextMethodKind::Simcse, tmp.path(), 20);
-    let (straight, resumed) = (tmp.path().join("a"), tmp.path().join("b"));
-    for d in [&straight, &resumed] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    let vocab = tokenizer.vocab_size();
-    pretrain(&cfg, &corpus, vocab, &straight, &quiet()).unwrap();
-    let stop = TrainOptions {
-        stop_after: Some(10),
-        ..quiet()
-    };
-    pretrain(&cfg, &corpus, vocab, &resumed, &stop).unwrap();
-    let again = TrainOptions {
-        resume: true,
-        ..quiet()
-    };
-    pretrain(&cfg, &corpus, vocab, &resumed, &again).unwrap();
-    assert_eq!(common::loss_curve(&straight), common::loss_curve(&resumed));
-}
 
 #[test]
 fn pretrain_generate_eval_and_search_on_the_command_line() {
