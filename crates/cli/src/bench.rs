@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::flags;
+use autodidact_core::eval::protocol::parse_protocols;
+use autodidact_core::split::parse_fractions;
+use autodidact_core::train::checkpoint::write_atomic;
 use autodidact_series::methods::SeriesMethodKind;
 use autodidact_series::ucr::{UcrBenchConfig, UcrReport, UcrRow, bench_problem, find_problems};
 use autodidact_vision::bench::{
     BenchResult, augment::AugmentBench, forward::ForwardBench, knn::KnnBench,
     simclr_step::SimclrStepBench,
 };
-use autodidact_vision::data::split::parse_fractions;
 use autodidact_vision::encoders::EncoderKind;
-use autodidact_vision::eval::suite::parse_protocols;
-use autodidact_vision::train::checkpoint::write_atomic;
 use autodidact_vision::train::config::DeviceChoice;
 
 #[derive(Args, Debug)]

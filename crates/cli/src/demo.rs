@@ -10,23 +10,23 @@ use std::time::Instant;
 use clap::Args;
 
 use super::flags;
+use autodidact_core::eval::knn::KnnConfig;
+use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::plot::{plot_accuracy_vs_labels, plot_loss_curve};
+use autodidact_core::eval::report::{EvalReport, EvalResult, format_table, markdown_table};
+use autodidact_core::split::{LabelBudget, split_indices};
+use autodidact_core::train::checkpoint::write_atomic;
+use autodidact_core::train::metrics::{TrainOptions, read_metrics};
+use autodidact_core::train::optim::OptimizerConfig;
+use autodidact_core::train::run_folder::RunFolder;
 use autodidact_vision::data::idx::read_idx_pair;
-use autodidact_vision::data::split::{LabelBudget, split_indices};
 use autodidact_vision::data::{ImageFormat, ImageSet};
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::encoders::vit::VIT_PATCH;
 use autodidact_vision::eval::baseline::BaselineConfig;
-use autodidact_vision::eval::knn::KnnConfig;
-use autodidact_vision::eval::linear::LinearProbeConfig;
-use autodidact_vision::eval::report::{EvalReport, EvalResult, format_table, markdown_table};
 use autodidact_vision::eval::suite::{Protocol, SuiteConfig, evaluate};
 use autodidact_vision::methods::{MethodConfig, MethodKind};
-use autodidact_vision::train::checkpoint::write_atomic;
 use autodidact_vision::train::config::{Budget, DeviceChoice, RunConfig};
-use autodidact_vision::train::metrics::{TrainOptions, read_metrics};
-use autodidact_vision::train::optim::OptimizerConfig;
-use autodidact_vision::train::run_folder::RunFolder;
 use autodidact_vision::train::trainer::pretrain;
 
 /// Images pre-trained on without labels; the rest of the 10,000 are the test split.

@@ -8,13 +8,13 @@ use anyhow::Context;
 
 use super::methods::Modality;
 use super::run_dir::{RunAndData, load_series_run, load_text_run, run_kind, run_modality};
+use autodidact_core::eval::Embeddings;
+use autodidact_core::eval::npy::write_npy;
 use autodidact_series::data::load_series;
 use autodidact_series::eval::embed_series;
 use autodidact_text::data::{TextUnit, is_plain_text_file, load_text_problem, read_corpus};
 use autodidact_text::eval::embed_texts;
-use autodidact_vision::eval::Embeddings;
 use autodidact_vision::eval::embed::embed_images;
-use autodidact_vision::eval::npy::write_npy;
 
 /// Which split to embed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -4,9 +4,9 @@ use super::eval_args::EvalArgs;
 use super::flags;
 use super::methods::Modality;
 use super::run_dir::run_modality;
-use autodidact_vision::data::split::parse_budgets;
+use autodidact_core::eval::report::{EvalReport, format_table};
+use autodidact_core::split::parse_budgets;
 use autodidact_vision::eval::baseline::BaselineConfig;
-use autodidact_vision::eval::report::{EvalReport, format_table};
 use autodidact_vision::eval::suite::{SuiteConfig, evaluate, parse_protocols};
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {

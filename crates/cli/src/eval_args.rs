@@ -6,11 +6,11 @@ use clap::Args;
 
 use super::flags;
 use super::run_dir::RunAndData;
+use autodidact_core::eval::knn::{KnnConfig, KnnFeatures};
+use autodidact_core::eval::linear::LinearProbeConfig;
+use autodidact_core::train::limits;
 use autodidact_text::eval::{FineTuneConfig, FrozenEmbeddings};
-use autodidact_vision::eval::knn::{KnnConfig, KnnFeatures};
-use autodidact_vision::eval::linear::LinearProbeConfig;
 use autodidact_vision::methods::MethodKind;
-use autodidact_vision::train::limits;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {

@@ -6,13 +6,13 @@ use anyhow::Context;
 
 use super::methods::Modality;
 use super::run_dir::{LoadedSeriesRun, load_series_run, run_kind};
+use autodidact_core::eval::protocol::parse_protocols;
+use autodidact_core::eval::report::{EvalReport, format_table};
+use autodidact_core::eval::svm::SvmConfig;
+use autodidact_core::split::parse_fractions;
 use autodidact_series::data::load_series;
 use autodidact_series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
 use autodidact_series::nn::one_nn_euclidean;
-use autodidact_vision::data::split::parse_fractions;
-use autodidact_vision::eval::report::{EvalReport, format_table};
-use autodidact_vision::eval::suite::parse_protocols;
-use autodidact_vision::eval::svm::SvmConfig;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)

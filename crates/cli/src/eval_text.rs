@@ -6,13 +6,13 @@ use super::methods::Modality;
 use super::run_dir::{LoadedTextRun, load_text_run, run_kind};
 use anyhow::Context;
 use anyhow::bail;
+use autodidact_core::eval::report::{EvalReport, format_table};
+use autodidact_core::split::parse_fractions;
 use autodidact_text::data::load_text_problem;
 use autodidact_text::eval::{
     FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts, parse_text_protocols,
 };
 use autodidact_text::prompt::Prompt;
-use autodidact_vision::data::split::parse_fractions;
-use autodidact_vision::eval::report::{EvalReport, format_table};
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let fractions = parse_fractions(&args.labels_fraction)

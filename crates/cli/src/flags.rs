@@ -1,4 +1,4 @@
-//! Parsers that hold a flag to its accepted range ([`autodidact_vision::train::limits`]), so a bad value
+//! Parsers that hold a flag to its accepted range ([`autodidact_core::train::limits`]), so a bad value
 //! fails before any work starts: `invalid value '0' for '--batch-size': expected an integer in
 //! 1..=65536`.
 
@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::bail;
 
+use autodidact_core::train::limits::{self, Real};
 use autodidact_series::methods::SeriesMethodKind;
-use autodidact_vision::train::limits::{self, Real};
 
 /// An integer flag within `range`.
 pub fn int(

@@ -6,9 +6,9 @@ use clap::Args;
 
 use super::flags;
 use super::run_dir::{LoadedTextRun, load_text_run};
+use autodidact_core::train::limits;
 use autodidact_text::generate::{SampleConfig, sample};
 use autodidact_text::methods::TextMethodKind;
-use autodidact_vision::train::limits;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {

@@ -8,6 +8,9 @@ use anyhow::bail;
 use super::methods::{AnyMethod, Modality, load_recipe, recipe_method, run_method};
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, load_data, print_summary};
+use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
+use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind};
+use autodidact_core::train::run_folder::RunFolder;
 use autodidact_vision::data::ImageSet;
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::encoders::vit::VIT_PATCH;
@@ -15,10 +18,7 @@ use autodidact_vision::methods::{MethodConfig, MethodKind, check_encoder};
 use autodidact_vision::train::config::{
     Budget, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, RunConfig, default_encoder, optimizer_defaults,
 };
-use autodidact_vision::train::metrics::{TrainOptions, TrainSummary};
-use autodidact_vision::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact_vision::train::recipe::{self, Recipe};
-use autodidact_vision::train::run_folder::RunFolder;
 use autodidact_vision::train::trainer::pretrain;
 
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {

@@ -6,12 +6,12 @@ use clap::Args;
 
 use super::flags;
 use super::methods::AnyMethod;
+use autodidact_core::train::limits;
+use autodidact_core::train::optim::OptimizerKind;
 use autodidact_text::tokenizer::TokenizerKind;
 use autodidact_vision::data::ImageFormat;
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::train::config::DeviceChoice;
-use autodidact_vision::train::limits;
-use autodidact_vision::train::optim::OptimizerKind;
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {

@@ -6,11 +6,11 @@ use anyhow::bail;
 
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, print_summary};
+use autodidact_core::train::limits;
+use autodidact_core::train::metrics::TrainOptions;
 use autodidact_series::data::load_series;
 use autodidact_series::methods::SeriesMethodKind;
 use autodidact_series::train::{SeriesRunConfig, pretrain};
-use autodidact_vision::train::limits;
-use autodidact_vision::train::metrics::TrainOptions;
 use autodidact_vision::train::recipe::Recipe;
 
 /// Continues the series run in `out` from its newest checkpoint.

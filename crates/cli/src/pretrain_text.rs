@@ -6,13 +6,13 @@ use anyhow::bail;
 
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, print_summary};
+use autodidact_core::train::metrics::TrainOptions;
 use autodidact_text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
 use autodidact_text::methods::TextMethodKind;
 use autodidact_text::model::TransformerConfig;
 use autodidact_text::recipe;
 use autodidact_text::tokenizer::{TextTokenizer, TokenizerKind};
 use autodidact_text::train::{TextCorpus, TextInput, TextRunConfig, method_config_of, pretrain};
-use autodidact_vision::train::metrics::TrainOptions;
 use autodidact_vision::train::recipe::Recipe;
 
 /// The texts to pre-train on. A labelled set (a folder with `train`/`test` files, or one labelled
@@ -170,7 +170,7 @@ pub(super) fn run(
     Ok(())
 }
 
-fn print_text_summary(out: &Path, s: &autodidact_vision::train::metrics::TrainSummary) {
+fn print_text_summary(out: &Path, s: &autodidact_core::train::metrics::TrainSummary) {
     print_summary(out, s);
     if let Some(v) = s.val_loss {
         println!(

@@ -9,6 +9,9 @@ use burn::prelude::*;
 
 use super::methods::Modality;
 use super::methods::run_method;
+use autodidact_core::train::checkpoint::load_run_encoder;
+use autodidact_core::train::metrics::TrainSummary;
+use autodidact_core::train::run_folder::RunFolder;
 use autodidact_series::encoder::SeriesEncoder;
 use autodidact_series::train::SeriesRunConfig;
 use autodidact_text::model::TextEncoder;
@@ -18,10 +21,7 @@ use autodidact_vision::data::ImageFormat;
 use autodidact_vision::data::cache::default_cache_dir;
 use autodidact_vision::data::{ImageData, load_images};
 use autodidact_vision::encoders::{ImageEncoder, Pooling};
-use autodidact_vision::train::checkpoint::load_run_encoder;
 use autodidact_vision::train::config::RunConfig;
-use autodidact_vision::train::metrics::TrainSummary;
-use autodidact_vision::train::run_folder::RunFolder;
 
 /// A run's config and its trained backbone.
 pub struct LoadedRun {

@@ -9,11 +9,11 @@ use serde_json::json;
 
 use super::flags;
 use super::run_dir::{LoadedTextRun, load_text_run};
+use autodidact_core::train::checkpoint::write_atomic;
+use autodidact_core::train::limits;
 use autodidact_text::data::{TextUnit, read_corpus, read_labelled};
 use autodidact_text::eval::embed_texts;
 use autodidact_text::search::{SearchIndex, cached_embeddings, index_path, precision_at_k};
-use autodidact_vision::train::checkpoint::write_atomic;
-use autodidact_vision::train::limits;
 
 #[derive(Args, Debug)]
 pub struct SearchArgs {
