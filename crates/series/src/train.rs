@@ -21,7 +21,7 @@ use crate::methods::{
     AfterStep, Method, MethodVisitor, SeriesMethod, SeriesMethodKind, StepOutput,
 };
 use autodidact_core::ema::{ema_update, momentum_copy};
-use autodidact_core::method::{default_settings, read_settings, recipe_settings};
+use autodidact_core::method::read_settings;
 use autodidact_core::recipe::Recipe;
 use autodidact_core::train::fit::{BatchSource, Budget, LoopSettings, Schedule, fit};
 use autodidact_core::train::limits::{self, Settings};
@@ -128,7 +128,7 @@ impl SeriesRunConfig {
                 warmup_fraction: 0.0,
                 ..OptimizerConfig::default()
             },
-            method_config: method.visit(DefaultSettings),
+            method_config: method.default_settings(),
             checkpoint_every: 500,
             log_every: 10,
         }
@@ -154,7 +154,7 @@ impl SeriesRunConfig {
         }
         self.optimizer.lr = recipe.lr.unwrap_or(self.optimizer.lr);
         self.optimizer.weight_decay = recipe.weight_decay.unwrap_or(self.optimizer.weight_decay);
-        self.method_config = self.method.visit(MergeRecipe(recipe))?;
+        self.method_config = self.method.recipe_settings(recipe)?;
         Ok(())
     }
 
@@ -187,7 +187,7 @@ impl SeriesRunConfig {
         s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
         s.int("log_every", self.log_every, limits::EVERY)?;
         self.optimizer.validate(&s)?;
-        self.method.visit(CheckSettings(&self.method_config, &s))
+        self.method.check_settings(&self.method_config, &s)
     }
 
     /// A fresh encoder of this run's architecture.
@@ -251,39 +251,9 @@ impl MethodVisitor for Pretrain<'_> {
 
 /// Checks a recipe's `[method_config]` against `kind`'s settings.
 pub fn check_recipe(kind: SeriesMethodKind, recipe: &Recipe) -> anyhow::Result<()> {
-    let table = kind.visit(MergeRecipe(recipe))?;
+    let table = kind.recipe_settings(recipe)?;
     let source = recipe.name();
-    kind.visit(CheckSettings(&table, &Settings::of(&source)))
-}
-
-/// A method's default settings as a table.
-struct DefaultSettings;
-
-impl MethodVisitor for DefaultSettings {
-    type Output = toml::Table;
-    fn visit<M: SeriesMethod>(self) -> toml::Table {
-        default_settings::<M::Config>()
-    }
-}
-
-/// A method's defaults with a recipe's `[method_config]` over them.
-struct MergeRecipe<'a>(&'a Recipe);
-
-impl MethodVisitor for MergeRecipe<'_> {
-    type Output = anyhow::Result<toml::Table>;
-    fn visit<M: SeriesMethod>(self) -> Self::Output {
-        recipe_settings::<M::Config>(self.0)
-    }
-}
-
-/// Reads a settings table as the method's `Config` and checks it.
-struct CheckSettings<'a>(&'a toml::Table, &'a Settings<'a>);
-
-impl MethodVisitor for CheckSettings<'_> {
-    type Output = anyhow::Result<()>;
-    fn visit<M: SeriesMethod>(self) -> Self::Output {
-        read_settings::<M::Config>(self.0, self.1).map(|_| ())
-    }
+    kind.check_settings(&table, &Settings::of(&source))
 }
 
 /// The series of step `step`: epochs of a seeded shuffle, cut into full batches.

@@ -23,7 +23,7 @@ use super::tokenizer::{TextTokenizer, TokenizerKind};
 pub use crate::methods::TextInput;
 use crate::methods::clm;
 use crate::methods::{Method, MethodVisitor, TextMethod, TextMethodKind};
-use autodidact_core::method::{default_settings, read_settings, recipe_settings};
+use autodidact_core::method::read_settings;
 use autodidact_core::recipe::Recipe;
 use autodidact_core::train::checkpoint::load_run_encoder;
 use autodidact_core::train::fit::{BatchSource, Budget, Heldout, LoopSettings, Schedule, fit};
@@ -98,7 +98,7 @@ impl TextRunConfig {
                 warmup_fraction: 0.02,
                 ..OptimizerConfig::default()
             },
-            method_config: method.visit(DefaultSettings),
+            method_config: method.default_settings(),
             heldout_fraction: 0.1,
             eval_every: 250,
             checkpoint_every: 500,
@@ -149,7 +149,7 @@ impl TextRunConfig {
         s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
         s.int("log_every", self.log_every, limits::EVERY)?;
         self.optimizer.validate(&s)?;
-        self.method.visit(CheckSettings(&self.method_config, &s))
+        self.method.check_settings(&self.method_config, &s)
     }
 
     /// A fresh encoder of this run's architecture for `vocab` tokens.
@@ -273,40 +273,10 @@ impl MethodVisitor for Pretrain<'_> {
 
 /// Lays a recipe's `[method_config]` over `kind`'s defaults and checks the result.
 pub fn method_config_of(kind: TextMethodKind, recipe: &Recipe) -> anyhow::Result<toml::Table> {
-    let table = kind.visit(MergeRecipe(recipe))?;
+    let table = kind.recipe_settings(recipe)?;
     let source = recipe.name();
-    kind.visit(CheckSettings(&table, &Settings::of(&source)))?;
+    kind.check_settings(&table, &Settings::of(&source))?;
     Ok(table)
-}
-
-/// A method's default settings as a table.
-struct DefaultSettings;
-
-impl MethodVisitor for DefaultSettings {
-    type Output = toml::Table;
-    fn visit<M: TextMethod>(self) -> toml::Table {
-        default_settings::<M::Config>()
-    }
-}
-
-/// A method's defaults with a recipe's `[method_config]` over them.
-struct MergeRecipe<'a>(&'a Recipe);
-
-impl MethodVisitor for MergeRecipe<'_> {
-    type Output = anyhow::Result<toml::Table>;
-    fn visit<M: TextMethod>(self) -> Self::Output {
-        recipe_settings::<M::Config>(self.0)
-    }
-}
-
-/// Reads a settings table as the method's `Config` and checks it.
-struct CheckSettings<'a>(&'a toml::Table, &'a Settings<'a>);
-
-impl MethodVisitor for CheckSettings<'_> {
-    type Output = anyhow::Result<()>;
-    fn visit<M: TextMethod>(self) -> Self::Output {
-        read_settings::<M::Config>(self.0, self.1).map(|_| ())
-    }
 }
 
 /// The batch of step `step`; `rows_per_epoch` from [`TextCorpus::rows_per_epoch`].

@@ -6,6 +6,9 @@ use burn::prelude::*;
 use crate::batch::SeriesBatch;
 use crate::encoder::SeriesEncoder;
 pub use autodidact_core::method::{AfterStep, Method, MethodSettings, StepOutput, device_of};
+use autodidact_core::method::{default_settings, read_settings, recipe_settings};
+use autodidact_core::recipe::Recipe;
+use autodidact_core::train::limits::Settings;
 
 /// A self-supervised method on series: a [`Method`] whose batch is a padded, standardised
 /// [`SeriesBatch`] and whose encoder is the dilated convolutional [`SeriesEncoder`]. It draws its
@@ -57,6 +60,21 @@ macro_rules! series_methods {
             /// Calls `visitor` with the method's type.
             pub fn visit<V: MethodVisitor>(self, visitor: V) -> V::Output {
                 match self { $(SeriesMethodKind::$kind => visitor.visit::<$module::$ty>(),)* }
+            }
+
+            /// The method's default settings as a table (`config.toml`'s `[method_config]`).
+            pub fn default_settings(self) -> toml::Table {
+                match self { $(SeriesMethodKind::$kind => default_settings::<<$module::$ty as SeriesMethod>::Config>(),)* }
+            }
+
+            /// The method's defaults with `recipe`'s `[method_config]` laid over them.
+            pub fn recipe_settings(self, recipe: &Recipe) -> anyhow::Result<toml::Table> {
+                match self { $(SeriesMethodKind::$kind => recipe_settings::<<$module::$ty as SeriesMethod>::Config>(recipe),)* }
+            }
+
+            /// Reads `table` as the method's settings and checks them.
+            pub fn check_settings(self, table: &toml::Table, s: &Settings) -> anyhow::Result<()> {
+                match self { $(SeriesMethodKind::$kind => read_settings::<<$module::$ty as SeriesMethod>::Config>(table, s).map(|_| ()),)* }
             }
         }
     };

@@ -6,6 +6,9 @@ use burn::prelude::*;
 use crate::batch::TokenBatch;
 use crate::model::TextEncoder;
 pub use autodidact_core::method::{AfterStep, Method, MethodSettings, StepOutput, device_of};
+use autodidact_core::method::{default_settings, read_settings, recipe_settings};
+use autodidact_core::recipe::Recipe;
+use autodidact_core::train::limits::Settings;
 
 /// What a method trains on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +74,21 @@ macro_rules! text_methods {
             /// Calls `visitor` with the method's type.
             pub fn visit<V: MethodVisitor>(self, visitor: V) -> V::Output {
                 match self { $(TextMethodKind::$kind => visitor.visit::<$module::$ty>(),)* }
+            }
+
+            /// The method's default settings as a table (`config.toml`'s `[method_config]`).
+            pub fn default_settings(self) -> toml::Table {
+                match self { $(TextMethodKind::$kind => default_settings::<<$module::$ty as TextMethod>::Config>(),)* }
+            }
+
+            /// The method's defaults with `recipe`'s `[method_config]` laid over them.
+            pub fn recipe_settings(self, recipe: &Recipe) -> anyhow::Result<toml::Table> {
+                match self { $(TextMethodKind::$kind => recipe_settings::<<$module::$ty as TextMethod>::Config>(recipe),)* }
+            }
+
+            /// Reads `table` as the method's settings and checks them.
+            pub fn check_settings(self, table: &toml::Table, s: &Settings) -> anyhow::Result<()> {
+                match self { $(TextMethodKind::$kind => read_settings::<<$module::$ty as TextMethod>::Config>(table, s).map(|_| ()),)* }
             }
         }
     };
