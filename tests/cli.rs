@@ -371,3 +371,28 @@ fn recipe_settings_apply_and_flags_override_them() {
     let out = autodidact(&["pretrain", "--recipe", recipe.to_str().unwrap()]);
     assert_clean_error(&out, "batchsize");
 }
+
+#[test]
+fn a_temperature_reaches_the_methods_that_have_one_and_is_refused_by_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    write_folder(&data, 12);
+    let data_s = data.to_str().unwrap();
+    let run = tmp.path().join("run");
+    let flags = ["--epochs", "1", "--batch-size", "8", "--temperature", "0.3"];
+    let out = pretrain(data_s, run.to_str().unwrap(), &flags);
+    assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
+    let cfg: toml::Table = std::fs::read_to_string(run.join("config.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(cfg["method_config"]["temperature"].as_float(), Some(0.3));
+    assert!(cfg["method_config"].get("queue_size").is_none(), "{cfg:?}");
+
+    let byol = tmp.path().join("byol");
+    let mut flags = flags.to_vec();
+    flags.extend(["--method", "byol"]);
+    let out = pretrain(data_s, byol.to_str().unwrap(), &flags);
+    assert_clean_error(&out, "--temperature does not apply to --method byol");
+    assert!(!byol.exists());
+}

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use autodidact::encoders::{EncoderKind, ImageEncoder};
-use autodidact::methods::simclr::SimClr;
-use autodidact::methods::{ImageMethod, Method, MethodConfig, MethodKind};
+use autodidact::methods::simclr::{SimClr, SimClrConfig};
+use autodidact::methods::{ImageMethod, Method};
 use autodidact::train::checkpoint::{Checkpoints, TrainState, load_encoder, save_encoder};
 use autodidact::train::optim::{OptimizerConfig, build_optimizer};
 use burn::optim::GradientsParams;
@@ -22,7 +22,7 @@ const BURNPACK_MAX_METADATA: usize = 100 * MIB;
 /// optimiser has state to save.
 fn stepped_simclr() -> (SimClr, burn::optim::ModuleOptimizer) {
     let device = Device::flex().autodiff();
-    let cfg = MethodConfig::for_method(MethodKind::Simclr);
+    let cfg = SimClrConfig::default();
     let model = SimClr::new(
         &cfg,
         ImageEncoder::new(EncoderKind::Cnn, 1, &device),

@@ -25,7 +25,7 @@ use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::encoders::vit::VIT_PATCH;
 use autodidact_vision::eval::baseline::BaselineConfig;
 use autodidact_vision::eval::suite::{Protocol, SuiteConfig, evaluate};
-use autodidact_vision::methods::{MethodConfig, MethodKind};
+use autodidact_vision::methods::MethodKind;
 use autodidact_vision::train::config::{Budget, DeviceChoice, RunConfig};
 use autodidact_vision::train::trainer::pretrain;
 
@@ -92,7 +92,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         seed: args.seed,
         device: DeviceChoice::Cpu,
         optimizer: OptimizerConfig::default(),
-        method_config: MethodConfig::default(),
+        method_config: MethodKind::Simclr.default_settings(),
         checkpoint_every: 1000,
         log_every: 5,
     };

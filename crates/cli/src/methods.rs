@@ -89,6 +89,26 @@ pub fn load_recipe(path: &Path) -> anyhow::Result<Recipe> {
     Ok(recipe)
 }
 
+/// Lays `--temperature` (`flag`), else the recipe's `temperature`, over `method`'s settings; a
+/// method without a softmax temperature refuses both.
+pub fn apply_temperature(
+    settings: &mut toml::Table,
+    flag: Option<f64>,
+    recipe: &Recipe,
+    method: &str,
+) -> anyhow::Result<()> {
+    let (given, t) = match (flag, recipe.temperature) {
+        (Some(t), _) => ("--temperature".to_string(), t),
+        (None, Some(t)) => (format!("{}: `temperature`", recipe.name()), t),
+        (None, None) => return Ok(()),
+    };
+    if !settings.contains_key("temperature") {
+        anyhow::bail!("{given} does not apply to --method {method}: it has no softmax temperature");
+    }
+    settings.insert("temperature".into(), toml::Value::Float(t));
+    Ok(())
+}
+
 /// The method a recipe names, if it names one.
 pub fn recipe_method(recipe: &Recipe) -> anyhow::Result<Option<AnyMethod>> {
     recipe

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
-use super::methods::{AnyMethod, Modality, load_recipe, recipe_method, run_method};
+use super::methods::{
+    AnyMethod, Modality, apply_temperature, load_recipe, recipe_method, run_method,
+};
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, load_data, print_summary};
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
@@ -14,9 +16,9 @@ use autodidact_core::train::run_folder::RunFolder;
 use autodidact_vision::data::ImageSet;
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::encoders::vit::VIT_PATCH;
-use autodidact_vision::methods::{MethodConfig, MethodKind, check_encoder};
+use autodidact_vision::methods::{MethodKind, check_encoder};
 use autodidact_vision::train::config::{
-    Budget, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, RunConfig, default_encoder, optimizer_defaults,
+    Budget, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, RunConfig, optimizer_defaults,
 };
 use autodidact_vision::train::recipe::{self, Recipe};
 use autodidact_vision::train::trainer::pretrain;
@@ -176,7 +178,7 @@ fn encoder_for(
     Ok(args
         .encoder
         .or(recipe::encoder(recipe)?)
-        .unwrap_or(default_encoder(method)))
+        .unwrap_or(method.default_encoder()))
 }
 
 /// The ViT's patch side: the flag, then the recipe, then [`VIT_PATCH`].
@@ -211,7 +213,8 @@ fn config_from_args(
         (None, None, None, Some(m)) => Budget::Minutes(m),
         (None, None, None, None) => Budget::Epochs(DEFAULT_EPOCHS),
     };
-    let method_config = recipe::method_config(recipe, method)?;
+    let mut method_config = method.recipe_settings(recipe)?;
+    apply_temperature(&mut method_config, args.temperature, recipe, method.name())?;
     Ok(RunConfig {
         method,
         encoder: encoder_for(args, recipe, method)?,
@@ -233,13 +236,7 @@ fn config_from_args(
                 .unwrap_or(OptimizerConfig::default().warmup_fraction),
             ..OptimizerConfig::default()
         },
-        method_config: MethodConfig {
-            temperature: args
-                .temperature
-                .or(recipe.temperature)
-                .unwrap_or(method_config.temperature),
-            ..method_config
-        },
+        method_config,
         checkpoint_every: args.checkpoint_every,
         log_every: args.log_every,
     })

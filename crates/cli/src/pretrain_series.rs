@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
+use super::methods::apply_temperature;
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, print_summary};
 use autodidact_core::train::limits;
@@ -92,6 +93,12 @@ fn config_from_args(
     }
     cfg.optimizer.lr = args.lr.unwrap_or(cfg.optimizer.lr);
     cfg.optimizer.weight_decay = args.weight_decay.unwrap_or(cfg.optimizer.weight_decay);
+    apply_temperature(
+        &mut cfg.method_config,
+        args.temperature,
+        recipe,
+        method.name(),
+    )?;
     cfg.checkpoint_every = args.checkpoint_every;
     cfg.log_every = args.log_every;
     Ok(cfg)

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
+use super::methods::apply_temperature;
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, print_summary};
 use autodidact_core::train::metrics::TrainOptions;
@@ -117,6 +118,12 @@ pub(super) fn run(
         .or(recipe.weight_decay)
         .unwrap_or(cfg.optimizer.weight_decay);
     cfg.method_config = method_config_of(method, recipe)?;
+    apply_temperature(
+        &mut cfg.method_config,
+        args.temperature,
+        recipe,
+        method.name(),
+    )?;
     cfg.checkpoint_every = args.checkpoint_every;
     cfg.log_every = args.log_every;
     if let Some((from, _)) = &init_run {

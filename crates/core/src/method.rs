@@ -88,8 +88,11 @@ pub trait MethodSettings: Clone + Default + serde::Serialize + serde::de::Deseri
     fn validate(&self, s: &crate::train::limits::Settings) -> anyhow::Result<()>;
 }
 
-/// The settings of a method that has none.
-impl MethodSettings for () {
+/// The settings of a method that has none: any table reads as it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NoSettings {}
+
+impl MethodSettings for NoSettings {
     fn validate(&self, _: &crate::train::limits::Settings) -> anyhow::Result<()> {
         Ok(())
     }

@@ -10,7 +10,9 @@ use std::time::Instant;
 use autodidact_vision::data::ImageSet;
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::eval::grid::grid_dims;
-use autodidact_vision::methods::{MethodConfig, MethodKind};
+use autodidact_vision::methods::MethodKind;
+use autodidact_vision::methods::byol::ByolConfig;
+use autodidact_vision::methods::moco::MocoV2Config;
 use autodidact_vision::train::config::RunConfig;
 use autodidact_vision::train::metrics::{
     COLLAPSE_SPREAD, MetricsLine, TrainOptions, TrainSummary, read_metrics,
@@ -20,7 +22,7 @@ use autodidact_vision::train::trainer::pretrain;
 /// A short run of `kind`: the first 512 digits, batch 64, `epochs` x 8 steps, metrics every step.
 fn short_run(
     kind: MethodKind,
-    cfg: MethodConfig,
+    cfg: toml::Table,
     epochs: usize,
 ) -> (Vec<MetricsLine>, TrainSummary) {
     let train = Arc::new(common::first(&common::bundled_mnist(), 512));
@@ -44,6 +46,11 @@ fn short_run(
     (metrics, summary)
 }
 
+/// A method's settings as the table a run's config holds.
+fn table<C: serde::Serialize>(settings: &C) -> toml::Table {
+    toml::Table::try_from(settings).expect("settings serialise")
+}
+
 fn mean_loss(lines: &[MetricsLine]) -> f64 {
     lines.iter().map(|m| m.loss).sum::<f64>() / lines.len() as f64
 }
@@ -53,11 +60,11 @@ fn mean_loss(lines: &[MetricsLine]) -> f64 {
 /// and that the embeddings stay spread out.
 fn assert_learns(
     kind: MethodKind,
-    adjust: impl FnOnce(&mut MethodConfig),
+    adjust: impl FnOnce(&mut toml::Table),
     first_step: usize,
     min_drop: f64,
 ) {
-    let mut cfg = MethodConfig::for_method(kind);
+    let mut cfg = kind.default_settings();
     adjust(&mut cfg);
     let (metrics, summary) = short_run(kind, cfg, 4);
     assert_eq!(metrics.len(), 32);
@@ -106,19 +113,26 @@ fn mocov3_learns() {
 fn moco_learns_once_its_queue_is_full() {
     // Every new key makes the task harder until the queue is full (4 steps of 64 here), so the
     // loss rises at first; from then on it must fall.
-    assert_learns(MethodKind::Moco, |c| c.queue_size = 256, 4, 0.1);
+    assert_learns(
+        MethodKind::Moco,
+        |c| {
+            c.insert("queue_size".into(), toml::Value::Integer(256));
+        },
+        4,
+        0.1,
+    );
 }
 
 #[test]
 fn collapse_watch_flags_byol_without_its_predictor() {
     // Momentum 0 (the target is the online network of the previous step) makes the ablation
     // collapse within a few steps; the same run with its predictor stays spread out.
-    let broken = MethodConfig {
+    let broken = ByolConfig {
         predictor: false,
         ema_momentum: 0.0,
-        ..MethodConfig::for_method(MethodKind::Byol)
+        ..ByolConfig::default()
     };
-    let (metrics, summary) = short_run(MethodKind::Byol, broken.clone(), 3);
+    let (metrics, summary) = short_run(MethodKind::Byol, table(&broken), 3);
     let last = metrics[metrics.len() - 1].spread;
     assert!(
         last < COLLAPSE_SPREAD,
@@ -126,11 +140,11 @@ fn collapse_watch_flags_byol_without_its_predictor() {
     );
     assert!(summary.collapse_warnings > 0);
 
-    let healthy = MethodConfig {
+    let healthy = ByolConfig {
         predictor: true,
         ..broken
     };
-    let (metrics, summary) = short_run(MethodKind::Byol, healthy, 3);
+    let (metrics, summary) = short_run(MethodKind::Byol, table(&healthy), 3);
     let last = metrics[metrics.len() - 1].spread;
     assert!(
         last > 0.5,
@@ -174,10 +188,10 @@ fn moco_resume_restores_queue_and_key_encoder_exactly() {
     let train = Arc::new(common::first(&common::bundled_mnist(), 256));
     let cfg = RunConfig {
         method: MethodKind::Moco,
-        method_config: MethodConfig {
+        method_config: table(&MocoV2Config {
             queue_size: 96,
-            ..MethodConfig::for_method(MethodKind::Moco)
-        },
+            ..MocoV2Config::default()
+        }),
         ..common::mnist_run_config(1, 32)
     };
     assert_resume_is_exact(&cfg, train);
@@ -191,8 +205,8 @@ fn dino_learns_from_multi_crop_views() {
     assert_learns(
         MethodKind::Dino,
         |c| {
-            c.teacher_temperature = 0.02;
-            c.center_momentum = 0.5;
+            c.insert("teacher_temperature".into(), toml::Value::Float(0.02));
+            c.insert("center_momentum".into(), toml::Value::Float(0.5));
         },
         0,
         0.3,
@@ -206,7 +220,7 @@ fn dino_resume_restores_centre_and_teacher_exactly() {
     let train = Arc::new(common::first(&common::bundled_mnist(), 256));
     let cfg = RunConfig {
         method: MethodKind::Dino,
-        method_config: MethodConfig::for_method(MethodKind::Dino),
+        method_config: MethodKind::Dino.default_settings(),
         ..common::mnist_run_config(1, 32)
     };
     assert_resume_is_exact(&cfg, train);
@@ -220,7 +234,7 @@ fn assert_reconstructs(kind: MethodKind, encoder: EncoderKind, max_ratio: f64) {
     let run_cfg = RunConfig {
         method: kind,
         encoder,
-        method_config: MethodConfig::for_method(kind),
+        method_config: kind.default_settings(),
         checkpoint_every: 1000,
         ..common::mnist_run_config(4, 64)
     };
@@ -291,7 +305,7 @@ fn mae_resume_is_exact() {
     let cfg = RunConfig {
         method: MethodKind::Mae,
         encoder: EncoderKind::Vit,
-        method_config: MethodConfig::for_method(MethodKind::Mae),
+        method_config: MethodKind::Mae.default_settings(),
         ..common::mnist_run_config(1, 32)
     };
     let curve = |dir: &std::path::Path| {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use autodidact_vision::augment::image::AugmentConfig;
 use autodidact_vision::encoders::ImageEncoder;
 use autodidact_vision::encoders::heads::MlpHead;
-use autodidact_vision::methods::{ImageMethod, Method, MethodConfig, StepOutput};
+use autodidact_vision::methods::{ImageMethod, Method, NoSettings, StepOutput};
 use autodidact_vision::train::config::RunConfig;
 use autodidact_vision::train::trainer::pretrain_with;
 use burn::prelude::*;
@@ -23,11 +23,13 @@ struct FailsAtStep3 {
 }
 
 impl ImageMethod for FailsAtStep3 {
-    fn new(_: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+    type Config = NoSettings;
+
+    fn new(_: &NoSettings, encoder: ImageEncoder, device: &Device) -> Self {
         let head = MlpHead::new(&[encoder.out_dim(), 8], false, device);
         Self { encoder, head }
     }
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+    fn views(_: &NoSettings, channels: usize, size: usize) -> Vec<AugmentConfig> {
         vec![AugmentConfig::simclr(channels, size)]
     }
     fn into_encoder(self) -> ImageEncoder {

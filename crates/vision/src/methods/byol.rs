@@ -4,12 +4,15 @@
 //! schedule from `ema_momentum` (0.99) to 1.
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use autodidact_core::ema::{cosine_momentum, ema_update, momentum_copy};
-use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput, losses};
+use super::{AfterStep, ImageMethod, Method, StepOutput, losses, MethodSettings, ViewPreset, check_projection, predictor, projector};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
+use autodidact_core::eval::knn::KnnFeatures;
 use autodidact_core::heads::MlpHead;
+use autodidact_core::train::limits::{self, Settings};
 
 #[derive(Module, Debug)]
 pub struct Byol {
@@ -41,10 +44,54 @@ impl Byol {
     }
 }
 
+/// BYOL's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ByolConfig {
+    /// Hidden width of the projection head.
+    pub proj_hidden: usize,
+    /// Output width of the projection head.
+    pub proj_dim: usize,
+    /// Hidden width of the predictor.
+    pub pred_hidden: usize,
+    /// Whether the online branch has a predictor; off is an ablation: BYOL collapses without it.
+    pub predictor: bool,
+    /// Where the target's cosine momentum schedule starts (it ends at 1).
+    pub ema_momentum: f64,
+    /// The augmentation pair.
+    pub views: ViewPreset,
+}
+
+impl Default for ByolConfig {
+    fn default() -> Self {
+        Self {
+            proj_hidden: 512,
+            proj_dim: 128,
+            pred_hidden: 512,
+            predictor: true,
+            // The papers' 0.996 (BYOL) and 0.999 (MoCo) assume hundreds of thousands of steps;
+            // short CPU runs of a few thousand need the target to follow faster.
+            ema_momentum: 0.99,
+            views: ViewPreset::Method,
+        }
+    }
+}
+
+impl MethodSettings for ByolConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.int("method_config.pred_hidden", self.pred_hidden, limits::WIDTH)?;
+        s.real("method_config.ema_momentum", self.ema_momentum, limits::MOMENTUM)?;
+        check_projection(s, self.proj_hidden, self.proj_dim)
+    }
+}
+
 impl ImageMethod for Byol {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = cfg.projector(encoder.out_dim(), device);
-        let predictor = cfg.predictor_head(device);
+    type Config = ByolConfig;
+    const KNN_FEATURES: KnnFeatures = KnnFeatures::Standardised;
+
+    fn new(cfg: &ByolConfig, encoder: ImageEncoder, device: &Device) -> Self {
+        let projector = projector(encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim, device);
+        let predictor = predictor(cfg.proj_dim, cfg.pred_hidden, cfg.predictor, device);
         Self {
             target_encoder: momentum_copy(&encoder),
             target_projector: momentum_copy(&projector),
@@ -55,8 +102,8 @@ impl ImageMethod for Byol {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
-        AugmentConfig::byol_pair(channels, size).to_vec()
+    fn views(cfg: &ByolConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
+        cfg.views.pair(AugmentConfig::byol_pair(channels, size), channels, size)
     }
 
     fn into_encoder(self) -> ImageEncoder {

@@ -27,10 +27,12 @@
 use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig, Gelu, Linear, LinearConfig};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use autodidact_core::ema::{cosine_momentum, ema_update, momentum_copy};
 use autodidact_core::losses::{self, l2_normalize};
-use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput};
+use super::{AfterStep, ImageMethod, Method, MethodSettings, StepOutput, check_projection};
+use autodidact_core::train::limits::{self, Settings};
 use crate::augment::image::AugmentConfig;
 use crate::augment::multicrop::{GLOBAL_CROPS, LOCAL_CROPS};
 use crate::encoders::ImageEncoder;
@@ -151,8 +153,60 @@ impl Dino {
     }
 }
 
+/// DINO's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DinoConfig {
+    /// The student's softmax temperature.
+    pub temperature: f64,
+    /// Hidden width of the head's MLP.
+    pub proj_hidden: usize,
+    /// The head's bottleneck width, before the prototypes.
+    pub proj_dim: usize,
+    /// Number of prototypes (the head's output width, K).
+    pub prototypes: usize,
+    /// The teacher's softmax temperature (sharpening).
+    pub teacher_temperature: f64,
+    /// Momentum of the centre (EMA of the teacher's batch-mean output).
+    pub center_momentum: f64,
+    /// Where the teacher's cosine momentum schedule starts (it ends at 1).
+    pub ema_momentum: f64,
+}
+
+impl Default for DinoConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 0.1,
+            // A 512-wide MLP (the paper: 2048) and the paper's 256-d bottleneck.
+            proj_hidden: 512,
+            proj_dim: 256,
+            // The paper uses 65,536 prototypes; 1024 keeps the [B, K] softmaxes cheap on a CPU.
+            prototypes: 1024,
+            teacher_temperature: 0.04,
+            center_momentum: 0.9,
+            // The paper's 0.996 assumes hundreds of thousands of steps; short CPU runs of a few
+            // thousand need the teacher to follow faster.
+            ema_momentum: 0.99,
+        }
+    }
+}
+
+impl MethodSettings for DinoConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        let key = |k: &str| format!("method_config.{k}");
+        s.real(&key("temperature"), self.temperature, limits::TEMPERATURE)?;
+        s.int(&key("prototypes"), self.prototypes, limits::WIDTH)?;
+        s.real(&key("teacher_temperature"), self.teacher_temperature, limits::TEMPERATURE)?;
+        s.real(&key("center_momentum"), self.center_momentum, limits::MOMENTUM)?;
+        s.real(&key("ema_momentum"), self.ema_momentum, limits::MOMENTUM)?;
+        check_projection(s, self.proj_hidden, self.proj_dim)
+    }
+}
+
 impl ImageMethod for Dino {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+    type Config = DinoConfig;
+
+    fn new(cfg: &DinoConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let head = DinoHead::new(
             encoder.out_dim(),
             cfg.proj_hidden,
@@ -174,7 +228,7 @@ impl ImageMethod for Dino {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+    fn views(_: &DinoConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
         AugmentConfig::multi_crop(channels, size, LOCAL_CROPS)
     }
 
@@ -235,7 +289,6 @@ impl Method for Dino {
 mod tests {
     use super::*;
     use crate::encoders::EncoderKind;
-    use crate::methods::MethodKind;
     use burn::tensor::Distribution;
 
     fn values(t: Tensor<2>) -> Vec<f32> {
@@ -243,11 +296,11 @@ mod tests {
     }
 
     fn small_dino(device: &Device) -> Dino {
-        let cfg = MethodConfig {
+        let cfg = DinoConfig {
             proj_hidden: 32,
             proj_dim: 16,
             prototypes: 8,
-            ..MethodConfig::for_method(MethodKind::Dino)
+            ..DinoConfig::default()
         };
         Dino::new(&cfg, ImageEncoder::new(EncoderKind::Cnn, 1, device), device)
     }

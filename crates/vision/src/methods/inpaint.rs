@@ -11,12 +11,15 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
 
-use super::masking::box_mask;
-use super::{ImageMethod, Method, MethodConfig, StepOutput};
+use super::masking::{box_mask, vit_patches_tile};
+use super::{ImageMethod, Method, MethodSettings, StepOutput};
 use crate::augment::image::AugmentConfig;
-use crate::encoders::ImageEncoder;
+use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use crate::eval::grid::write_image_grid;
+use autodidact_core::eval::knn::KnnFeatures;
+use autodidact_core::train::limits::{self, Settings};
 
 /// Seed of the rectangles drawn for `reconstruction.png`.
 const GRID_SEED: u64 = 0x696e_7061;
@@ -140,8 +143,35 @@ impl Inpaint {
     }
 }
 
+/// Inpainting's settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InpaintConfig {
+    /// Weight of the visible pixels' error relative to the hidden ones' (0: only the hidden
+    /// pixels count).
+    pub inpaint_visible_weight: f64,
+}
+
+impl MethodSettings for InpaintConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real(
+            "method_config.inpaint_visible_weight",
+            self.inpaint_visible_weight,
+            limits::LOSS_WEIGHT,
+        )
+    }
+}
+
 impl ImageMethod for Inpaint {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+    type Config = InpaintConfig;
+    const POOLING: Pooling = Pooling::Grid;
+    const KNN_FEATURES: KnnFeatures = KnnFeatures::Standardised;
+
+    fn encoder_problem(encoder: EncoderKind, vit_patch: usize, size: usize) -> Option<String> {
+        vit_patches_tile("inpaint", encoder, vit_patch, size)
+    }
+
+    fn new(cfg: &InpaintConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let stages = encoder.feature_stride().trailing_zeros() as usize;
         let decoder = UpDecoder::new(encoder.out_dim(), stages, encoder.in_channels(), device);
         Self {
@@ -151,7 +181,7 @@ impl ImageMethod for Inpaint {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+    fn views(_: &InpaintConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
         vec![AugmentConfig::masked_modelling(channels, size)]
     }
 
@@ -234,7 +264,7 @@ mod tests {
             (EncoderKind::Vit, 1, 28),
         ] {
             let encoder = ImageEncoder::new(kind, channels, &device);
-            let method = Inpaint::new(&MethodConfig::default(), encoder, &device);
+            let method = Inpaint::new(&InpaintConfig::default(), encoder, &device);
             let x = Tensor::<4>::random([2, channels, size, size], Distribution::Default, &device);
             let (pred, pooled) = method.predict(x);
             assert_eq!(pred.dims(), [2, channels, size, size], "{kind:?}");

@@ -13,13 +13,16 @@ use burn::nn::transformer::{
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
 
-use super::masking::PatchMask;
-use super::{ImageMethod, Method, MethodConfig, StepOutput};
+use super::masking::{PatchMask, vit_patches_tile};
+use super::{ImageMethod, Method, MethodSettings, StepOutput};
 use crate::augment::image::AugmentConfig;
-use crate::encoders::ImageEncoder;
+use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use crate::encoders::vit::{Vit, patchify, position_embedding, unpatchify};
 use crate::eval::grid::write_image_grid;
+use autodidact_core::eval::knn::KnnFeatures;
+use autodidact_core::train::limits::{self, Settings};
 
 /// Decoder width.
 pub const DECODER_DIM: usize = 64;
@@ -148,8 +151,53 @@ impl Mae {
     }
 }
 
+/// MAE's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MaeConfig {
+    /// Fraction of patches hidden from the encoder.
+    pub mask_ratio: f64,
+    /// Regress each patch normalised by its own mean and variance (the paper's better
+    /// representations) instead of raw pixels.
+    pub norm_pix_loss: bool,
+    /// Transformer blocks in the decoder (width 64).
+    pub mae_decoder_depth: usize,
+}
+
+impl Default for MaeConfig {
+    fn default() -> Self {
+        Self {
+            mask_ratio: 0.75,
+            norm_pix_loss: false,
+            mae_decoder_depth: 2,
+        }
+    }
+}
+
+impl MethodSettings for MaeConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("method_config.mask_ratio", self.mask_ratio, limits::SHARE)?;
+        s.int("method_config.mae_decoder_depth", self.mae_decoder_depth, limits::DEPTH)
+    }
+}
+
 impl ImageMethod for Mae {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+    type Config = MaeConfig;
+    const ENCODER: EncoderKind = EncoderKind::Vit;
+    const POOLING: Pooling = Pooling::Grid4;
+    const KNN_FEATURES: KnnFeatures = KnnFeatures::Standardised;
+
+    fn encoder_problem(encoder: EncoderKind, vit_patch: usize, size: usize) -> Option<String> {
+        match encoder {
+            EncoderKind::Vit => vit_patches_tile("mae", encoder, vit_patch, size),
+            other => Some(format!(
+                "--method mae needs --encoder vit (it hides patches from a transformer); got --encoder {}",
+                other.name()
+            )),
+        }
+    }
+
+    fn new(cfg: &MaeConfig, encoder: ImageEncoder, device: &Device) -> Self {
         let (dim, patch_dim) = match &encoder {
             ImageEncoder::Vit(vit) => (vit.dim, vit.patch_dim()),
             // Never trained: methods::pretrain refuses non-ViT encoders first.
@@ -179,7 +227,7 @@ impl ImageMethod for Mae {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+    fn views(_: &MaeConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
         vec![AugmentConfig::masked_modelling(channels, size)]
     }
 
@@ -270,7 +318,7 @@ mod tests {
     fn mae_loss_ignores_predictions_of_visible_patches() {
         let device = Device::flex();
         let encoder = ImageEncoder::new(EncoderKind::Vit, 1, &device);
-        let mae = Mae::new(&MethodConfig::default(), encoder, &device);
+        let mae = Mae::new(&MaeConfig::default(), encoder, &device);
         let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
         let mask = PatchMask::random(2, 49, 0.75, 9);
         let out = mae.forward_masked(x, &mask);
@@ -309,11 +357,11 @@ mod tests {
     fn the_decoder_has_the_configured_depth() {
         let device = Device::flex();
         let encoder = || ImageEncoder::new(EncoderKind::Vit, 1, &device);
-        let default = Mae::new(&MethodConfig::default(), encoder(), &device);
+        let default = Mae::new(&MaeConfig::default(), encoder(), &device);
         assert_eq!(default.decoder.layers.len(), 2);
-        let cfg = MethodConfig {
+        let cfg = MaeConfig {
             mae_decoder_depth: 4,
-            ..MethodConfig::default()
+            ..MaeConfig::default()
         };
         let deep = Mae::new(&cfg, encoder(), &device);
         assert_eq!(deep.decoder.layers.len(), 4);

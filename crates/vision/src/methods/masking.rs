@@ -7,7 +7,24 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+use crate::encoders::EncoderKind;
 use autodidact_core::train::seed::mix;
+
+/// Why `--method <method>`, which hides patches, cannot cut `size`-pixel images into the ViT's
+/// `vit_patch`-pixel patches (`size` 0: not read yet); `None` for the CNNs, which have none.
+pub fn vit_patches_tile(
+    method: &str,
+    encoder: EncoderKind,
+    vit_patch: usize,
+    size: usize,
+) -> Option<String> {
+    (encoder == EncoderKind::Vit && size > 0 && !size.is_multiple_of(vit_patch)).then(|| {
+        format!(
+            "--encoder vit needs images whose side is a multiple of its {vit_patch}-pixel \
+             patch for --method {method}; these are {size}x{size}"
+        )
+    })
+}
 
 /// Which patches of each sample an MAE encoder sees.
 #[derive(Clone, Debug, PartialEq)]

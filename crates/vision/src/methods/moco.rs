@@ -21,13 +21,15 @@
 
 use burn::module::{Param, ParamId};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use autodidact_core::ema::{ema_update, momentum_copy};
 use autodidact_core::losses::{self, l2_normalize};
-use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput};
+use super::{AfterStep, ImageMethod, Method, StepOutput, MethodSettings, ViewPreset, check_projection};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use autodidact_core::heads::MlpHead;
+use autodidact_core::train::limits::{self, Settings};
 
 /// Sub-batches that stand in for MoCo's GPUs in BatchNorm.
 const BN_GROUPS: usize = 4;
@@ -128,8 +130,52 @@ impl MocoV2 {
     }
 }
 
+/// MoCo v2's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MocoV2Config {
+    /// Softmax temperature of InfoNCE against the queue.
+    pub temperature: f64,
+    /// Hidden width of the projection head.
+    pub proj_hidden: usize,
+    /// Output width of the projection head.
+    pub proj_dim: usize,
+    /// Momentum of the key encoder (constant).
+    pub ema_momentum: f64,
+    /// Negatives kept in the queue.
+    pub queue_size: usize,
+    /// The augmentation pair.
+    pub views: ViewPreset,
+}
+
+impl Default for MocoV2Config {
+    fn default() -> Self {
+        Self {
+            temperature: 0.2,
+            proj_hidden: 512,
+            proj_dim: 128,
+            // The papers' 0.996 (BYOL) and 0.999 (MoCo) assume hundreds of thousands of steps;
+            // short CPU runs of a few thousand need the target to follow faster.
+            ema_momentum: 0.99,
+            queue_size: 4096,
+            views: ViewPreset::Method,
+        }
+    }
+}
+
+impl MethodSettings for MocoV2Config {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("method_config.temperature", self.temperature, limits::TEMPERATURE)?;
+        s.real("method_config.ema_momentum", self.ema_momentum, limits::MOMENTUM)?;
+        s.int("method_config.queue_size", self.queue_size, limits::QUEUE)?;
+        check_projection(s, self.proj_hidden, self.proj_dim)
+    }
+}
+
 impl ImageMethod for MocoV2 {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
+    type Config = MocoV2Config;
+
+    fn new(cfg: &MocoV2Config, encoder: ImageEncoder, device: &Device) -> Self {
         // MoCo v2's head: fc - ReLU - fc, no BatchNorm.
         let projector = MlpHead::new(
             &[encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim],
@@ -150,9 +196,9 @@ impl ImageMethod for MocoV2 {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+    fn views(cfg: &MocoV2Config, channels: usize, size: usize) -> Vec<AugmentConfig> {
         // MoCo v2's augmentations are SimCLR's.
-        vec![AugmentConfig::simclr(channels, size); 2]
+        cfg.views.pair([AugmentConfig::simclr(channels, size), AugmentConfig::simclr(channels, size)], channels, size)
     }
 
     fn into_encoder(self) -> ImageEncoder {
@@ -252,11 +298,11 @@ mod tests {
         use crate::encoders::{EncoderKind, ImageEncoder};
         use burn::tensor::Distribution;
         let device = Device::flex().autodiff();
-        let cfg = MethodConfig {
+        let cfg = MocoV2Config {
             queue_size: 40,
             proj_hidden: 16,
             proj_dim: 8,
-            ..MethodConfig::for_method(crate::methods::MethodKind::Moco)
+            ..MocoV2Config::default()
         };
         let encoder = ImageEncoder::new(EncoderKind::Cnn, 1, &device);
         let mut moco = MocoV2::new(&cfg, encoder, &device);

@@ -7,12 +7,14 @@
 //! cosine schedule from `ema_momentum` to 1, as the paper does.
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use autodidact_core::ema::{cosine_momentum, ema_update, momentum_copy};
-use super::{AfterStep, ImageMethod, Method, MethodConfig, StepOutput, losses};
+use super::{AfterStep, ImageMethod, Method, StepOutput, losses, MethodSettings, ViewPreset, check_projection, predictor, projector};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use autodidact_core::heads::MlpHead;
+use autodidact_core::train::limits::{self, Settings};
 
 #[derive(Module, Debug)]
 pub struct MocoV3 {
@@ -50,10 +52,57 @@ impl MocoV3 {
     }
 }
 
+/// MoCo v3's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MocoV3Config {
+    /// Softmax temperature of the symmetric InfoNCE.
+    pub temperature: f64,
+    /// Hidden width of the projection head.
+    pub proj_hidden: usize,
+    /// Output width of the projection head.
+    pub proj_dim: usize,
+    /// Hidden width of the predictor.
+    pub pred_hidden: usize,
+    /// Whether the online branch has a predictor; off is an ablation.
+    pub predictor: bool,
+    /// Where the momentum encoder's cosine schedule starts (it ends at 1).
+    pub ema_momentum: f64,
+    /// The augmentation pair.
+    pub views: ViewPreset,
+}
+
+impl Default for MocoV3Config {
+    fn default() -> Self {
+        Self {
+            temperature: 0.2,
+            proj_hidden: 512,
+            proj_dim: 128,
+            pred_hidden: 512,
+            predictor: true,
+            // The papers' 0.996 (BYOL) and 0.999 (MoCo) assume hundreds of thousands of steps;
+            // short CPU runs of a few thousand need the target to follow faster.
+            ema_momentum: 0.99,
+            views: ViewPreset::Method,
+        }
+    }
+}
+
+impl MethodSettings for MocoV3Config {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("method_config.temperature", self.temperature, limits::TEMPERATURE)?;
+        s.int("method_config.pred_hidden", self.pred_hidden, limits::WIDTH)?;
+        s.real("method_config.ema_momentum", self.ema_momentum, limits::MOMENTUM)?;
+        check_projection(s, self.proj_hidden, self.proj_dim)
+    }
+}
+
 impl ImageMethod for MocoV3 {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = cfg.projector(encoder.out_dim(), device);
-        let predictor = cfg.predictor_head(device);
+    type Config = MocoV3Config;
+
+    fn new(cfg: &MocoV3Config, encoder: ImageEncoder, device: &Device) -> Self {
+        let projector = projector(encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim, device);
+        let predictor = predictor(cfg.proj_dim, cfg.pred_hidden, cfg.predictor, device);
         Self {
             momentum_encoder: momentum_copy(&encoder),
             momentum_projector: momentum_copy(&projector),
@@ -65,9 +114,9 @@ impl ImageMethod for MocoV3 {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+    fn views(cfg: &MocoV3Config, channels: usize, size: usize) -> Vec<AugmentConfig> {
         // MoCo v3 uses BYOL's augmentations.
-        AugmentConfig::byol_pair(channels, size).to_vec()
+        cfg.views.pair(AugmentConfig::byol_pair(channels, size), channels, size)
     }
 
     fn into_encoder(self) -> ImageEncoder {

@@ -1,11 +1,15 @@
 //! SimCLR (Chen et al. 2020): two augmented views, a projection head, NT-Xent over the batch.
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use super::{ImageMethod, Method, MethodConfig, StepOutput, losses};
+use super::{
+    ImageMethod, Method, MethodSettings, StepOutput, ViewPreset, check_projection, losses, projector,
+};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use autodidact_core::heads::MlpHead;
+use autodidact_core::train::limits::{self, Settings};
 
 #[derive(Module, Debug)]
 pub struct SimClr {
@@ -14,9 +18,43 @@ pub struct SimClr {
     pub temperature: f64,
 }
 
+/// SimCLR's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimClrConfig {
+    /// Softmax temperature of NT-Xent.
+    pub temperature: f64,
+    /// Hidden width of the projection head.
+    pub proj_hidden: usize,
+    /// Output width of the projection head.
+    pub proj_dim: usize,
+    /// The augmentation pair.
+    pub views: ViewPreset,
+}
+
+impl Default for SimClrConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 0.5,
+            proj_hidden: 512,
+            proj_dim: 128,
+            views: ViewPreset::Method,
+        }
+    }
+}
+
+impl MethodSettings for SimClrConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("method_config.temperature", self.temperature, limits::TEMPERATURE)?;
+        check_projection(s, self.proj_hidden, self.proj_dim)
+    }
+}
+
 impl ImageMethod for SimClr {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = cfg.projector(encoder.out_dim(), device);
+    type Config = SimClrConfig;
+
+    fn new(cfg: &SimClrConfig, encoder: ImageEncoder, device: &Device) -> Self {
+        let projector = projector(encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim, device);
         Self {
             encoder,
             projector,
@@ -24,8 +62,9 @@ impl ImageMethod for SimClr {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
-        vec![AugmentConfig::simclr(channels, size); 2]
+    fn views(cfg: &SimClrConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
+        let own = [AugmentConfig::simclr(channels, size), AugmentConfig::simclr(channels, size)];
+        cfg.views.pair(own, channels, size)
     }
 
     fn into_encoder(self) -> ImageEncoder {

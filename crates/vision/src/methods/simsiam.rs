@@ -2,11 +2,13 @@
 //! stop-gradient on the other view's projection: symmetric negative cosine, no momentum target.
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use super::{ImageMethod, Method, MethodConfig, StepOutput, losses};
+use super::{ImageMethod, Method, StepOutput, losses, MethodSettings, ViewPreset, check_projection, predictor, projector};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use autodidact_core::heads::MlpHead;
+use autodidact_core::train::limits::{self, Settings};
 
 #[derive(Module, Debug)]
 pub struct SimSiam {
@@ -28,10 +30,48 @@ impl SimSiam {
     }
 }
 
+/// SimSiam's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimSiamConfig {
+    /// Hidden width of the projection head.
+    pub proj_hidden: usize,
+    /// Output width of the projection head.
+    pub proj_dim: usize,
+    /// Hidden width of the predictor.
+    pub pred_hidden: usize,
+    /// Whether the online branch has a predictor; off is an ablation: SimSiam collapses without it.
+    pub predictor: bool,
+    /// The augmentation pair.
+    pub views: ViewPreset,
+}
+
+impl Default for SimSiamConfig {
+    fn default() -> Self {
+        Self {
+            proj_hidden: 512,
+            proj_dim: 512,
+            // The predictor is a bottleneck a quarter of the projection's width.
+            pred_hidden: 128,
+            predictor: true,
+            views: ViewPreset::Method,
+        }
+    }
+}
+
+impl MethodSettings for SimSiamConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.int("method_config.pred_hidden", self.pred_hidden, limits::WIDTH)?;
+        check_projection(s, self.proj_hidden, self.proj_dim)
+    }
+}
+
 impl ImageMethod for SimSiam {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = cfg.projector(encoder.out_dim(), device);
-        let predictor = cfg.predictor_head(device);
+    type Config = SimSiamConfig;
+
+    fn new(cfg: &SimSiamConfig, encoder: ImageEncoder, device: &Device) -> Self {
+        let projector = projector(encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim, device);
+        let predictor = predictor(cfg.proj_dim, cfg.pred_hidden, cfg.predictor, device);
         Self {
             encoder,
             projector,
@@ -39,9 +79,9 @@ impl ImageMethod for SimSiam {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
+    fn views(cfg: &SimSiamConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
         // SimSiam uses MoCo v2's (SimCLR's) symmetric augmentations.
-        vec![AugmentConfig::simclr(channels, size); 2]
+        cfg.views.pair([AugmentConfig::simclr(channels, size), AugmentConfig::simclr(channels, size)], channels, size)
     }
 
     fn into_encoder(self) -> ImageEncoder {

@@ -3,12 +3,14 @@
 //! decorrelated (covariance). Weights 25 / 25 / 1 as in the paper.
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use autodidact_core::losses::{self, VicregWeights};
-use super::{ImageMethod, Method, MethodConfig, StepOutput};
+use super::{ImageMethod, Method, StepOutput, MethodSettings, ViewPreset, check_projection, projector};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
 use autodidact_core::heads::MlpHead;
+use autodidact_core::train::limits::{self, Settings};
 
 #[derive(Module, Debug)]
 pub struct Vicreg {
@@ -19,9 +21,52 @@ pub struct Vicreg {
     pub covariance: f64,
 }
 
+/// VICReg's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VicregConfig {
+    /// Hidden width of the projection head.
+    pub proj_hidden: usize,
+    /// Output width of the projection head.
+    pub proj_dim: usize,
+    /// Weight of the invariance (mean squared error) term.
+    pub vicreg_invariance: f64,
+    /// Weight of the variance (standard deviation hinge) term.
+    pub vicreg_variance: f64,
+    /// Weight of the covariance term.
+    pub vicreg_covariance: f64,
+    /// The augmentation pair.
+    pub views: ViewPreset,
+}
+
+impl Default for VicregConfig {
+    fn default() -> Self {
+        Self {
+            proj_hidden: 512,
+            // VICReg relies on a wide expander (the paper: 8192).
+            proj_dim: 512,
+            vicreg_invariance: 25.0,
+            vicreg_variance: 25.0,
+            vicreg_covariance: 1.0,
+            views: ViewPreset::Method,
+        }
+    }
+}
+
+impl MethodSettings for VicregConfig {
+    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
+        s.real("method_config.vicreg_invariance", self.vicreg_invariance, limits::LOSS_WEIGHT)?;
+        s.real("method_config.vicreg_variance", self.vicreg_variance, limits::LOSS_WEIGHT)?;
+        s.real("method_config.vicreg_covariance", self.vicreg_covariance, limits::LOSS_WEIGHT)?;
+        check_projection(s, self.proj_hidden, self.proj_dim)
+    }
+}
+
 impl ImageMethod for Vicreg {
-    fn new(cfg: &MethodConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let expander = cfg.projector(encoder.out_dim(), device);
+    type Config = VicregConfig;
+
+    fn new(cfg: &VicregConfig, encoder: ImageEncoder, device: &Device) -> Self {
+        let expander = projector(encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim, device);
         Self {
             encoder,
             expander,
@@ -31,8 +76,8 @@ impl ImageMethod for Vicreg {
         }
     }
 
-    fn views(channels: usize, size: usize) -> Vec<AugmentConfig> {
-        AugmentConfig::byol_pair(channels, size).to_vec()
+    fn views(cfg: &VicregConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
+        cfg.views.pair(AugmentConfig::byol_pair(channels, size), channels, size)
     }
 
     fn into_encoder(self) -> ImageEncoder {

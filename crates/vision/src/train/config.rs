@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{ImageFormat, ImageSet};
 use crate::encoders::vit::VIT_PATCH;
 use crate::encoders::{EncoderKind, ImageEncoder};
-use crate::methods::{MethodConfig, MethodKind};
+use crate::methods::MethodKind;
 use autodidact_core::train::limits::{self, Settings};
 use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind};
 pub use autodidact_core::train::settings::{DeviceChoice, load_settings, save_settings};
@@ -49,7 +49,9 @@ pub struct RunConfig {
     pub seed: u64,
     pub device: DeviceChoice,
     pub optimizer: OptimizerConfig,
-    pub method_config: MethodConfig,
+    /// The method's own settings, read as its [`crate::methods::ImageMethod::Config`] (runs saved
+    /// when every method shared one settings struct hold every method's; each reads its own).
+    pub method_config: toml::Table,
     /// Save a checkpoint every this many steps (and always at the end).
     pub checkpoint_every: usize,
     /// Log metrics every this many steps.
@@ -75,15 +77,6 @@ pub fn optimizer_defaults(kind: OptimizerKind, batch_size: usize) -> (f64, f64) 
     }
 }
 
-/// The backbone a method gets when none is chosen: the ViT for MAE (it hides patches from a
-/// transformer), the small CNN otherwise.
-pub fn default_encoder(method: MethodKind) -> EncoderKind {
-    match method {
-        MethodKind::Mae => EncoderKind::Vit,
-        _ => EncoderKind::Cnn,
-    }
-}
-
 impl RunConfig {
     /// The defaults `autodidact pretrain` uses for `method` on `train` (read from `data`):
     /// the method's encoder and hyper-parameters, AdamW at its batch-256 rate, batch 256,
@@ -92,7 +85,7 @@ impl RunConfig {
         let (lr, weight_decay) = optimizer_defaults(OptimizerKind::Adamw, DEFAULT_BATCH_SIZE);
         Self {
             method,
-            encoder: default_encoder(method),
+            encoder: method.default_encoder(),
             vit_patch: VIT_PATCH,
             data,
             format: ImageFormat::Auto,
@@ -108,7 +101,7 @@ impl RunConfig {
                 weight_decay,
                 ..OptimizerConfig::default()
             },
-            method_config: MethodConfig::for_method(method),
+            method_config: method.default_settings(),
             checkpoint_every: 500,
             log_every: 10,
         }
@@ -144,7 +137,7 @@ impl RunConfig {
         s.int("checkpoint_every", self.checkpoint_every, limits::EVERY)?;
         s.int("log_every", self.log_every, limits::EVERY)?;
         self.optimizer.validate(&s)?;
-        self.method_config.validate(&s)
+        self.method.check_settings(&self.method_config, &s)
     }
 }
 
@@ -167,7 +160,7 @@ mod tests {
             seed: 0,
             device: DeviceChoice::Cpu,
             optimizer: OptimizerConfig::default(),
-            method_config: MethodConfig::for_method(MethodKind::Mae),
+            method_config: MethodKind::Mae.default_settings(),
             checkpoint_every: 500,
             log_every: 10,
         };

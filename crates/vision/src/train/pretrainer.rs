@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::config::{Budget, RunConfig, optimizer_defaults};
 use crate::data::ImageSet;
 use crate::encoders::{EncoderKind, ImageEncoder};
-use crate::methods::MethodKind;
+use crate::methods::{MethodKind, MethodSettings};
 use crate::train::trainer::pretrain;
 use autodidact_core::train::checkpoint::load_encoder;
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
@@ -19,6 +19,7 @@ use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
 /// use std::sync::Arc;
 /// use autodidact_vision::data::ImageSet;
 /// use autodidact_vision::methods::MethodKind;
+/// use autodidact_vision::methods::simclr::SimClrConfig;
 /// use autodidact_vision::train::pretrainer::Pretrainer;
 ///
 /// // 64 unlabelled 12x12 grey images (`autodidact_vision::data::load_images` reads real ones).
@@ -32,6 +33,7 @@ use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
 /// });
 /// let run = tempfile::tempdir()?;
 /// let trained = Pretrainer::new(MethodKind::Simclr)
+///     .settings(SimClrConfig { temperature: 0.2, ..SimClrConfig::default() })
 ///     .epochs(1)
 ///     .batch_size(32)
 ///     .fit(images, run.path())?;
@@ -47,6 +49,7 @@ pub struct Pretrainer {
     seed: Option<u64>,
     encoder: Option<EncoderKind>,
     lr: Option<f64>,
+    settings: Option<toml::Table>,
     verbose: bool,
 }
 
@@ -66,6 +69,7 @@ impl Pretrainer {
             seed: None,
             encoder: None,
             lr: None,
+            settings: None,
             verbose: false,
         }
     }
@@ -103,14 +107,22 @@ impl Pretrainer {
         self
     }
 
+    /// The method's own settings (its [`crate::methods::ImageMethod::Config`], e.g.
+    /// [`crate::methods::byol::ByolConfig`]); [`Pretrainer::fit`] refuses settings of another method.
+    pub fn settings<C: MethodSettings>(mut self, settings: C) -> Self {
+        self.settings = Some(toml::Table::try_from(settings).unwrap_or_default());
+        self
+    }
+
     /// Report progress on stdout (off by default).
     pub fn verbose(mut self, verbose: bool) -> Self {
         self.verbose = verbose;
         self
     }
 
-    /// The settings [`Pretrainer::fit`] runs on `images`.
-    pub fn config(&self, images: &ImageSet) -> RunConfig {
+    /// The settings [`Pretrainer::fit`] runs on `images`; an error when [`Pretrainer::settings`]
+    /// were another method's.
+    pub fn config(&self, images: &ImageSet) -> anyhow::Result<RunConfig> {
         let mut cfg = RunConfig::defaults(self.method, "(in memory)".into(), images);
         cfg.budget = self.budget.unwrap_or(cfg.budget);
         cfg.batch_size = self.batch_size.unwrap_or(cfg.batch_size);
@@ -119,13 +131,25 @@ impl Pretrainer {
         let (lr, weight_decay) = optimizer_defaults(cfg.optimizer.kind, cfg.batch_size);
         cfg.optimizer.lr = self.lr.unwrap_or(lr);
         cfg.optimizer.weight_decay = weight_decay;
-        cfg
+        if let Some(settings) = &self.settings {
+            if let Some(key) = settings
+                .keys()
+                .find(|k| !cfg.method_config.contains_key(*k))
+            {
+                anyhow::bail!(
+                    "--method {} has no setting `{key}`: these settings are another method's",
+                    self.method.name()
+                );
+            }
+            cfg.method_config.extend(settings.clone());
+        }
+        Ok(cfg)
     }
 
     /// Trains on `images` (labels ignored), with checkpoints, metrics and the exported encoder
     /// in `run_dir` (created if missing), and returns the trained encoder.
     pub fn fit(&self, images: Arc<ImageSet>, run_dir: &Path) -> anyhow::Result<Trained> {
-        let config = self.config(&images);
+        let config = self.config(&images)?;
         config.validate("the pretrainer's settings")?;
         std::fs::create_dir_all(run_dir)?;
         config.save(&run_dir.join("config.toml"))?;
@@ -141,5 +165,41 @@ impl Pretrainer {
             summary,
             encoder,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::methods::byol::ByolConfig;
+    use crate::methods::simclr::SimClrConfig;
+
+    fn images() -> ImageSet {
+        ImageSet {
+            channels: 1,
+            height: 8,
+            width: 8,
+            pixels: vec![0; 4 * 64],
+            labels: None,
+            class_names: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn settings_reach_the_run_and_another_methods_are_refused() {
+        let byol = ByolConfig {
+            ema_momentum: 0.9,
+            ..ByolConfig::default()
+        };
+        let cfg = Pretrainer::new(MethodKind::Byol)
+            .settings(byol)
+            .config(&images())
+            .expect("BYOL's settings");
+        assert_eq!(cfg.method_config["ema_momentum"].as_float(), Some(0.9));
+        let err = Pretrainer::new(MethodKind::Byol)
+            .settings(SimClrConfig::default())
+            .config(&images())
+            .expect_err("SimCLR's settings on BYOL");
+        assert!(err.to_string().contains("temperature"), "{err}");
     }
 }

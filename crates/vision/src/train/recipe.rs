@@ -6,7 +6,7 @@ use anyhow::Context;
 pub use autodidact_core::recipe::Recipe;
 
 use crate::encoders::EncoderKind;
-use crate::methods::{MethodConfig, MethodKind};
+use crate::methods::MethodKind;
 use autodidact_core::train::limits::{self, Settings};
 
 /// The keys an image recipe may add to the shared ones.
@@ -18,15 +18,10 @@ pub fn check(recipe: &Recipe, kind: MethodKind) -> anyhow::Result<()> {
     recipe.check_keys(KEYS)?;
     let source = recipe.name();
     let s = Settings::of(&source);
-    method_config(recipe, kind)?.validate(&s)?;
+    kind.check_settings(&kind.recipe_settings(recipe)?, &s)?;
     s.some_int("vit_patch", vit_patch(recipe)?, limits::VIT_PATCH)?;
     encoder(recipe)?;
     Ok(())
-}
-
-/// The defaults of `kind` with the recipe's `[method_config]` laid over them.
-pub fn method_config(recipe: &Recipe, kind: MethodKind) -> anyhow::Result<MethodConfig> {
-    recipe.method_config(&MethodConfig::for_method(kind))
 }
 
 pub fn encoder(recipe: &Recipe) -> anyhow::Result<Option<EncoderKind>> {
@@ -62,11 +57,11 @@ mod tests {
         assert_eq!(r.minutes, Some(10.0));
         assert_eq!(r.batch_size, Some(128));
         assert_eq!(encoder(&r).unwrap(), Some(EncoderKind::Vit));
-        let cfg = method_config(&r, MethodKind::Byol).expect("config");
-        assert_eq!(cfg.ema_momentum, 0.996);
+        let cfg = MethodKind::Byol.recipe_settings(&r).expect("config");
+        assert_eq!(cfg["ema_momentum"].as_float(), Some(0.996));
         assert_eq!(
-            cfg.proj_dim,
-            MethodConfig::for_method(MethodKind::Byol).proj_dim
+            cfg["proj_dim"],
+            MethodKind::Byol.default_settings()["proj_dim"]
         );
     }
 
@@ -76,6 +71,8 @@ mod tests {
             ("methd = \"byol\"\n", "methd"),
             ("tokenizer = \"bpe\"\n", "tokenizer"),
             ("[method_config]\nema_momentun = 0.9\n", "ema_momentun"),
+            // SimCLR's setting is not BYOL's.
+            ("[method_config]\ntemperature = 0.9\n", "temperature"),
             ("vit_patch = 0\n", "vit_patch"),
             ("encoder = \"alexnet\"\n", "encoder"),
         ] {

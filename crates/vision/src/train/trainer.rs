@@ -12,7 +12,9 @@ use crate::augment::image::{AugmentConfig, normalise_batch};
 use crate::augment::prefetch::Prefetcher;
 use crate::data::ImageSet;
 use crate::methods::{ImageMethod, MethodVisitor, check_encoder};
+use autodidact_core::method::read_settings;
 use autodidact_core::train::fit::{self, BatchSource, LoopSettings, Schedule};
+use autodidact_core::train::limits::Settings;
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
 use autodidact_core::train::progress::Progress;
 use autodidact_core::train::seed::seeded_init;
@@ -73,14 +75,13 @@ pub fn pretrain_with<M: ImageMethod>(
     }
     let steps_per_epoch = n / cfg.batch_size;
     let device = cfg.device.device()?.autodiff();
+    let method_config =
+        read_settings::<M::Config>(&cfg.method_config, &Settings::of("config.toml"))?;
     let model = seeded_init(&device, cfg.seed, || {
         let encoder = cfg.new_encoder(&device);
-        M::new(&cfg.method_config, encoder, &device)
+        M::new(&method_config, encoder, &device)
     });
-    let views = cfg
-        .method_config
-        .views
-        .views::<M>(cfg.channels, cfg.image_size)?;
+    let views = M::views(&method_config, cfg.channels, cfg.image_size);
     let epochs_end = match cfg.budget {
         Budget::Epochs(e) => Some(e.saturating_mul(steps_per_epoch)),
         Budget::Minutes(_) => None,
