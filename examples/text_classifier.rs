@@ -4,7 +4,9 @@
 //!
 //! `cargo run --release --example text_classifier`
 
-use autodidact::text::eval::{FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts};
+use autodidact::core::eval::protocol::Protocol;
+use autodidact::core::eval::suite::{LabelShare, SuiteConfig, evaluate};
+use autodidact::text::eval::{FineTuneConfig, TextEvaluand, TextTraining, text_suite};
 use autodidact::text::methods::TextMethodKind;
 use autodidact::text::model::TransformerConfig;
 use autodidact::text::synthetic::topic_sentences;
@@ -55,27 +57,28 @@ fn main() -> anyhow::Result<()> {
         cfg.build_encoder(tokenizer.vocab_size(), &device),
         &summary.encoder_path,
     )?;
-    let suite = TextSuiteConfig {
-        protocols: vec![TextProtocol::Finetune],
-        fractions: vec![0.05],
-        baseline: true,
-        finetune: FineTuneConfig {
-            min_steps: 60,
-            max_steps: 60,
-            ..FineTuneConfig::default()
-        },
-        ..TextSuiteConfig::default()
+    let suite = SuiteConfig {
+        protocols: vec![Protocol::Finetune],
+        shares: vec![LabelShare::Fraction(0.05)],
+        ..text_suite(0)
     };
-    let results = evaluate_texts(
-        &encoder,
-        &tokenizer,
-        &cfg,
-        &train,
-        &test,
-        &suite,
-        &device,
-        &|_| {},
-    )?;
+    let texts = TextEvaluand {
+        encoder: &encoder,
+        tokenizer: &tokenizer,
+        run: &cfg,
+        train: &train,
+        test: &test,
+        training: TextTraining {
+            finetune: FineTuneConfig {
+                min_steps: 60,
+                max_steps: 60,
+                ..FineTuneConfig::default()
+            },
+            ..TextTraining::default()
+        },
+        device: &device,
+    };
+    let results = evaluate(&texts, &suite, &|_| {})?;
     for r in &results {
         println!(
             "{} with {} of the labels: {:.2}% (from scratch {})",

@@ -6,9 +6,10 @@
 //! `cargo run --release --example ucr_problem [-- DIR]` (a real problem folder such as
 //! `../shared/data/ucr/GunPoint` instead of the generated one).
 
-use autodidact::eval::suite::Protocol;
+use autodidact::core::eval::protocol::Protocol;
+use autodidact::core::eval::suite::{LabelShare, SuiteConfig, evaluate};
 use autodidact::series::data::load_series;
-use autodidact::series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
+use autodidact::series::eval::{SeriesBaselineConfig, SeriesEvaluand, series_suite};
 use autodidact::series::methods::SeriesMethodKind;
 use autodidact::series::synthetic::write_waves;
 use autodidact::series::train::{SeriesRunConfig, pretrain};
@@ -48,25 +49,18 @@ fn main() -> anyhow::Result<()> {
 
     let device = cfg.device.device()?;
     let encoder = load_encoder(cfg.build_encoder(&device), &summary.encoder_path)?;
-    let suite = SeriesSuiteConfig {
+    let suite = SuiteConfig {
         protocols: vec![Protocol::Svm, Protocol::Linear],
-        fractions: vec![0.1, 1.0],
-        // The supervised encoder from scratch, for fewer steps than the benchmark's 600.
-        baseline: Some(SeriesBaselineConfig {
-            steps: 200,
-            ..SeriesBaselineConfig::default()
-        }),
-        ..SeriesSuiteConfig::default()
+        shares: vec![LabelShare::Fraction(0.1), LabelShare::Fraction(1.0)],
+        ..series_suite(0)
     };
-    let results = evaluate_series(
-        &encoder,
-        &cfg,
-        &problem.train,
-        test,
-        &suite,
-        &device,
-        &|_| {},
-    )?;
+    // The supervised encoder from scratch, for fewer steps than the benchmark's 600.
+    let baseline = SeriesBaselineConfig {
+        steps: 200,
+        ..SeriesBaselineConfig::default()
+    };
+    let series = SeriesEvaluand::new(&encoder, &cfg, &problem.train, test, baseline, &device)?;
+    let results = evaluate(&series, &suite, &|_| {})?;
     for r in &results {
         println!(
             "{:<7} {:>5} of the labels: {:6.2}%  (from scratch {})",

@@ -34,6 +34,36 @@ fn pretrain_eval_and_bench_ucr_on_the_command_line() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("1-NN Euclidean"), "{}", stdout(&out));
+    // Another modality's flags are refused by name, before any work; k-NN's features apply to
+    // every modality.
+    for (flags, named) in [
+        (&["--pool", "grid"][..], "--pool"),
+        (&["--labels-per-class", "10"][..], "--labels-per-class"),
+        (&["--finetune-lr", "0.001"][..], "--finetune-lr"),
+        (&["--no-cache"][..], "--no-cache"),
+    ] {
+        let mut args = vec!["eval", "--run", run_s, "--data", data_s];
+        args.extend_from_slice(flags);
+        let out = run_cli(&args);
+        assert!(!out.status.success(), "{flags:?} accepted");
+        let err = stderr(&out);
+        assert!(
+            err.contains(named) && err.contains("series run") && err.lines().count() == 1,
+            "{err}"
+        );
+    }
+    let out = run_cli(&[
+        "eval",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--protocol",
+        "knn",
+        "--knn-features",
+        "raw",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();

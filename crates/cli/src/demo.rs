@@ -14,6 +14,7 @@ use autodidact_core::eval::knn::KnnConfig;
 use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::plot::{plot_accuracy_vs_labels, plot_loss_curve};
 use autodidact_core::eval::report::{EvalReport, EvalResult, format_table, markdown_table};
+use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::split::{LabelBudget, split_indices};
 use autodidact_core::train::checkpoint::write_atomic;
 use autodidact_core::train::metrics::{TrainOptions, read_metrics};
@@ -24,7 +25,9 @@ use autodidact_vision::data::{ImageFormat, ImageSet};
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::encoders::vit::VIT_PATCH;
 use autodidact_vision::eval::baseline::BaselineConfig;
-use autodidact_vision::eval::suite::{Protocol, SuiteConfig, evaluate};
+use autodidact_vision::eval::suite::{
+    ImageEvaluand, LabelShare, Protocol, SuiteConfig, evaluate, image_features,
+};
 use autodidact_vision::methods::MethodKind;
 use autodidact_vision::train::config::{Budget, DeviceChoice, RunConfig};
 use autodidact_vision::train::trainer::pretrain;
@@ -122,31 +125,34 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     println!("{}", baseline.describe());
     let suite = SuiteConfig {
-        budgets: vec![
-            LabelBudget::PerClass(1),
-            LabelBudget::PerClass(10),
-            LabelBudget::PerClass(100),
-        ],
+        shares: [1, 10, 100]
+            .map(|k| LabelShare::PerClass(LabelBudget::PerClass(k)))
+            .to_vec(),
         protocols: vec![Protocol::Knn, Protocol::Linear],
-        baseline: Some(baseline.clone()),
-        pooling: run.config.method.pooling(),
+        baseline: true,
         knn: KnnConfig::default(),
-        knn_features: run.config.method.knn_features(),
         linear: LinearProbeConfig {
             seed: args.seed,
             ..LinearProbeConfig::default()
         },
+        svm: SvmConfig {
+            seed: args.seed,
+            ..SvmConfig::default()
+        },
+        features: image_features(run.config.method.knn_features()),
         seed: args.seed,
     };
-    let results = evaluate(
+    let pooling = run.config.method.pooling();
+    let images = ImageEvaluand::new(
         &run.encoder,
         cfg.image_size,
         &train,
         &test,
-        &suite,
+        pooling,
+        baseline.clone(),
         &run.device,
-        &|line| println!("  {line}"),
     )?;
+    let results = evaluate(&images, &suite, &|line| println!("  {line}"))?;
     let table = format_table(&results);
     println!("\n{table}");
 
@@ -166,8 +172,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "MNIST demo: accuracy vs labels per class",
     )?;
     let report = EvalReport {
-        pooling: Some(suite.pooling.name().to_string()),
-        knn_features: Some(suite.knn_features),
+        pooling: Some(pooling.name().to_string()),
+        knn_features: Some(suite.features.knn),
         vit_blocks: run.encoder.vit_depth(),
         results,
     };

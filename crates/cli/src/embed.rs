@@ -39,7 +39,9 @@ pub struct EmbedArgs {
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     super::flags::output_file("--out", &args.out)?;
-    let emb = match run_modality(&args.input.run)? {
+    let modality = run_modality(&args.input.run)?;
+    args.input.check_modality(modality)?;
+    let emb = match modality {
         Modality::Image => image_embeddings(&args)?,
         Modality::Series => series_embeddings(&args)?,
         Modality::Text => text_embeddings(&args)?,

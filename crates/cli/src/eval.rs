@@ -5,20 +5,25 @@ use super::flags;
 use super::methods::Modality;
 use super::run_dir::run_modality;
 use autodidact_core::eval::report::{EvalReport, format_table};
+use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::split::parse_budgets;
 use autodidact_vision::eval::baseline::BaselineConfig;
-use autodidact_vision::eval::suite::{SuiteConfig, evaluate, parse_protocols};
+use autodidact_vision::eval::suite::{
+    ImageEvaluand, LabelShare, SuiteConfig, evaluate, image_features, parse_protocols,
+};
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         flags::output_file("--json", path)?;
     }
-    match run_modality(&args.input.run)? {
+    let modality = run_modality(&args.input.run)?;
+    args.check_modality(modality)?;
+    match modality {
         Modality::Series => return super::eval_series::run(&args),
         Modality::Text => return super::eval_text::run(&args),
         Modality::Image => {}
     }
-    let budgets = parse_budgets(&args.labels_per_class)
+    let budgets = parse_budgets(args.labels_per_class.as_deref().unwrap_or("1,10,100,all"))
         .map_err(|e| anyhow::anyhow!("--labels-per-class: {e}"))?;
     let protocols = parse_protocols(args.protocol.as_deref().unwrap_or("knn,linear"))
         .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
@@ -29,37 +34,42 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             args.input.data.display()
         );
     };
-    let baseline = args.baseline.then(|| BaselineConfig {
+    let baseline = BaselineConfig {
         seed: args.seed,
         ..BaselineConfig::default()
-    });
-    if let Some(b) = &baseline {
-        println!("{}", b.describe());
+    };
+    if args.baseline {
+        println!("{}", baseline.describe());
     }
+    let pooling = args.input.pooling(&run);
     let cfg = SuiteConfig {
-        budgets,
+        shares: budgets.into_iter().map(LabelShare::PerClass).collect(),
         protocols,
-        baseline,
-        pooling: args.input.pooling(&run),
+        baseline: args.baseline,
         knn: args.knn_config(),
-        knn_features: args.knn_features(run.config.method),
         linear: args.linear_config(),
+        svm: SvmConfig {
+            seed: args.seed,
+            ..SvmConfig::default()
+        },
+        features: image_features(args.knn_features(run.config.method.knn_features())),
         seed: args.seed,
     };
-    let results = evaluate(
+    let images = ImageEvaluand::new(
         &run.encoder,
         run.config.image_size,
         &data.train,
         &test,
-        &cfg,
+        pooling,
+        baseline,
         &run.device,
-        &|line| println!("{line}"),
     )?;
+    let results = evaluate(&images, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));
     if let Some(path) = &args.json {
         EvalReport {
-            pooling: Some(cfg.pooling.name().to_string()),
-            knn_features: Some(cfg.knn_features),
+            pooling: Some(pooling.name().to_string()),
+            knn_features: Some(cfg.features.knn),
             vit_blocks: run.encoder.vit_depth(),
             results,
         }

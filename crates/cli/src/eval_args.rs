@@ -1,27 +1,30 @@
-//! `autodidact eval`'s flags, shared by the image, series and text evaluations.
+//! `autodidact eval`'s flags: those of every modality, then each modality's own (given for a run
+//! of another modality, one is an error naming it).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::flags;
+use super::methods::Modality;
 use super::run_dir::RunAndData;
 use autodidact_core::eval::knn::{KnnConfig, KnnFeatures};
 use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::train::limits;
 use autodidact_text::eval::{FineTuneConfig, FrozenEmbeddings};
-use autodidact_vision::methods::MethodKind;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
     pub(super) input: RunAndData,
-    /// Labels per class to sample from the train split, e.g. 1,10,100,all (images).
-    #[arg(long, default_value = "1,10,100,all")]
-    pub(super) labels_per_class: String,
-    /// Shares of the train labels, stratified by class, e.g. 0.01,0.1,1 (series and text).
-    #[arg(long, default_value = "1")]
-    pub(super) labels_fraction: String,
+    /// Images: labels per class to sample from the train split, e.g. 1,10,100,all [default:
+    /// 1,10,100,all].
+    #[arg(long)]
+    pub(super) labels_per_class: Option<String>,
+    /// Series and text: shares of the train labels, stratified by class, e.g. 0.01,0.1,1
+    /// [default: 1].
+    #[arg(long)]
+    pub(super) labels_fraction: Option<String>,
     /// Protocols: knn, linear, svm, finetune, prompt [default: knn,linear for images, svm,linear
     /// for series, knn,linear,finetune for text].
     #[arg(long)]
@@ -47,32 +50,36 @@ pub struct EvalArgs {
     /// Weight decay of the linear probe.
     #[arg(long, default_value_t = LinearProbeConfig::default().weight_decay, value_parser = flags::real(limits::WEIGHT_DECAY))]
     pub(super) linear_weight_decay: f64,
-    /// Text: peak learning rate of fine-tuning and of the from-scratch baseline.
-    #[arg(long, default_value_t = FineTuneConfig::default().lr, value_parser = flags::real(limits::LEARNING_RATE))]
-    pub(super) finetune_lr: f64,
-    /// Text: passes over the labelled texts when fine-tuning (within 200 to 1,500 steps).
-    #[arg(long, default_value_t = FineTuneConfig::default().epochs, value_parser = flags::int(1..=10_000))]
-    pub(super) finetune_epochs: usize,
-    /// Text: dropout in the Transformer while fine-tuning (both arms).
-    #[arg(long, default_value_t = FineTuneConfig::default().dropout, value_parser = flags::real(limits::SHARE))]
-    pub(super) finetune_dropout: f64,
+    /// Text: peak learning rate of fine-tuning and of the from-scratch baseline [default: 3e-4].
+    #[arg(long, value_parser = flags::real(limits::LEARNING_RATE))]
+    pub(super) finetune_lr: Option<f64>,
+    /// Text: passes over the labelled texts when fine-tuning (within 200 to 1,500 steps)
+    /// [default: 10].
+    #[arg(long, value_parser = flags::int(1..=10_000))]
+    pub(super) finetune_epochs: Option<usize>,
+    /// Text: dropout in the Transformer while fine-tuning (both arms) [default: 0.2].
+    #[arg(long, value_parser = flags::real(limits::SHARE))]
+    pub(super) finetune_dropout: Option<f64>,
     /// Text: layer-wise learning-rate decay when fine-tuning (both arms): each block learns at
-    /// this factor times the rate of the block above, the embeddings last; 1 turns it off.
-    #[arg(long, default_value_t = FineTuneConfig::default().layer_lr_decay, value_parser = flags::real(limits::FRACTION))]
-    pub(super) layer_lr_decay: f64,
-    /// Text: arms whose token embeddings stay fixed while the classifier trains.
-    #[arg(long, value_enum, default_value = "none")]
-    pub(super) freeze_embeddings: FrozenEmbeddings,
-    /// Text, `prompt` protocol: the template, with {text} and then [MASK].
-    #[arg(long, default_value = "{text} it was [MASK] .")]
-    pub(super) prompt: String,
+    /// this factor times the rate of the block above, the embeddings last; 1 turns it off
+    /// [default: 1].
+    #[arg(long, value_parser = flags::real(limits::FRACTION))]
+    pub(super) layer_lr_decay: Option<f64>,
+    /// Text: arms whose token embeddings stay fixed while the classifier trains [default: none].
+    #[arg(long, value_enum)]
+    pub(super) freeze_embeddings: Option<FrozenEmbeddings>,
+    /// Text, `prompt` protocol: the template, with {text} and then [MASK] [default: "{text} it
+    /// was [MASK] ."].
+    #[arg(long)]
+    pub(super) prompt: Option<String>,
     /// Text, `prompt` protocol: one single-token label word per class, in class order (e.g.
     /// terrible,great for SST-2's 0,1).
     #[arg(long, value_delimiter = ',')]
     pub(super) label_words: Vec<String>,
-    /// Images: what k-NN compares: raw, centred (minus the train mean) or standardised (each
-    /// dimension also divided by its train deviation) features [default: the method's:
-    /// standardised for mae, inpaint and byol, centred for the rest].
+    /// What k-NN compares: raw, centred (minus the train mean) or standardised (each dimension
+    /// also divided by its train deviation) features [default: for images the method's,
+    /// standardised for mae, inpaint and byol and centred for the rest; centred for series;
+    /// standardised for text].
     #[arg(long, value_enum)]
     pub(super) knn_features: Option<KnnFeatures>,
     /// Short for --knn-features raw.
@@ -83,7 +90,48 @@ pub struct EvalArgs {
     pub(super) seed: u64,
 }
 
+/// The prompt template of the `prompt` protocol when none is given.
+pub(super) const DEFAULT_PROMPT: &str = "{text} it was [MASK] .";
+
 impl EvalArgs {
+    /// Fails on a flag that does not apply to a run of `modality`, naming it.
+    pub(super) fn check_modality(&self, modality: Modality) -> anyhow::Result<()> {
+        self.input.check_modality(modality)?;
+        let per_class = [("--labels-per-class", self.labels_per_class.is_some())];
+        let fraction = [("--labels-fraction", self.labels_fraction.is_some())];
+        let text = [
+            ("--finetune-lr", self.finetune_lr.is_some()),
+            ("--finetune-epochs", self.finetune_epochs.is_some()),
+            ("--finetune-dropout", self.finetune_dropout.is_some()),
+            ("--layer-lr-decay", self.layer_lr_decay.is_some()),
+            ("--freeze-embeddings", self.freeze_embeddings.is_some()),
+            ("--prompt", self.prompt.is_some()),
+            ("--label-words", !self.label_words.is_empty()),
+        ];
+        let foreign: Vec<(&str, bool)> = match modality {
+            Modality::Image => [&fraction[..], &text[..]].concat(),
+            Modality::Series => [&per_class[..], &text[..]].concat(),
+            Modality::Text => per_class.to_vec(),
+        };
+        match foreign.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => anyhow::bail!("{flag} does not apply to a {modality} run"),
+            None => Ok(()),
+        }
+    }
+
+    /// The fine-tuning the text flags describe.
+    pub(super) fn finetune_config(&self) -> FineTuneConfig {
+        let default = FineTuneConfig::default();
+        FineTuneConfig {
+            seed: self.seed,
+            lr: self.finetune_lr.unwrap_or(default.lr),
+            epochs: self.finetune_epochs.unwrap_or(default.epochs),
+            dropout: self.finetune_dropout.unwrap_or(default.dropout),
+            layer_lr_decay: self.layer_lr_decay.unwrap_or(default.layer_lr_decay),
+            ..default
+        }
+    }
+
     /// The k-NN classifier the flags describe.
     pub(super) fn knn_config(&self) -> KnnConfig {
         KnnConfig {
@@ -92,12 +140,12 @@ impl EvalArgs {
         }
     }
 
-    /// The k-NN features the flags name, or else the ones `method` is read with by default.
-    pub(super) fn knn_features(&self, method: MethodKind) -> KnnFeatures {
+    /// The k-NN features the flags name, or else `default`.
+    pub(super) fn knn_features(&self, default: KnnFeatures) -> KnnFeatures {
         if self.knn_raw {
             KnnFeatures::Raw
         } else {
-            self.knn_features.unwrap_or(method.knn_features())
+            self.knn_features.unwrap_or(default)
         }
     }
 

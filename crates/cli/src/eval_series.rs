@@ -6,16 +6,17 @@ use anyhow::Context;
 
 use super::methods::Modality;
 use super::run_dir::{LoadedSeriesRun, load_series_run, run_kind};
+use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::protocol::parse_protocols;
 use autodidact_core::eval::report::{EvalReport, format_table};
-use autodidact_core::eval::svm::SvmConfig;
+use autodidact_core::eval::suite::{LabelShare, ProtocolFeatures, SuiteConfig, evaluate};
 use autodidact_core::split::parse_fractions;
 use autodidact_series::data::load_series;
-use autodidact_series::eval::{SeriesBaselineConfig, SeriesSuiteConfig, evaluate_series};
+use autodidact_series::eval::{SeriesBaselineConfig, SeriesEvaluand, series_suite};
 use autodidact_series::nn::one_nn_euclidean;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let fractions = parse_fractions(&args.labels_fraction)
+    let fractions = parse_fractions(args.labels_fraction.as_deref().unwrap_or("1"))
         .map_err(|e| anyhow::anyhow!("--labels-fraction: {e}"))?;
     let protocols = parse_protocols(args.protocol.as_deref().unwrap_or("svm,linear"))
         .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
@@ -32,34 +33,31 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
             args.input.data.display()
         );
     };
-    let baseline = args.baseline.then(|| SeriesBaselineConfig {
+    let baseline = SeriesBaselineConfig {
         seed: args.seed,
         ..SeriesBaselineConfig::default()
-    });
-    if let Some(b) = &baseline {
-        println!("{}", b.describe());
-    }
-    let cfg = SeriesSuiteConfig {
-        protocols,
-        fractions,
-        baseline,
-        knn: args.knn_config(),
-        linear: args.linear_config(),
-        svm: SvmConfig {
-            seed: args.seed,
-            ..SvmConfig::default()
-        },
-        seed: args.seed,
     };
-    let results = evaluate_series(
-        &encoder,
-        &run,
-        &problem.train,
-        test,
-        &cfg,
-        &device,
-        &|line| println!("{line}"),
-    )?;
+    if args.baseline {
+        println!("{}", baseline.describe());
+    }
+    let defaults = series_suite(args.seed);
+    let cfg = SuiteConfig {
+        protocols,
+        shares: fractions.into_iter().map(LabelShare::Fraction).collect(),
+        baseline: args.baseline,
+        knn: args.knn_config(),
+        linear: LinearProbeConfig {
+            standardize: defaults.linear.standardize,
+            ..args.linear_config()
+        },
+        features: ProtocolFeatures {
+            knn: args.knn_features(defaults.features.knn),
+            ..defaults.features
+        },
+        ..defaults
+    };
+    let series = SeriesEvaluand::new(&encoder, &run, &problem.train, test, baseline, &device)?;
+    let results = evaluate(&series, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));
     println!(
         "1-NN Euclidean on the raw series (all train labels): {:.2}%",
@@ -67,6 +65,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     );
     if let Some(path) = &args.json {
         EvalReport {
+            knn_features: Some(cfg.features.knn),
             results,
             ..EvalReport::default()
         }

@@ -1,23 +1,25 @@
 //! `autodidact eval` on a text run: k-NN / linear probe on sentence embeddings and fine-tuning,
 //! at shares of the train labels, beside the same Transformer trained from scratch.
 
+use super::eval_args::DEFAULT_PROMPT;
 use super::eval_args::EvalArgs;
 use super::methods::Modality;
 use super::run_dir::{LoadedTextRun, load_text_run, run_kind};
 use anyhow::Context;
 use anyhow::bail;
+use autodidact_core::eval::linear::LinearProbeConfig;
+use autodidact_core::eval::protocol::{Protocol, parse_protocols};
 use autodidact_core::eval::report::{EvalReport, format_table};
+use autodidact_core::eval::suite::{LabelShare, ProtocolFeatures, SuiteConfig, evaluate};
 use autodidact_core::split::parse_fractions;
 use autodidact_text::data::load_text_problem;
-use autodidact_text::eval::{
-    FineTuneConfig, TextProtocol, TextSuiteConfig, evaluate_texts, parse_text_protocols,
-};
+use autodidact_text::eval::{TextEvaluand, TextTraining, text_suite};
 use autodidact_text::prompt::Prompt;
 
 pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let fractions = parse_fractions(&args.labels_fraction)
+    let fractions = parse_fractions(args.labels_fraction.as_deref().unwrap_or("1"))
         .map_err(|e| anyhow::anyhow!("--labels-fraction: {e}"))?;
-    let protocols = parse_text_protocols(args.protocol.as_deref().unwrap_or("knn,linear,finetune"))
+    let protocols = parse_protocols(args.protocol.as_deref().unwrap_or("knn,linear,finetune"))
         .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?;
     let LoadedTextRun {
         config: run,
@@ -27,25 +29,15 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     } = load_text_run(&args.input.run)?;
     let problem = load_text_problem(&args.input.data, args.seed)
         .with_context(|| run_kind(&args.input.run, Modality::Text))?;
-    let finetune = FineTuneConfig {
-        seed: args.seed,
-        lr: args.finetune_lr,
-        epochs: args.finetune_epochs,
-        dropout: args.finetune_dropout,
-        layer_lr_decay: args.layer_lr_decay,
-        ..FineTuneConfig::default()
-    };
+    let finetune = args.finetune_config();
+    let frozen_embeddings = args.freeze_embeddings.unwrap_or_default();
     if args.baseline
-        || protocols.contains(&TextProtocol::Finetune)
-        || protocols.contains(&TextProtocol::Prompt)
+        || protocols.contains(&Protocol::Finetune)
+        || protocols.contains(&Protocol::Prompt)
     {
-        println!(
-            "{}{}",
-            finetune.describe(),
-            args.freeze_embeddings.describe()
-        );
+        println!("{}{}", finetune.describe(), frozen_embeddings.describe());
     }
-    let prompt = if protocols.contains(&TextProtocol::Prompt) {
+    let prompt = if protocols.contains(&Protocol::Prompt) {
         if args.label_words.is_empty() {
             bail!(
                 "--protocol prompt needs --label-words (one word per class, in the order {})",
@@ -60,7 +52,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 problem.train.class_names.join(",")
             );
         }
-        let prompt = Prompt::new(&args.prompt, &args.label_words, &tokenizer)?;
+        let template = args.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
+        let prompt = Prompt::new(template, &args.label_words, &tokenizer)?;
         println!(
             "prompt {:?}; label words {}",
             prompt.template,
@@ -77,16 +70,21 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let cfg = TextSuiteConfig {
+    let defaults = text_suite(args.seed);
+    let cfg = SuiteConfig {
         protocols,
-        fractions,
+        shares: fractions.into_iter().map(LabelShare::Fraction).collect(),
         baseline: args.baseline,
         knn: args.knn_config(),
-        linear: args.linear_config(),
-        finetune,
-        frozen_embeddings: args.freeze_embeddings,
-        prompt,
-        seed: args.seed,
+        linear: LinearProbeConfig {
+            standardize: defaults.linear.standardize,
+            ..args.linear_config()
+        },
+        features: ProtocolFeatures {
+            knn: args.knn_features(defaults.features.knn),
+            ..defaults.features
+        },
+        ..defaults
     };
     println!(
         "{}: {} train / {} test texts, {} classes",
@@ -95,19 +93,25 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         problem.test.len(),
         problem.train.num_classes()
     );
-    let results = evaluate_texts(
-        &encoder,
-        &tokenizer,
-        &run,
-        &problem.train,
-        &problem.test,
-        &cfg,
-        &device,
-        &|line| println!("{line}"),
-    )?;
+    let texts = TextEvaluand {
+        encoder: &encoder,
+        tokenizer: &tokenizer,
+        run: &run,
+        train: &problem.train,
+        test: &problem.test,
+        training: TextTraining {
+            finetune,
+            frozen_embeddings,
+            prompt,
+            seed: args.seed,
+        },
+        device: &device,
+    };
+    let results = evaluate(&texts, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));
     if let Some(path) = &args.json {
         EvalReport {
+            knn_features: Some(cfg.features.knn),
             results,
             ..EvalReport::default()
         }

@@ -20,6 +20,16 @@ pub enum Modality {
     Text,
 }
 
+impl std::fmt::Display for Modality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Modality::Image => "image",
+            Modality::Series => "series",
+            Modality::Text => "text",
+        })
+    }
+}
+
 /// A method of any modality.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnyMethod {

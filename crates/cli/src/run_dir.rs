@@ -128,9 +128,9 @@ pub struct RunAndData {
     /// series runs a UCR problem folder or CSV; for text runs a labelled TSV/CSV (or folder).
     #[arg(long)]
     pub data: PathBuf,
-    /// Image data format (detected from the path by default).
-    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
-    pub format: ImageFormat,
+    /// Image data format [default: detected from the path].
+    #[arg(long, value_enum)]
+    pub format: Option<ImageFormat>,
     /// Do not read or write the decoded-image cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -145,6 +145,25 @@ pub struct RunAndData {
 }
 
 impl RunAndData {
+    /// Fails on an image flag given for a run of another modality, naming it.
+    pub fn check_modality(&self, modality: Modality) -> anyhow::Result<()> {
+        if modality == Modality::Image {
+            return Ok(());
+        }
+        let image_only = [
+            ("--format", self.format.is_some()),
+            ("--no-cache", self.no_cache),
+            ("--pool", self.pool.is_some()),
+            ("--vit-blocks", self.vit_blocks.is_some()),
+        ];
+        match image_only.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => {
+                anyhow::bail!("{flag} applies to image runs; this is a {modality} run")
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Loads the run (its ViT cut to `--vit-blocks`) and the data set.
     pub fn load(&self) -> anyhow::Result<(LoadedRun, ImageData)> {
         let mut run = load_run(&self.run)?;
@@ -153,8 +172,12 @@ impl RunAndData {
                 anyhow::anyhow!("--vit-blocks {blocks} for {}: {e}", self.run.display())
             })?;
         }
-        let data = load_data(&self.data, self.format, self.no_cache)
-            .with_context(|| run_kind(&self.run, Modality::Image))?;
+        let data = load_data(
+            &self.data,
+            self.format.unwrap_or(ImageFormat::Auto),
+            self.no_cache,
+        )
+        .with_context(|| run_kind(&self.run, Modality::Image))?;
         if data.train.channels != run.config.channels {
             anyhow::bail!(
                 "{}: images have {} channel(s); the run {} was trained on {} channel(s)",

@@ -12,11 +12,13 @@ use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
 use super::train::{SeriesRunConfig, batch_indices};
 use autodidact_core::eval::Embeddings;
-use autodidact_core::eval::knn::{KnnConfig, accuracy, knn_predict};
-use autodidact_core::eval::linear::{LinearProbeConfig, linear_probe};
+use autodidact_core::eval::knn::{KnnConfig, accuracy};
+use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::protocol::Protocol;
-use autodidact_core::eval::report::EvalResult;
-use autodidact_core::eval::svm::{SvmConfig, svm_predict};
+use autodidact_core::eval::suite::{
+    Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig,
+};
+use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::split::sample_fraction;
 use autodidact_core::train::seed::mix;
 use autodidact_core::train::seed::seeded_init;
@@ -159,114 +161,119 @@ pub fn baseline_at(
     )
 }
 
-/// What to evaluate.
-#[derive(Clone, Debug)]
-pub struct SeriesSuiteConfig {
-    pub protocols: Vec<Protocol>,
-    /// Shares of the train labels (stratified, at least one per class).
-    pub fractions: Vec<f64>,
-    pub baseline: Option<SeriesBaselineConfig>,
-    pub knn: KnnConfig,
-    pub linear: LinearProbeConfig,
-    pub svm: SvmConfig,
-    /// Seed of the label sampling.
-    pub seed: u64,
-}
+/// How series read the frozen protocols: k-NN on centred embeddings, the linear probe on
+/// embeddings standardised with the whole train split's statistics, the SVM on the embeddings as
+/// they are (TS2Vec's protocol).
+pub const SERIES_FEATURES: ProtocolFeatures = ProtocolFeatures {
+    knn: Features::Centred,
+    linear: Features::Standardised,
+    svm: Features::Raw,
+};
 
-impl Default for SeriesSuiteConfig {
-    /// TS2Vec's protocol (the RBF SVM) and the linear probe, on all the train labels, beside
-    /// the supervised baseline.
-    fn default() -> Self {
-        Self {
-            protocols: vec![Protocol::Svm, Protocol::Linear],
-            fractions: vec![1.0],
-            baseline: Some(SeriesBaselineConfig::default()),
-            knn: KnnConfig::default(),
-            linear: LinearProbeConfig::default(),
-            svm: SvmConfig::default(),
-            seed: 0,
-        }
+/// The series suite's defaults: TS2Vec's protocol (the RBF SVM) and the linear probe, on all
+/// the train labels, beside the supervised baseline; `seed` draws the labels and seeds the
+/// classifiers.
+pub fn series_suite(seed: u64) -> SuiteConfig {
+    SuiteConfig {
+        protocols: vec![Protocol::Svm, Protocol::Linear],
+        shares: vec![LabelShare::Fraction(1.0)],
+        baseline: true,
+        knn: KnnConfig::default(),
+        // The features arrive standardised by the train split (SERIES_FEATURES).
+        linear: LinearProbeConfig {
+            standardize: false,
+            seed,
+            ..LinearProbeConfig::default()
+        },
+        svm: SvmConfig {
+            seed,
+            ..SvmConfig::default()
+        },
+        features: SERIES_FEATURES,
+        seed,
     }
 }
 
-/// Runs every protocol at every label share for a pre-trained `encoder`.
-pub fn evaluate_series(
-    encoder: &SeriesEncoder,
-    run: &SeriesRunConfig,
-    train: &SeriesSet,
-    test: &SeriesSet,
-    cfg: &SeriesSuiteConfig,
-    device: &Device,
-    log: &dyn Fn(&str),
-) -> anyhow::Result<Vec<EvalResult>> {
-    let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
-        anyhow::bail!("evaluation needs labelled train and test series");
-    };
-    if train.channels != test.channels || train.channels != encoder.channels() {
-        anyhow::bail!(
-            "channel counts differ: train {}, test {}, encoder {}",
-            train.channels,
-            test.channels,
-            encoder.channels()
-        );
-    }
-    let classes = train.num_classes().max(test.num_classes());
-    let train_emb = embed_series(encoder, train, &run.scaler, device);
-    let test_emb = embed_series(encoder, test, &run.scaler, device);
-    // The linear probe standardises with the whole (unlabelled) train split's statistics.
-    let (train_std, test_std) = Embeddings::standardized_pair(&train_emb, &test_emb);
-    let mut results = Vec::new();
-    for &fraction in &cfg.fractions {
-        let idx = sample_fraction(train_labels, fraction, cfg.seed);
-        let labels: Vec<u32> = idx.iter().map(|&i| train_labels[i]).collect();
-        let bank = train_emb.select(&idx);
-        let baseline_accuracy = match &cfg.baseline {
-            Some(b) => {
-                log(&format!(
-                    "training the supervised baseline on {} labelled series ({}% of the labels)",
-                    idx.len(),
-                    fraction * 100.0
-                ));
-                Some(baseline_at(
-                    run, train, test, fraction, b, cfg.seed, device,
-                )?)
-            }
-            None => None,
+/// A pre-trained series encoder with its labelled train and test series.
+pub struct SeriesEvaluand<'a> {
+    encoder: &'a SeriesEncoder,
+    run: &'a SeriesRunConfig,
+    train: &'a SeriesSet,
+    test: &'a SeriesSet,
+    train_labels: &'a [u32],
+    test_labels: &'a [u32],
+    baseline: SeriesBaselineConfig,
+    device: &'a Device,
+}
+
+impl<'a> SeriesEvaluand<'a> {
+    /// `encoder` (of `run`) on labelled `train` and `test` of its channel count; `baseline` is
+    /// trained when the suite asks for it.
+    pub fn new(
+        encoder: &'a SeriesEncoder,
+        run: &'a SeriesRunConfig,
+        train: &'a SeriesSet,
+        test: &'a SeriesSet,
+        baseline: SeriesBaselineConfig,
+        device: &'a Device,
+    ) -> anyhow::Result<Self> {
+        let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
+            anyhow::bail!("evaluation needs labelled train and test series");
         };
-        for &protocol in &cfg.protocols {
-            let ssl_accuracy = match protocol {
-                Protocol::Svm => accuracy(
-                    &svm_predict(&bank, &labels, classes, &test_emb, &cfg.svm),
-                    test_labels,
-                ),
-                Protocol::Linear => linear_probe(
-                    &train_std.select(&idx),
-                    &labels,
-                    classes,
-                    &test_std,
-                    test_labels,
-                    &LinearProbeConfig {
-                        standardize: false,
-                        ..cfg.linear.clone()
-                    },
-                ),
-                Protocol::Knn => {
-                    let mean = bank.mean();
-                    let pred = knn_predict(
-                        &bank.centered(&mean),
-                        &labels,
-                        classes,
-                        &test_emb.centered(&mean),
-                        &cfg.knn,
-                    );
-                    accuracy(&pred, test_labels)
-                }
-            };
-            let result =
-                EvalResult::at_fraction(protocol.name(), fraction, ssl_accuracy, baseline_accuracy);
-            log(&result.line());
-            results.push(result);
+        if train.channels != test.channels || train.channels != encoder.channels() {
+            anyhow::bail!(
+                "channel counts differ: train {}, test {}, encoder {}",
+                train.channels,
+                test.channels,
+                encoder.channels()
+            );
         }
+        Ok(Self {
+            encoder,
+            run,
+            train,
+            test,
+            train_labels,
+            test_labels,
+            baseline,
+            device,
+        })
     }
-    Ok(results)
+}
+
+impl Evaluand for SeriesEvaluand<'_> {
+    fn train_labels(&self) -> &[u32] {
+        self.train_labels
+    }
+
+    fn test_labels(&self) -> &[u32] {
+        self.test_labels
+    }
+
+    fn embed(&self, _log: &dyn Fn(&str)) -> anyhow::Result<(Embeddings, Embeddings)> {
+        let embed = |set| embed_series(self.encoder, set, &self.run.scaler, self.device);
+        Ok((embed(self.train), embed(self.test)))
+    }
+
+    fn baselines(
+        &self,
+        labelled: &[usize],
+        share: LabelShare,
+        protocols: &[Protocol],
+        log: &dyn Fn(&str),
+    ) -> anyhow::Result<Baselines> {
+        log(&format!(
+            "training the supervised baseline on {} labelled series ({share})",
+            labelled.len()
+        ));
+        let accuracy = supervised_series_baseline(
+            &self.run.encoder,
+            &self.run.scaler,
+            &self.train.subset(labelled),
+            self.test,
+            &self.baseline,
+            self.device,
+        )?;
+        Ok(protocols.iter().map(|&p| (p, accuracy)).collect())
+    }
 }

@@ -9,14 +9,12 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::data::load_series;
-use super::eval::{SeriesBaselineConfig, SeriesSuiteConfig, baseline_at, evaluate_series};
+use super::eval::{SeriesBaselineConfig, SeriesEvaluand, baseline_at, series_suite};
 use super::nn::one_nn_euclidean;
 use super::train::{SeriesRunConfig, pretrain};
 use crate::methods::SeriesMethodKind;
-use autodidact_core::eval::knn::KnnConfig;
-use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::protocol::Protocol;
-use autodidact_core::eval::svm::SvmConfig;
+use autodidact_core::eval::suite::{LabelShare, SuiteConfig, evaluate};
 use autodidact_core::recipe::Recipe;
 use autodidact_core::train::checkpoint::load_encoder;
 use autodidact_core::train::metrics::TrainOptions;
@@ -134,30 +132,26 @@ pub fn bench_problem(
         let summary = pretrain(&run, &problem.train, &run_dir, &opts)?;
         let device = run.device.device()?;
         let encoder = load_encoder(run.build_encoder(&device), &summary.encoder_path)?;
-        let suite = SeriesSuiteConfig {
+        let suite = SuiteConfig {
             protocols: cfg.protocols.clone(),
-            fractions: cfg.fractions.clone(),
-            baseline: None,
-            knn: KnnConfig::default(),
-            linear: LinearProbeConfig {
-                seed: cfg.seed,
-                ..LinearProbeConfig::default()
-            },
-            svm: SvmConfig {
-                seed: cfg.seed,
-                ..SvmConfig::default()
-            },
-            seed: cfg.seed,
+            shares: cfg
+                .fractions
+                .iter()
+                .map(|&f| LabelShare::Fraction(f))
+                .collect(),
+            // Trained below, once per share: it does not depend on the method.
+            baseline: false,
+            ..series_suite(cfg.seed)
         };
-        let results = evaluate_series(
+        let evaluand = SeriesEvaluand::new(
             &encoder,
             &run,
             &problem.train,
             test,
-            &suite,
+            SeriesBaselineConfig::default(),
             &device,
-            &|_| {},
         )?;
+        let results = evaluate(&evaluand, &suite, &|_| {})?;
         let seconds = start.elapsed().as_secs_f64();
         if cfg.baseline && baselines.is_empty() {
             // Trained once per share: it does not depend on the method.

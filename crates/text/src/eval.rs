@@ -19,11 +19,13 @@ use super::prompt::Prompt;
 use super::tokenizer::TextTokenizer;
 use super::train::TextRunConfig;
 use autodidact_core::eval::Embeddings;
-use autodidact_core::eval::knn::{KnnConfig, accuracy, knn_predict};
-use autodidact_core::eval::linear::{LinearProbeConfig, linear_probe};
+use autodidact_core::eval::knn::{KnnConfig, accuracy};
+use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::protocol::Protocol;
-use autodidact_core::eval::report::EvalResult;
-use autodidact_core::split::sample_fraction;
+use autodidact_core::eval::suite::{
+    Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig,
+};
+use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
 use autodidact_core::train::schedule::warmup_cosine;
 use autodidact_core::train::seed::mix;
@@ -286,41 +288,50 @@ impl Classifier {
     }
 }
 
-/// What to evaluate.
-#[derive(Clone, Debug)]
-pub struct TextSuiteConfig {
-    pub protocols: Vec<TextProtocol>,
-    pub fractions: Vec<f64>,
-    /// Train the same model from scratch on the same labels.
-    pub baseline: bool,
-    pub knn: KnnConfig,
-    pub linear: LinearProbeConfig,
+/// How texts read the frozen protocols: every protocol on sentence embeddings standardised with
+/// the whole train split's statistics.
+pub const TEXT_FEATURES: ProtocolFeatures = ProtocolFeatures {
+    knn: Features::Standardised,
+    linear: Features::Standardised,
+    svm: Features::Standardised,
+};
+
+/// The text suite's defaults: fine-tuning on all the train labels beside the from-scratch
+/// baseline; `seed` draws the labels and seeds the classifiers.
+pub fn text_suite(seed: u64) -> SuiteConfig {
+    SuiteConfig {
+        protocols: vec![Protocol::Finetune],
+        shares: vec![LabelShare::Fraction(1.0)],
+        baseline: true,
+        knn: KnnConfig::default(),
+        // The features arrive standardised by the train split (TEXT_FEATURES).
+        linear: LinearProbeConfig {
+            standardize: false,
+            seed,
+            ..LinearProbeConfig::default()
+        },
+        svm: SvmConfig {
+            seed,
+            ..SvmConfig::default()
+        },
+        features: TEXT_FEATURES,
+        seed,
+    }
+}
+
+/// How the protocols that train the Transformer train it.
+#[derive(Clone, Debug, Default)]
+pub struct TextTraining {
     pub finetune: FineTuneConfig,
     /// The arms whose token embeddings stay fixed in fine-tuning.
     pub frozen_embeddings: FrozenEmbeddings,
     /// Template and label words of the `prompt` protocol.
     pub prompt: Option<Prompt>,
+    /// Seed of the from-scratch baseline's initialisation.
     pub seed: u64,
 }
 
-impl Default for TextSuiteConfig {
-    /// Fine-tuning on all the train labels beside the from-scratch baseline.
-    fn default() -> Self {
-        Self {
-            protocols: vec![TextProtocol::Finetune],
-            fractions: vec![1.0],
-            baseline: true,
-            knn: KnnConfig::default(),
-            linear: LinearProbeConfig::default(),
-            finetune: FineTuneConfig::default(),
-            frozen_embeddings: FrozenEmbeddings::default(),
-            prompt: None,
-            seed: 0,
-        }
-    }
-}
-
-impl TextSuiteConfig {
+impl TextTraining {
     /// The fine-tuning settings of one arm: the from-scratch `baseline` or the pre-trained model.
     fn arm(&self, baseline: bool) -> FineTuneConfig {
         FineTuneConfig {
@@ -330,183 +341,131 @@ impl TextSuiteConfig {
     }
 }
 
-/// A classifier on top of the pre-trained Transformer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TextProtocol {
-    /// On frozen sentence embeddings: k-NN or the linear probe.
-    Frozen(Protocol),
-    /// The whole Transformer trained with a linear head.
-    Finetune,
-    /// The whole Transformer trained through its language-model head and a prompt template.
-    Prompt,
+/// A pre-trained Transformer with its tokenizer and labelled train and test texts.
+pub struct TextEvaluand<'a> {
+    pub encoder: &'a TextEncoder,
+    pub tokenizer: &'a TextTokenizer,
+    pub run: &'a TextRunConfig,
+    pub train: &'a LabelledTexts,
+    pub test: &'a LabelledTexts,
+    pub training: TextTraining,
+    pub device: &'a Device,
 }
 
-impl TextProtocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            TextProtocol::Frozen(p) => p.name(),
-            TextProtocol::Finetune => "finetune",
-            TextProtocol::Prompt => "prompt",
+impl TextEvaluand<'_> {
+    /// The prompt of the `prompt` protocol, or an error when none was given.
+    fn prompt(&self, protocol: Protocol) -> anyhow::Result<Option<&Prompt>> {
+        match protocol {
+            Protocol::Prompt => self.training.prompt.as_ref().map(Some).ok_or_else(|| {
+                anyhow::anyhow!("the prompt protocol needs a template and label words")
+            }),
+            _ => Ok(None),
         }
     }
 }
 
-/// Parses `knn,linear,finetune,prompt` (and `svm`).
-pub fn parse_text_protocols(list: &str) -> Result<Vec<TextProtocol>, String> {
-    list.split(',')
-        .map(|s| match s.trim() {
-            "finetune" => Ok(TextProtocol::Finetune),
-            "prompt" => Ok(TextProtocol::Prompt),
-            other => other
-                .parse::<Protocol>()
-                .map(TextProtocol::Frozen)
-                .map_err(|e| format!("{e}, finetune or prompt")),
-        })
-        .collect()
-}
-
-/// Runs every protocol at every label share for the pre-trained `encoder`.
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate_texts(
-    encoder: &TextEncoder,
-    tokenizer: &TextTokenizer,
-    run: &TextRunConfig,
-    train: &LabelledTexts,
-    test: &LabelledTexts,
-    cfg: &TextSuiteConfig,
-    device: &Device,
-    log: &dyn Fn(&str),
-) -> anyhow::Result<Vec<EvalResult>> {
-    if train.is_empty() || test.is_empty() {
-        anyhow::bail!("evaluation needs labelled train and test texts");
+impl Evaluand for TextEvaluand<'_> {
+    fn train_labels(&self) -> &[u32] {
+        &self.train.labels
     }
-    let classes = train.num_classes().max(test.num_classes());
-    let frozen = cfg
-        .protocols
-        .iter()
-        .any(|p| matches!(p, TextProtocol::Frozen(_)));
-    let (train_emb, test_emb) = if frozen {
+
+    fn test_labels(&self) -> &[u32] {
+        &self.test.labels
+    }
+
+    fn embed(&self, log: &dyn Fn(&str)) -> anyhow::Result<(Embeddings, Embeddings)> {
         log(&format!(
             "embedding {} train and {} test texts",
-            train.len(),
-            test.len()
+            self.train.len(),
+            self.test.len()
         ));
-        let tr = embed_texts(encoder, tokenizer, &train.texts, device);
-        let te = embed_texts(encoder, tokenizer, &test.texts, device);
-        Embeddings::standardized_pair(&tr, &te)
-    } else {
-        (
-            Embeddings::new(Vec::new(), 0, 0),
-            Embeddings::new(Vec::new(), 0, 0),
-        )
-    };
-    let mut results = Vec::new();
-    for &fraction in &cfg.fractions {
-        let idx = sample_fraction(&train.labels, fraction, cfg.seed);
-        let labelled = train.subset(&idx);
-        // The baseline: the same Transformer from scratch with the same head (prompted or
-        // linear) on the same labels.
+        let embed = |set: &LabelledTexts| {
+            embed_texts(self.encoder, self.tokenizer, &set.texts, self.device)
+        };
+        Ok((embed(self.train), embed(self.test)))
+    }
+
+    /// The same Transformer from scratch with the same head (prompted or linear) on the same
+    /// labels: one run for the protocols with a linear head, one for `prompt`.
+    fn baselines(
+        &self,
+        labelled: &[usize],
+        share: LabelShare,
+        protocols: &[Protocol],
+        log: &dyn Fn(&str),
+    ) -> anyhow::Result<Baselines> {
+        let texts = self.train.subset(labelled);
         let baseline = |prompt: Option<&Prompt>| {
             log(&format!(
-                "training the same Transformer from scratch on {} labelled texts ({}%){}",
-                idx.len(),
-                fraction * 100.0,
+                "training the same Transformer from scratch on {} labelled texts ({share}){}",
+                labelled.len(),
                 if prompt.is_some() { ", prompted" } else { "" }
             ));
-            let fresh = seeded_init(device, cfg.seed ^ 0x5eed, || {
-                run.build_encoder(tokenizer.vocab_size(), device)
+            let fresh = seeded_init(self.device, self.training.seed ^ 0x5eed, || {
+                self.run
+                    .build_encoder(self.tokenizer.vocab_size(), self.device)
             });
             train_classifier(
                 fresh,
-                tokenizer,
-                &labelled,
-                test,
-                &cfg.arm(true),
+                self.tokenizer,
+                &texts,
+                self.test,
+                &self.training.arm(true),
                 prompt,
-                device,
+                self.device,
             )
         };
-        let linear_head = cfg.protocols.iter().any(|&p| p != TextProtocol::Prompt);
-        let baseline_accuracy = (cfg.baseline && linear_head).then(|| baseline(None));
-        let prompt_baseline = match (&cfg.prompt, cfg.baseline) {
-            (Some(p), true) if cfg.protocols.contains(&TextProtocol::Prompt) => {
-                Some(baseline(Some(p)))
-            }
-            _ => None,
-        };
-        for &protocol in &cfg.protocols {
-            let ssl_accuracy = match protocol {
-                TextProtocol::Frozen(Protocol::Knn) => {
-                    let pred = knn_predict(
-                        &train_emb.select(&idx),
-                        &labelled.labels,
-                        classes,
-                        &test_emb,
-                        &cfg.knn,
-                    );
-                    accuracy(&pred, &test.labels)
-                }
-                TextProtocol::Frozen(Protocol::Linear) => linear_probe(
-                    &train_emb.select(&idx),
-                    &labelled.labels,
-                    classes,
-                    &test_emb,
-                    &test.labels,
-                    &LinearProbeConfig {
-                        standardize: false,
-                        ..cfg.linear.clone()
-                    },
-                ),
-                TextProtocol::Frozen(Protocol::Svm) => accuracy(
-                    &autodidact_core::eval::svm::svm_predict(
-                        &train_emb.select(&idx),
-                        &labelled.labels,
-                        classes,
-                        &test_emb,
-                        &autodidact_core::eval::svm::SvmConfig::default(),
-                    ),
-                    &test.labels,
-                ),
-                TextProtocol::Finetune | TextProtocol::Prompt => {
-                    let prompt = match protocol {
-                        TextProtocol::Prompt => Some(cfg.prompt.as_ref().ok_or_else(|| {
-                            anyhow::anyhow!("the prompt protocol needs a template and label words")
-                        })?),
-                        _ => None,
-                    };
-                    let how = prompt.map_or("fine-tuning".to_string(), |p| {
-                        format!(
-                            "prompt-based fine-tuning ({:?}, label words {})",
-                            p.template,
-                            p.label_words.join(",")
-                        )
-                    });
-                    log(&format!(
-                        "{how} on {} labelled texts ({}%)",
-                        idx.len(),
-                        fraction * 100.0
-                    ));
-                    train_classifier(
-                        encoder.clone(),
-                        tokenizer,
-                        &labelled,
-                        test,
-                        &cfg.arm(false),
-                        prompt,
-                        device,
-                    )
-                }
-            };
-            let baseline = match protocol {
-                TextProtocol::Prompt => prompt_baseline,
-                _ => baseline_accuracy,
-            };
-            let result = EvalResult::at_fraction(protocol.name(), fraction, ssl_accuracy, baseline);
-            log(&result.line());
-            results.push(result);
+        let mut out = Vec::new();
+        if protocols.iter().any(|&p| p != Protocol::Prompt) {
+            let accuracy = baseline(None);
+            out.extend(
+                protocols
+                    .iter()
+                    .filter(|&&p| p != Protocol::Prompt)
+                    .map(|&p| (p, accuracy)),
+            );
         }
+        if protocols.contains(&Protocol::Prompt)
+            && let Some(prompt) = &self.training.prompt
+        {
+            out.push((Protocol::Prompt, baseline(Some(prompt))));
+        }
+        Ok(out)
     }
-    Ok(results)
+
+    fn trained_protocols(&self) -> &[Protocol] {
+        &[Protocol::Finetune, Protocol::Prompt]
+    }
+
+    fn train_classifier(
+        &self,
+        protocol: Protocol,
+        labelled: &[usize],
+        share: LabelShare,
+        log: &dyn Fn(&str),
+    ) -> anyhow::Result<f64> {
+        let prompt = self.prompt(protocol)?;
+        let how = prompt.map_or("fine-tuning".to_string(), |p| {
+            format!(
+                "prompt-based fine-tuning ({:?}, label words {})",
+                p.template,
+                p.label_words.join(",")
+            )
+        });
+        log(&format!(
+            "{how} on {} labelled texts ({share})",
+            labelled.len()
+        ));
+        Ok(train_classifier(
+            self.encoder.clone(),
+            self.tokenizer,
+            &self.train.subset(labelled),
+            self.test,
+            &self.training.arm(false),
+            prompt,
+            self.device,
+        ))
+    }
 }
 
 #[cfg(test)]

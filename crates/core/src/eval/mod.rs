@@ -8,6 +8,7 @@ pub mod npy;
 pub mod plot;
 pub mod protocol;
 pub mod report;
+pub mod suite;
 pub mod svm;
 
 /// A row-major `n x dim` matrix of embeddings.

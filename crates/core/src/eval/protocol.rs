@@ -1,8 +1,8 @@
-//! The protocols that turn a frozen representation into a classifier.
+//! The protocols that turn a pre-trained representation into a classifier.
 
 use std::str::FromStr;
 
-/// How the frozen representation is turned into a classifier.
+/// How the pre-trained representation is turned into a classifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     /// Weighted k-NN on cosine similarity.
@@ -11,6 +11,10 @@ pub enum Protocol {
     Linear,
     /// RBF-kernel SVM on frozen features, its C chosen by cross-validation (TS2Vec's protocol).
     Svm,
+    /// The whole encoder trained with a linear head (text).
+    Finetune,
+    /// The whole encoder trained through its language-model head and a prompt template (text).
+    Prompt,
 }
 
 impl Protocol {
@@ -19,7 +23,15 @@ impl Protocol {
             Protocol::Knn => "knn",
             Protocol::Linear => "linear",
             Protocol::Svm => "svm",
+            Protocol::Finetune => "finetune",
+            Protocol::Prompt => "prompt",
         }
+    }
+
+    /// Whether the protocol reads frozen embeddings (k-NN, linear, SVM) rather than training the
+    /// encoder.
+    pub fn is_frozen(self) -> bool {
+        matches!(self, Protocol::Knn | Protocol::Linear | Protocol::Svm)
     }
 }
 
@@ -30,8 +42,10 @@ impl FromStr for Protocol {
             "knn" => Ok(Protocol::Knn),
             "linear" => Ok(Protocol::Linear),
             "svm" => Ok(Protocol::Svm),
+            "finetune" => Ok(Protocol::Finetune),
+            "prompt" => Ok(Protocol::Prompt),
             other => Err(format!(
-                "unknown protocol `{other}` (expected knn, linear or svm)"
+                "unknown protocol `{other}` (expected knn, linear, svm, finetune or prompt)"
             )),
         }
     }

@@ -1,5 +1,6 @@
-//! The evaluation suite: embed once, then each protocol at each label budget, beside the
-//! supervised baseline trained on the same labelled samples.
+//! The image side of the one evaluation suite (`autodidact_core::eval::suite`): an encoder's
+//! pooled embeddings of both splits, and the supervised baseline trained on the same labelled
+//! images.
 
 use burn::prelude::*;
 
@@ -7,138 +8,116 @@ use super::baseline::{BaselineConfig, supervised_baseline};
 use super::embed::embed_images;
 use crate::data::ImageSet;
 use crate::encoders::{ImageEncoder, Pooling};
-use autodidact_core::eval::knn::{KnnConfig, KnnFeatures, accuracy, knn_predict};
-use autodidact_core::eval::linear::{LinearProbeConfig, linear_probe};
+use autodidact_core::eval::Embeddings;
 pub use autodidact_core::eval::protocol::{Protocol, parse_protocols};
-use autodidact_core::eval::report::EvalResult;
-use autodidact_core::eval::svm::{SvmConfig, svm_predict};
-use autodidact_core::split::{LabelBudget, sample_per_class};
+pub use autodidact_core::eval::suite::{
+    Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig, evaluate,
+};
 
-/// Most labelled samples the SVM protocol accepts (its kernel matrix grows with their square).
-const MAX_SVM_SAMPLES: usize = 5000;
-
-/// What to evaluate.
-#[derive(Clone, Debug)]
-pub struct SuiteConfig {
-    pub budgets: Vec<LabelBudget>,
-    pub protocols: Vec<Protocol>,
-    /// Train the supervised baseline too.
-    pub baseline: Option<BaselineConfig>,
-    /// How the encoder's feature map becomes the representation.
-    pub pooling: Pooling,
-    pub knn: KnnConfig,
-    /// What k-NN's cosine similarity compares.
-    pub knn_features: KnnFeatures,
-    pub linear: LinearProbeConfig,
-    /// Seed of the label sampling.
-    pub seed: u64,
+/// How images read the frozen protocols: k-NN on `knn` (the method's default,
+/// [`crate::methods::MethodKind::knn_features`]), the linear probe and the SVM on the pooled
+/// embeddings as they are (the probe standardises with its labelled samples' statistics).
+pub fn image_features(knn: Features) -> ProtocolFeatures {
+    ProtocolFeatures {
+        knn,
+        linear: Features::Raw,
+        svm: Features::Raw,
+    }
 }
 
-/// Runs the suite for a pre-trained `encoder` (input side `size`).
-pub fn evaluate(
-    encoder: &ImageEncoder,
+/// A pre-trained image encoder with its labelled train and test images.
+pub struct ImageEvaluand<'a> {
+    encoder: &'a ImageEncoder,
+    /// Side of the square network input.
     size: usize,
-    train: &ImageSet,
-    test: &ImageSet,
-    cfg: &SuiteConfig,
-    device: &Device,
-    log: &dyn Fn(&str),
-) -> anyhow::Result<Vec<EvalResult>> {
-    let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
-        anyhow::bail!("evaluation needs labelled train and test splits");
-    };
-    if train.channels != test.channels {
-        anyhow::bail!(
-            "train images have {} channels but test images have {}",
-            train.channels,
-            test.channels
-        );
-    }
-    let num_classes = train.num_classes().max(test.num_classes());
-    let depth = encoder.vit_depth().map_or(String::new(), |k| {
-        format!(" of the tokens after {k} ViT blocks")
-    });
-    log(&format!(
-        "embedding {} train and {} test images ({} pooling{depth}, {} values each; k-NN on {} features)",
-        train.len(),
-        test.len(),
-        format!("{:?}", cfg.pooling).to_lowercase(),
-        cfg.pooling.dim(encoder.out_dim()),
-        cfg.knn_features.name()
-    ));
-    let train_emb = embed_images(encoder, cfg.pooling, train, size, device);
-    let test_emb = embed_images(encoder, cfg.pooling, test, size, device);
-    let (knn_train, knn_test) = cfg.knn_features.apply(&train_emb, &test_emb);
+    train: &'a ImageSet,
+    test: &'a ImageSet,
+    train_labels: &'a [u32],
+    test_labels: &'a [u32],
+    pooling: Pooling,
+    baseline: BaselineConfig,
+    device: &'a Device,
+}
 
-    let mut results = Vec::new();
-    for &budget in &cfg.budgets {
-        let idx = sample_per_class(train_labels, budget, cfg.seed);
-        let labels: Vec<u32> = idx.iter().map(|&i| train_labels[i]).collect();
-        let baseline_accuracy = match &cfg.baseline {
-            Some(b) => {
-                log(&format!(
-                    "training the supervised baseline on {} labelled images ({budget} per class)",
-                    idx.len()
-                ));
-                Some(supervised_baseline(
-                    encoder,
-                    &train.subset(&idx),
-                    test,
-                    size,
-                    b,
-                    device,
-                )?)
-            }
-            None => None,
+impl<'a> ImageEvaluand<'a> {
+    /// `encoder` (input side `size`) read through `pooling` on `train` and `test`, both
+    /// labelled and of one channel count; `baseline` is trained when the suite asks for it.
+    pub fn new(
+        encoder: &'a ImageEncoder,
+        size: usize,
+        train: &'a ImageSet,
+        test: &'a ImageSet,
+        pooling: Pooling,
+        baseline: BaselineConfig,
+        device: &'a Device,
+    ) -> anyhow::Result<Self> {
+        let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
+            anyhow::bail!("evaluation needs labelled train and test splits");
         };
-        for &protocol in &cfg.protocols {
-            let ssl_accuracy = match protocol {
-                Protocol::Knn => {
-                    let bank = knn_train.select(&idx);
-                    let pred = knn_predict(&bank, &labels, num_classes, &knn_test, &cfg.knn);
-                    accuracy(&pred, test_labels)
-                }
-                Protocol::Linear => linear_probe(
-                    &train_emb.select(&idx),
-                    &labels,
-                    num_classes,
-                    &test_emb,
-                    test_labels,
-                    &cfg.linear,
-                ),
-                Protocol::Svm => {
-                    if idx.len() > MAX_SVM_SAMPLES {
-                        anyhow::bail!(
-                            "the svm protocol fits a kernel matrix of the labelled samples; {} is \
-                             more than {MAX_SVM_SAMPLES}: use it with fewer labels per class",
-                            idx.len()
-                        );
-                    }
-                    accuracy(
-                        &svm_predict(
-                            &train_emb.select(&idx),
-                            &labels,
-                            num_classes,
-                            &test_emb,
-                            &SvmConfig::default(),
-                        ),
-                        test_labels,
-                    )
-                }
-            };
-            log(&format!(
-                "{} at {budget} labels per class: {:.2}%",
-                protocol.name(),
-                100.0 * ssl_accuracy
-            ));
-            results.push(EvalResult {
-                protocol: protocol.name().to_string(),
-                labels_per_class: Some(budget),
-                labels_fraction: None,
-                ssl_accuracy,
-                baseline_accuracy,
-            });
+        if train.channels != test.channels {
+            anyhow::bail!(
+                "train images have {} channels but test images have {}",
+                train.channels,
+                test.channels
+            );
         }
+        Ok(Self {
+            encoder,
+            size,
+            train,
+            test,
+            train_labels,
+            test_labels,
+            pooling,
+            baseline,
+            device,
+        })
     }
-    Ok(results)
+}
+
+impl Evaluand for ImageEvaluand<'_> {
+    fn train_labels(&self) -> &[u32] {
+        self.train_labels
+    }
+
+    fn test_labels(&self) -> &[u32] {
+        self.test_labels
+    }
+
+    fn embed(&self, log: &dyn Fn(&str)) -> anyhow::Result<(Embeddings, Embeddings)> {
+        let depth = self.encoder.vit_depth().map_or(String::new(), |k| {
+            format!(" of the tokens after {k} ViT blocks")
+        });
+        log(&format!(
+            "embedding {} train and {} test images ({} pooling{depth}, {} values each)",
+            self.train.len(),
+            self.test.len(),
+            self.pooling.name(),
+            self.pooling.dim(self.encoder.out_dim()),
+        ));
+        let embed = |set| embed_images(self.encoder, self.pooling, set, self.size, self.device);
+        Ok((embed(self.train), embed(self.test)))
+    }
+
+    fn baselines(
+        &self,
+        labelled: &[usize],
+        share: LabelShare,
+        protocols: &[Protocol],
+        log: &dyn Fn(&str),
+    ) -> anyhow::Result<Baselines> {
+        log(&format!(
+            "training the supervised baseline on {} labelled images ({share})",
+            labelled.len()
+        ));
+        let accuracy = supervised_baseline(
+            self.encoder,
+            &self.train.subset(labelled),
+            self.test,
+            self.size,
+            &self.baseline,
+            self.device,
+        )?;
+        Ok(protocols.iter().map(|&p| (p, accuracy)).collect())
+    }
 }
