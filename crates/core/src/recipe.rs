@@ -11,8 +11,10 @@ use anyhow::{Context, bail};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::error::DataError;
 use crate::train::limits::{self, Settings};
 use crate::train::optim::OptimizerKind;
+use crate::train::settings::toml_error;
 
 /// Every setting a recipe may fix; absent ones fall back to the command line, then the defaults.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -47,9 +49,10 @@ impl Recipe {
     /// Reads a recipe file and checks the settings every modality shares.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read recipe", path.display()))?;
-        let mut recipe: Recipe = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: invalid recipe: {}", path.display(), e.message()))?;
+            .map_err(|e| DataError::invalid(path, format!("cannot read recipe: {e}")))?;
+        let mut recipe: Recipe = toml::from_str(&text).map_err(|e| {
+            DataError::invalid(path, format!("invalid recipe: {}", toml_error(&text, &e)))
+        })?;
         recipe.source = path.to_path_buf();
         if recipe.epochs.is_some() && recipe.minutes.is_some() {
             bail!("{}: give epochs or minutes, not both", path.display());

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 
 use super::{SeriesProblem, SeriesSet};
+use autodidact_core::error::DataError;
 
 /// Where the class label sits in a CSV row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -516,6 +517,10 @@ fn align_classes(
 /// column, as in the UCR archive's CSV/TSV releases; the test set uses the train set's class names),
 /// or a single `.ts` / `.csv` / `.tsv` file (train only).
 pub fn load_series(path: &Path) -> anyhow::Result<SeriesProblem> {
+    read_problem(path).map_err(|e| DataError::read(path, e))
+}
+
+fn read_problem(path: &Path) -> anyhow::Result<SeriesProblem> {
     if path.is_file() {
         let stem = path
             .file_stem()
@@ -798,7 +803,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("Toy");
         std::fs::create_dir(&folder).unwrap();
-        let err = format!("{:#}", load_series(&folder).unwrap_err());
+        let err = load_series(&folder).unwrap_err();
+        // A caller can tell a bad file from any other failure, and which path it was.
+        let bad = err.downcast_ref::<DataError>().expect("a data error");
+        assert_eq!(bad.path(), folder.as_path());
+        let err = format!("{err:#}");
         assert!(err.contains("Toy: no series files"), "{err}");
         write(&folder, "Other_TRAIN.ts", UNIVARIATE);
         let err = format!("{:#}", load_series(&folder).unwrap_err());

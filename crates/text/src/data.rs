@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::{LabelledTexts, TextProblem};
+use autodidact_core::error::DataError;
 
 /// How a plain corpus is cut into texts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,10 @@ const TEST_SHARE: f64 = 0.2;
 /// Reads a corpus of texts from a text file, a folder of `.txt`/`.raw` files (sorted by name, not
 /// recursive) or a labelled TSV/CSV file (its text column only; labels are ignored).
 pub fn read_corpus(path: &Path, unit: TextUnit) -> Result<Vec<String>> {
+    read_corpus_at(path, unit).map_err(|e| DataError::read(path, e))
+}
+
+fn read_corpus_at(path: &Path, unit: TextUnit) -> Result<Vec<String>> {
     let mut texts = Vec::new();
     if path.is_dir() {
         let files = files_in(path, has_plain_text_extension)?;
@@ -55,6 +60,10 @@ pub fn read_corpus(path: &Path, unit: TextUnit) -> Result<Vec<String>> {
 /// Class names are the sorted distinct labels (numerically when all are integers); with a
 /// `classes.txt` next to the file, labels `1..=N` are named by its lines in order.
 pub fn read_labelled(path: &Path) -> Result<LabelledTexts> {
+    read_labelled_at(path).map_err(|e| DataError::read(path, e))
+}
+
+fn read_labelled_at(path: &Path) -> Result<LabelledTexts> {
     let rows = read_rows(path)?;
     let class_names = match read_classes_txt(path)? {
         Some(names) => names,
@@ -73,6 +82,10 @@ pub fn read_labelled(path: &Path) -> Result<LabelledTexts> {
 ///
 /// The test set uses the train set's class names; a test label unknown to train is an error.
 pub fn load_text_problem(path: &Path, seed: u64) -> Result<TextProblem> {
+    read_problem(path, seed).map_err(|e| DataError::read(path, e))
+}
+
+fn read_problem(path: &Path, seed: u64) -> Result<TextProblem> {
     if !path.exists() {
         bail!("{}: no such file or folder", path.display());
     }
@@ -769,6 +782,8 @@ mod tests {
             (vec![1, 1], p.train.class_names.clone())
         );
         write(dir.path(), "test.tsv", b"label\tcontent\n1\td\n2\te\n");
+        let failed = load_text_problem(dir.path(), 0).unwrap_err();
+        assert!(failed.downcast_ref::<DataError>().is_some(), "{failed:#}");
         let err = err_of(load_text_problem(dir.path(), 0));
         assert!(
             err.contains("test.tsv:3: label '2' is not one of the classes [0, 1]"),

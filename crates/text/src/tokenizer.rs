@@ -209,6 +209,10 @@ impl TextTokenizer {
 
     /// Reads a tokenizer written by [`TextTokenizer::save`].
     pub fn load(path: &Path) -> Result<Self> {
+        Self::read(path).map_err(|e| autodidact_core::error::DataError::read(path, e))
+    }
+
+    fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
         let saved: Saved = serde_json::from_str(&text).map_err(|e| {

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use autodidact_core::error::{DataError, TrainError};
 use autodidact_vision::augment::image::AugmentConfig;
 use autodidact_vision::encoders::ImageEncoder;
 use autodidact_vision::encoders::heads::MlpHead;
@@ -63,6 +64,12 @@ fn nan_loss_stops_the_run_with_a_clear_message_and_keeps_the_checkpoint() {
     };
     let dir = tempfile::tempdir().unwrap();
     let err = pretrain_with::<FailsAtStep3>(&cfg, train, dir.path(), &common::quiet()).unwrap_err();
+    // A caller can tell the NaN stop from a bad file or setting.
+    assert!(matches!(
+        err.downcast_ref::<TrainError>(),
+        Some(TrainError::LossNotFinite { step: 2, .. })
+    ));
+    assert!(err.downcast_ref::<DataError>().is_none());
     let msg = err.to_string();
     assert!(msg.contains("NaN") && msg.contains("step 2"), "{msg}");
     assert!(

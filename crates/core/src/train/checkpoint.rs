@@ -16,6 +16,8 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
+use crate::train::progress::Observer;
+
 /// How many step checkpoints to keep besides the newest.
 const KEEP_OLDER: usize = 1;
 
@@ -304,13 +306,14 @@ impl Checkpoints {
 
     /// Where a run starts: `fresh` with `model` and `optim` as built, or, when `resume` and a
     /// checkpoint exists, the newest checkpoint that loads. A damaged newest checkpoint is
-    /// renamed `step-N.damaged` and the one before it is used, saying so on stderr.
+    /// renamed `step-N.damaged` and the one before it is used, saying so to `observer`.
     pub fn start<M: Module>(
         &self,
         model: M,
         optim: ModuleOptimizer,
         fresh: TrainState,
         resume: bool,
+        observer: &mut dyn Observer,
     ) -> anyhow::Result<(M, ModuleOptimizer, TrainState)> {
         self.recover()?;
         if !resume {
@@ -322,10 +325,15 @@ impl Checkpoints {
             match Self::load(&dir, model.clone(), optim.clone()) {
                 Ok(loaded) => {
                     for (bad, err) in &damaged {
-                        set_aside_damaged(bad, err)?;
+                        let aside = set_aside_damaged(bad)?;
+                        observer.message(&format!(
+                            "warning: checkpoint {} cannot be loaded ({err:#}); kept as {}",
+                            bad.display(),
+                            aside.display()
+                        ));
                     }
                     if !damaged.is_empty() {
-                        eprintln!("warning: resuming from {}", dir.display());
+                        observer.message(&format!("warning: resuming from {}", dir.display()));
                     }
                     return Ok(loaded);
                 }
@@ -387,20 +395,18 @@ fn quietly_unless_panic<T>(path: &Path, read: impl FnOnce() -> T) -> anyhow::Res
     result.map_err(|_| anyhow::anyhow!("{}: damaged (Burn could not read it)", path.display()))
 }
 
-fn set_aside_damaged(dir: &Path, err: &anyhow::Error) -> anyhow::Result<()> {
+/// Renames checkpoint `dir` to `<dir>.damaged` (replacing an earlier one of that name) and
+/// returns the new name.
+fn set_aside_damaged(dir: &Path) -> anyhow::Result<PathBuf> {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
     name.push(".damaged");
     let aside = dir.with_file_name(name);
-    eprintln!(
-        "warning: checkpoint {} cannot be loaded ({err:#}); kept as {}",
-        dir.display(),
-        aside.display()
-    );
     if aside.exists() {
         fs::remove_dir_all(&aside)
             .with_context(|| format!("{}: cannot remove", aside.display()))?;
     }
-    rename_durably(dir, &aside)
+    rename_durably(dir, &aside)?;
+    Ok(aside)
 }
 
 fn checksum(path: &Path) -> anyhow::Result<u32> {
@@ -440,6 +446,7 @@ fn first_non_finite<M: Module>(model: &M) -> Option<String> {
 mod tests {
     use super::*;
     use crate::train::optim::{OptimizerConfig, build_optimizer};
+    use crate::train::progress::Silent;
     use burn::nn::{Linear, LinearConfig};
 
     fn linear(value: f32) -> Linear {
@@ -488,7 +495,13 @@ mod tests {
         fs::create_dir_all(dir.path().join("checkpoints/.tmp-step-00000004")).unwrap();
         assert_eq!(checkpoints.latest(), None);
         let (_, _, loaded) = checkpoints
-            .start(linear(0.0), optim.clone(), TrainState::fresh(None), true)
+            .start(
+                linear(0.0),
+                optim.clone(),
+                TrainState::fresh(None),
+                true,
+                &mut Silent,
+            )
             .unwrap();
         assert_eq!(loaded, state(4));
         assert!(!aside.exists() && !dir.path().join("checkpoints/.tmp-step-00000004").exists());
@@ -499,7 +512,13 @@ mod tests {
         };
         checkpoints.save(&linear(0.25), &optim, &again).unwrap();
         let (_, _, loaded) = checkpoints
-            .start(linear(0.0), optim, TrainState::fresh(None), true)
+            .start(
+                linear(0.0),
+                optim,
+                TrainState::fresh(None),
+                true,
+                &mut Silent,
+            )
             .unwrap();
         assert!(loaded.finished);
     }
@@ -520,6 +539,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("model.bpk: damaged (checksum"), "{err}");
+    }
+
+    /// Keeps the messages it is told.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl Observer for Recorder {
+        fn step(&mut self, _: &crate::train::progress::StepReport) {}
+        fn message(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+    }
+
+    #[test]
+    fn a_damaged_newest_checkpoint_is_set_aside_and_said_to_the_observer() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path());
+        let optim = build_optimizer(&OptimizerConfig::default());
+        checkpoints.save(&linear(0.5), &optim, &state(1)).unwrap();
+        let newest = checkpoints.save(&linear(0.25), &optim, &state(2)).unwrap();
+        fs::write(newest.join("model.bpk"), b"not a model").unwrap();
+        let mut said = Recorder::default();
+        let (_, _, loaded) = checkpoints
+            .start(linear(0.0), optim, TrainState::fresh(None), true, &mut said)
+            .unwrap();
+        assert_eq!(loaded, state(1));
+        assert!(newest.with_file_name("step-00000002.damaged").is_dir());
+        assert_eq!(said.0.len(), 2, "{:?}", said.0);
+        assert!(said.0[0].contains("cannot be loaded"), "{:?}", said.0);
+        assert!(said.0[1].contains("resuming from"), "{:?}", said.0);
     }
 
     #[test]

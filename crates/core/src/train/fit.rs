@@ -138,6 +138,7 @@ where
         build_optimizer(&settings.optimizer),
         fresh,
         opts.resume,
+        observer,
     )?;
     let encoder_path = run_dir.join("encoder.safetensors");
     if state.finished {

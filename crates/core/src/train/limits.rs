@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use anyhow::bail;
+use crate::error::SettingError;
 
 /// Samples per batch (image runs also need at least two and no more than the data set holds).
 pub const BATCH_SIZE: RangeInclusive<usize> = 1..=65_536;
@@ -147,17 +147,24 @@ impl<'a> Settings<'a> {
     }
 
     pub fn int(&self, key: &str, value: usize, range: RangeInclusive<usize>) -> anyhow::Result<()> {
-        match int(value, &range) {
-            Ok(_) => Ok(()),
-            Err(e) => bail!("{}: {key} = {value}: {e}", self.source),
-        }
+        int(value, &range)
+            .map(|_| ())
+            .map_err(|e| self.error(key, value, e))
     }
 
     pub fn real(&self, key: &str, value: f64, range: Real) -> anyhow::Result<()> {
-        match real(value, &range) {
-            Ok(_) => Ok(()),
-            Err(e) => bail!("{}: {key} = {value}: {e}", self.source),
-        }
+        real(value, &range)
+            .map(|_| ())
+            .map_err(|e| self.error(key, value, e))
+    }
+
+    fn error(&self, key: &str, value: impl fmt::Display, expected: String) -> anyhow::Error {
+        anyhow::Error::new(SettingError {
+            origin: self.source.to_string(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected,
+        })
     }
 
     /// Checks an optional setting when present.

@@ -94,14 +94,14 @@ impl Progress {
         }
     }
 
-    /// A message that must be seen (warnings), above the bar.
+    /// A message that must be seen (warnings): above the bar, or on stderr.
     pub fn message(&self, text: &str) {
         if self.quiet {
             return;
         }
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => println!("{text}"),
+            None => eprintln!("{text}"),
         }
     }
 

@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
+
+use crate::error::DataError;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,18 @@ pub fn save_settings<T: Serialize>(settings: &T, path: &Path) -> anyhow::Result<
     crate::train::checkpoint::write_atomic(path, text.as_bytes())
 }
 
+/// A TOML error in one line: where it is (when known) and what is wrong.
+pub fn toml_error(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            format!("line {line}: {}", err.message())
+        }
+        None => err.message().to_string(),
+    }
+}
+
 /// Reads settings written by [`save_settings`], then checks them with `validate` (given the
 /// file's name for its messages).
 pub fn load_settings<T: serde::de::DeserializeOwned>(
@@ -67,9 +81,51 @@ pub fn load_settings<T: serde::de::DeserializeOwned>(
     validate: impl FnOnce(&T, &str) -> anyhow::Result<()>,
 ) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read run config", path.display()))?;
-    let settings: T =
-        toml::from_str(&text).with_context(|| format!("{}: invalid run config", path.display()))?;
+        .map_err(|e| DataError::invalid(path, format!("cannot read run config: {e}")))?;
+    let settings: T = toml::from_str(&text).map_err(|e| {
+        DataError::invalid(
+            path,
+            format!("invalid run config: {}", toml_error(&text, &e)),
+        )
+    })?;
     validate(&settings, &path.display().to_string())?;
     Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toml_error_names_its_line_on_one_line() {
+        let text = "a = 1\nb = 2\nc = = 3\n";
+        let err = toml::from_str::<toml::Table>(text).unwrap_err();
+        let message = toml_error(text, &err);
+        assert!(message.starts_with("line 3: "), "{message}");
+        assert_eq!(message.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_bad_run_config_is_a_data_error_and_a_bad_value_a_setting_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.toml");
+        let check = |t: &toml::Table, source: &str| {
+            let v = t.get("x").and_then(toml::Value::as_integer).unwrap_or(0) as usize;
+            crate::train::limits::Settings::of(source).int("x", v, 1..=3)
+        };
+        std::fs::write(&path, "x = = 1\n").expect("write");
+        let err = load_settings::<toml::Table>(&path, check).unwrap_err();
+        let data = err.downcast_ref::<DataError>().expect("a data error");
+        assert_eq!(data.path(), path.as_path());
+        std::fs::write(&path, "x = 7\n").expect("write");
+        let err = load_settings::<toml::Table>(&path, check).unwrap_err();
+        let setting = err
+            .downcast_ref::<crate::error::SettingError>()
+            .expect("a setting error");
+        assert_eq!((setting.key.as_str(), setting.value.as_str()), ("x", "7"));
+        assert!(
+            err.to_string().contains("config.toml: x = 7: expected"),
+            "{err}"
+        );
+    }
 }

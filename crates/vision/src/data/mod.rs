@@ -9,41 +9,13 @@ pub mod tar;
 
 pub use autodidact_core::split;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Any error from reading a data set: always names the file and the problem.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error("{}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl DataError {
-    /// A malformed-input error for `path`.
-    pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        DataError::Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-
-    /// An I/O error while reading `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.into(),
-            source,
-        }
-    }
-}
+pub use autodidact_core::error::DataError;
 
 /// Images of one size, stored as `u8` in `N x C x H x W` order, with optional labels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
