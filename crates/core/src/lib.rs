@@ -14,5 +14,6 @@ pub mod heads;
 pub mod losses;
 pub mod method;
 pub mod recipe;
+pub mod registry;
 pub mod split;
 pub mod train;

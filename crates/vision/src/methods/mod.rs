@@ -7,7 +7,6 @@ pub use autodidact_core::{ema, losses};
 pub use view_preset::ViewPreset;
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use std::path::Path;
 
@@ -15,93 +14,14 @@ use crate::augment::image::AugmentConfig;
 use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use autodidact_core::eval::knn::KnnFeatures;
 use autodidact_core::heads::MlpHead;
-use autodidact_core::method::{default_settings, read_settings, recipe_settings};
-use autodidact_core::recipe::Recipe;
 use autodidact_core::train::limits::{self, Settings};
-
-/// Something to do with a method's type, given its [`MethodKind`] ([`MethodKind::visit`]).
-pub trait MethodVisitor {
-    type Output;
-    fn visit<M: ImageMethod>(self) -> Self::Output;
-}
-
-/// Declares the methods: module, type, name (as `--method` and `config.toml` spell it) and a
-/// one-line description; generates [`MethodKind`] and its name <-> type mapping.
-macro_rules! image_methods {
-    ($($kind:ident = $name:literal => $module:ident::$ty:ident, $help:literal;)*) => {
-        $(pub mod $module;)*
-
-        /// The registered image methods.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum MethodKind {
-            $(#[doc = $help] #[serde(rename = $name)] $kind,)*
-        }
-
-        impl MethodKind {
-            /// Every image method, in registration order.
-            pub const ALL: &[MethodKind] = &[$(MethodKind::$kind),*];
-
-            /// The name `--method` and config files use.
-            pub fn name(self) -> &'static str {
-                match self { $(MethodKind::$kind => $name,)* }
-            }
-
-            /// What the method learns, in a line.
-            pub fn help(self) -> &'static str {
-                match self { $(MethodKind::$kind => $help,)* }
-            }
-
-            /// The method called `name`, if it is an image method.
-            pub fn from_name(name: &str) -> Option<Self> {
-                match name { $($name => Some(MethodKind::$kind),)* _ => None }
-            }
-
-            /// Calls `visitor` with the method's type.
-            pub fn visit<V: MethodVisitor>(self, visitor: V) -> V::Output {
-                match self { $(MethodKind::$kind => visitor.visit::<$module::$ty>(),)* }
-            }
-
-            /// The method's default settings as a table (`config.toml`'s `[method_config]`).
-            pub fn default_settings(self) -> toml::Table {
-                match self { $(MethodKind::$kind => default_settings::<<$module::$ty as ImageMethod>::Config>(),)* }
-            }
-
-            /// The method's defaults with `recipe`'s `[method_config]` laid over them.
-            pub fn recipe_settings(self, recipe: &Recipe) -> anyhow::Result<toml::Table> {
-                match self { $(MethodKind::$kind => recipe_settings::<<$module::$ty as ImageMethod>::Config>(recipe),)* }
-            }
-
-            /// Reads `table` as the method's settings and checks them.
-            pub fn check_settings(self, table: &toml::Table, s: &Settings) -> anyhow::Result<()> {
-                match self { $(MethodKind::$kind => read_settings::<<$module::$ty as ImageMethod>::Config>(table, s).map(|_| ()),)* }
-            }
-
-            /// The backbone the method gets when none is chosen ([`ImageMethod::ENCODER`]).
-            pub fn default_encoder(self) -> EncoderKind {
-                match self { $(MethodKind::$kind => <$module::$ty as ImageMethod>::ENCODER,)* }
-            }
-
-            /// The representation evaluation and `embed` read by default ([`ImageMethod::POOLING`]).
-            pub fn pooling(self) -> Pooling {
-                match self { $(MethodKind::$kind => <$module::$ty as ImageMethod>::POOLING,)* }
-            }
-
-            /// What k-NN compares by default ([`ImageMethod::KNN_FEATURES`]).
-            pub fn knn_features(self) -> KnnFeatures {
-                match self { $(MethodKind::$kind => <$module::$ty as ImageMethod>::KNN_FEATURES,)* }
-            }
-
-            fn method_encoder_problem(self, encoder: EncoderKind, vit_patch: usize, size: usize) -> Option<String> {
-                match self { $(MethodKind::$kind => <$module::$ty as ImageMethod>::encoder_problem(encoder, vit_patch, size),)* }
-            }
-        }
-    };
-}
 
 pub mod masking;
 mod view_preset;
 
-image_methods! {
+autodidact_core::method_registry! {
+    /// The registered image methods.
+    pub enum MethodKind: ImageMethod;
     Simclr = "simclr" => simclr::SimClr, "SimCLR: two augmented views, NT-Xent over the batch.";
     Moco = "moco" => moco::MocoV2, "MoCo v2: momentum key encoder and a queue of negatives.";
     Mocov3 = "mocov3" => mocov3::MocoV3, "MoCo v3: momentum encoder, predictor, symmetric InfoNCE over in-batch keys.";
@@ -112,6 +32,33 @@ image_methods! {
     Dino = "dino" => dino::Dino, "DINO: a student matches a momentum teacher's centred, sharpened outputs across multi-crop views.";
     Mae = "mae" => mae::Mae, "MAE: a ViT encodes the visible 25% of patches, a light decoder reconstructs the rest.";
     Inpaint = "inpaint" => inpaint::Inpaint, "Inpainting: a CNN encoder and an upsampling decoder fill in hidden rectangles.";
+}
+
+impl MethodKind {
+    /// The backbone the method gets when none is chosen ([`ImageMethod::ENCODER`]).
+    pub fn default_encoder(self) -> EncoderKind {
+        self.visit(Traits).0
+    }
+
+    /// The representation evaluation and `embed` read by default ([`ImageMethod::POOLING`]).
+    pub fn pooling(self) -> Pooling {
+        self.visit(Traits).1
+    }
+
+    /// What k-NN compares by default ([`ImageMethod::KNN_FEATURES`]).
+    pub fn knn_features(self) -> KnnFeatures {
+        self.visit(Traits).2
+    }
+}
+
+/// Reads a method's constants through its kind.
+struct Traits;
+
+impl MethodVisitor for Traits {
+    type Output = (EncoderKind, Pooling, KnnFeatures);
+    fn visit<M: ImageMethod>(self) -> Self::Output {
+        (M::ENCODER, M::POOLING, M::KNN_FEATURES)
+    }
 }
 
 /// The projection head most methods put on the encoder: `in_dim -> hidden -> out` with
@@ -189,7 +136,16 @@ pub fn check_encoder(
         EncoderKind::Vit if size > 0 && vit_patch > size => Some(format!(
             "--vit-patch {vit_patch} is larger than these {size}x{size} images"
         )),
-        _ => method.method_encoder_problem(encoder, vit_patch, size),
+        _ => {
+            struct Problem(EncoderKind, usize, usize);
+            impl MethodVisitor for Problem {
+                type Output = Option<String>;
+                fn visit<M: ImageMethod>(self) -> Option<String> {
+                    M::encoder_problem(self.0, self.1, self.2)
+                }
+            }
+            method.visit(Problem(encoder, vit_patch, size))
+        }
     }
 }
 
@@ -197,6 +153,7 @@ pub fn check_encoder(
 mod tests {
     use super::*;
     use crate::encoders::vit::VIT_PATCH;
+    use autodidact_core::method::read_settings;
 
     #[test]
     fn method_names_on_the_command_line_and_in_config_files() {
