@@ -32,6 +32,7 @@ autodidact_core::method_registry! {
     Dino = "dino" => dino::Dino, "DINO: a student matches a momentum teacher's centred, sharpened outputs across multi-crop views.";
     Mae = "mae" => mae::Mae, "MAE: a ViT encodes the visible 25% of patches, a light decoder reconstructs the rest.";
     Inpaint = "inpaint" => inpaint::Inpaint, "Inpainting: a CNN encoder and an upsampling decoder fill in hidden rectangles.";
+    Dcl = "dcl" => dcl::Dcl, "DCL: SimCLR with the positive pair left out of InfoNCE's denominator, for small batches.";
 }
 
 impl MethodKind {
