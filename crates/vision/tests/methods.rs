@@ -90,6 +90,11 @@ fn byol_learns() {
 }
 
 #[test]
+fn dcl_learns() {
+    assert_learns(MethodKind::Dcl, |_| {}, 0, 0.3);
+}
+
+#[test]
 fn simsiam_learns() {
     assert_learns(MethodKind::Simsiam, |_| {}, 0, 0.25);
 }
