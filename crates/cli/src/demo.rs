@@ -10,11 +10,8 @@ use std::time::Instant;
 use clap::Args;
 
 use super::flags;
-use autodidact_core::eval::knn::KnnConfig;
-use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::plot::{plot_accuracy_vs_labels, plot_loss_curve};
 use autodidact_core::eval::report::{EvalReport, EvalResult, format_table, markdown_table};
-use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::split::{LabelBudget, split_indices};
 use autodidact_core::train::checkpoint::write_atomic;
 use autodidact_core::train::metrics::{TrainOptions, read_metrics};
@@ -124,24 +121,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..BaselineConfig::default()
     };
     println!("{}", baseline.describe());
-    let suite = SuiteConfig {
-        shares: [1, 10, 100]
+    let suite = SuiteConfig::new(
+        vec![Protocol::Knn, Protocol::Linear],
+        [1, 10, 100]
             .map(|k| LabelShare::PerClass(LabelBudget::PerClass(k)))
             .to_vec(),
-        protocols: vec![Protocol::Knn, Protocol::Linear],
-        baseline: true,
-        knn: KnnConfig::default(),
-        linear: LinearProbeConfig {
-            seed: args.seed,
-            ..LinearProbeConfig::default()
-        },
-        svm: SvmConfig {
-            seed: args.seed,
-            ..SvmConfig::default()
-        },
-        features: image_features(run.config.method.knn_features()),
-        seed: args.seed,
-    };
+        image_features(run.config.method.knn_features()),
+        args.seed,
+    );
     let pooling = run.config.method.pooling();
     let images = ImageEvaluand::new(
         &run.encoder,

@@ -5,7 +5,6 @@ use super::flags;
 use super::methods::Modality;
 use super::run_dir::run_modality;
 use autodidact_core::eval::report::{EvalReport, format_table};
-use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::split::parse_budgets;
 use autodidact_vision::eval::baseline::BaselineConfig;
 use autodidact_vision::eval::suite::{
@@ -42,19 +41,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         println!("{}", baseline.describe());
     }
     let pooling = args.input.pooling(&run);
-    let cfg = SuiteConfig {
-        shares: budgets.into_iter().map(LabelShare::PerClass).collect(),
-        protocols,
-        baseline: args.baseline,
-        knn: args.knn_config(),
-        linear: args.linear_config(),
-        svm: SvmConfig {
-            seed: args.seed,
-            ..SvmConfig::default()
-        },
-        features: image_features(args.knn_features(run.config.method.knn_features())),
-        seed: args.seed,
-    };
+    let shares: Vec<LabelShare> = budgets.into_iter().map(LabelShare::PerClass).collect();
+    let features = image_features(run.config.method.knn_features());
+    let defaults = SuiteConfig::new(protocols.clone(), shares.clone(), features, args.seed);
+    let cfg = args.suite(defaults, protocols, shares);
     let images = ImageEvaluand::new(
         &run.encoder,
         run.config.image_size,

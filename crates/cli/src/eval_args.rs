@@ -10,6 +10,8 @@ use super::methods::Modality;
 use super::run_dir::RunAndData;
 use autodidact_core::eval::knn::{KnnConfig, KnnFeatures};
 use autodidact_core::eval::linear::LinearProbeConfig;
+use autodidact_core::eval::protocol::Protocol;
+use autodidact_core::eval::suite::{LabelShare, ProtocolFeatures, SuiteConfig};
 use autodidact_core::train::limits;
 use autodidact_text::eval::{FineTuneConfig, FrozenEmbeddings};
 
@@ -149,14 +151,29 @@ impl EvalArgs {
         }
     }
 
-    /// The linear probe the flags describe.
-    pub(super) fn linear_config(&self) -> LinearProbeConfig {
-        LinearProbeConfig {
-            steps: self.linear_steps,
-            lr: self.linear_lr,
-            weight_decay: self.linear_weight_decay,
-            seed: self.seed,
-            ..LinearProbeConfig::default()
+    /// The modality's `defaults` with `protocols`, `shares` and the flags laid over them.
+    pub(super) fn suite(
+        &self,
+        defaults: SuiteConfig,
+        protocols: Vec<Protocol>,
+        shares: Vec<LabelShare>,
+    ) -> SuiteConfig {
+        SuiteConfig {
+            protocols,
+            shares,
+            baseline: self.baseline,
+            knn: self.knn_config(),
+            linear: LinearProbeConfig {
+                steps: self.linear_steps,
+                lr: self.linear_lr,
+                weight_decay: self.linear_weight_decay,
+                ..defaults.linear
+            },
+            features: ProtocolFeatures {
+                knn: self.knn_features(defaults.features.knn),
+                ..defaults.features
+            },
+            ..defaults
         }
     }
 }

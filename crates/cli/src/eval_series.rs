@@ -6,10 +6,9 @@ use anyhow::Context;
 
 use super::methods::Modality;
 use super::run_dir::{LoadedSeriesRun, load_series_run, run_kind};
-use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::protocol::parse_protocols;
 use autodidact_core::eval::report::{EvalReport, format_table};
-use autodidact_core::eval::suite::{LabelShare, ProtocolFeatures, SuiteConfig, evaluate};
+use autodidact_core::eval::suite::{LabelShare, evaluate};
 use autodidact_core::split::parse_fractions;
 use autodidact_series::data::load_series;
 use autodidact_series::eval::{SeriesBaselineConfig, SeriesEvaluand, series_suite};
@@ -40,22 +39,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if args.baseline {
         println!("{}", baseline.describe());
     }
-    let defaults = series_suite(args.seed);
-    let cfg = SuiteConfig {
-        protocols,
-        shares: fractions.into_iter().map(LabelShare::Fraction).collect(),
-        baseline: args.baseline,
-        knn: args.knn_config(),
-        linear: LinearProbeConfig {
-            standardize: defaults.linear.standardize,
-            ..args.linear_config()
-        },
-        features: ProtocolFeatures {
-            knn: args.knn_features(defaults.features.knn),
-            ..defaults.features
-        },
-        ..defaults
-    };
+    let shares = fractions.into_iter().map(LabelShare::Fraction).collect();
+    let cfg = args.suite(series_suite(args.seed), protocols, shares);
     let series = SeriesEvaluand::new(&encoder, &run, &problem.train, test, baseline, &device)?;
     let results = evaluate(&series, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));

@@ -7,10 +7,9 @@ use super::methods::Modality;
 use super::run_dir::{LoadedTextRun, load_text_run, run_kind};
 use anyhow::Context;
 use anyhow::bail;
-use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::protocol::{Protocol, parse_protocols};
 use autodidact_core::eval::report::{EvalReport, format_table};
-use autodidact_core::eval::suite::{LabelShare, ProtocolFeatures, SuiteConfig, evaluate};
+use autodidact_core::eval::suite::{LabelShare, evaluate};
 use autodidact_core::split::parse_fractions;
 use autodidact_text::data::load_text_problem;
 use autodidact_text::eval::{TextEvaluand, TextTraining, text_suite};
@@ -70,22 +69,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let defaults = text_suite(args.seed);
-    let cfg = SuiteConfig {
-        protocols,
-        shares: fractions.into_iter().map(LabelShare::Fraction).collect(),
-        baseline: args.baseline,
-        knn: args.knn_config(),
-        linear: LinearProbeConfig {
-            standardize: defaults.linear.standardize,
-            ..args.linear_config()
-        },
-        features: ProtocolFeatures {
-            knn: args.knn_features(defaults.features.knn),
-            ..defaults.features
-        },
-        ..defaults
-    };
+    let shares = fractions.into_iter().map(LabelShare::Fraction).collect();
+    let cfg = args.suite(text_suite(args.seed), protocols, shares);
     println!(
         "{}: {} train / {} test texts, {} classes",
         problem.name,

@@ -112,6 +112,9 @@ pub(super) fn run(
     cfg.minutes = args.minutes.or(recipe.minutes);
     cfg.seed = args.seed.or(recipe.seed).unwrap_or(cfg.seed);
     cfg.device = args.device;
+    if let Some(kind) = args.optimizer.or(recipe.optimizer) {
+        cfg.optimizer.kind = kind;
+    }
     cfg.optimizer.lr = args.lr.or(recipe.lr).unwrap_or(cfg.optimizer.lr);
     cfg.optimizer.weight_decay = args
         .weight_decay

@@ -12,13 +12,11 @@ use super::batch::{Scaler, SeriesBatch};
 use super::encoder::{SeriesEncoder, SeriesEncoderConfig};
 use super::train::{SeriesRunConfig, batch_indices};
 use autodidact_core::eval::Embeddings;
-use autodidact_core::eval::knn::{KnnConfig, accuracy};
-use autodidact_core::eval::linear::LinearProbeConfig;
+use autodidact_core::eval::knn::accuracy;
 use autodidact_core::eval::protocol::Protocol;
 use autodidact_core::eval::suite::{
     Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig,
 };
-use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::split::sample_fraction;
 use autodidact_core::train::seed::mix;
 use autodidact_core::train::seed::seeded_init;
@@ -174,24 +172,12 @@ pub const SERIES_FEATURES: ProtocolFeatures = ProtocolFeatures {
 /// the train labels, beside the supervised baseline; `seed` draws the labels and seeds the
 /// classifiers.
 pub fn series_suite(seed: u64) -> SuiteConfig {
-    SuiteConfig {
-        protocols: vec![Protocol::Svm, Protocol::Linear],
-        shares: vec![LabelShare::Fraction(1.0)],
-        baseline: true,
-        knn: KnnConfig::default(),
-        // The features arrive standardised by the train split (SERIES_FEATURES).
-        linear: LinearProbeConfig {
-            standardize: false,
-            seed,
-            ..LinearProbeConfig::default()
-        },
-        svm: SvmConfig {
-            seed,
-            ..SvmConfig::default()
-        },
-        features: SERIES_FEATURES,
+    SuiteConfig::new(
+        vec![Protocol::Svm, Protocol::Linear],
+        vec![LabelShare::Fraction(1.0)],
+        SERIES_FEATURES,
         seed,
-    }
+    )
 }
 
 /// A pre-trained series encoder with its labelled train and test series.

@@ -19,13 +19,11 @@ use super::prompt::Prompt;
 use super::tokenizer::TextTokenizer;
 use super::train::TextRunConfig;
 use autodidact_core::eval::Embeddings;
-use autodidact_core::eval::knn::{KnnConfig, accuracy};
-use autodidact_core::eval::linear::LinearProbeConfig;
+use autodidact_core::eval::knn::accuracy;
 use autodidact_core::eval::protocol::Protocol;
 use autodidact_core::eval::suite::{
     Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig,
 };
-use autodidact_core::eval::svm::SvmConfig;
 use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind, build_optimizer};
 use autodidact_core::train::schedule::warmup_cosine;
 use autodidact_core::train::seed::mix;
@@ -299,24 +297,12 @@ pub const TEXT_FEATURES: ProtocolFeatures = ProtocolFeatures {
 /// The text suite's defaults: fine-tuning on all the train labels beside the from-scratch
 /// baseline; `seed` draws the labels and seeds the classifiers.
 pub fn text_suite(seed: u64) -> SuiteConfig {
-    SuiteConfig {
-        protocols: vec![Protocol::Finetune],
-        shares: vec![LabelShare::Fraction(1.0)],
-        baseline: true,
-        knn: KnnConfig::default(),
-        // The features arrive standardised by the train split (TEXT_FEATURES).
-        linear: LinearProbeConfig {
-            standardize: false,
-            seed,
-            ..LinearProbeConfig::default()
-        },
-        svm: SvmConfig {
-            seed,
-            ..SvmConfig::default()
-        },
-        features: TEXT_FEATURES,
+    SuiteConfig::new(
+        vec![Protocol::Finetune],
+        vec![LabelShare::Fraction(1.0)],
+        TEXT_FEATURES,
         seed,
-    }
+    )
 }
 
 /// How the protocols that train the Transformer train it.

@@ -89,6 +89,36 @@ pub struct SuiteConfig {
     pub seed: u64,
 }
 
+impl SuiteConfig {
+    /// `protocols` at `shares` beside the baseline, with k-NN, the probe and the SVM at their
+    /// defaults seeded by `seed`, reading `features`. The probe standardises with its labelled
+    /// samples' statistics only when it reads raw features (standardised ones already are).
+    pub fn new(
+        protocols: Vec<Protocol>,
+        shares: Vec<LabelShare>,
+        features: ProtocolFeatures,
+        seed: u64,
+    ) -> Self {
+        Self {
+            protocols,
+            shares,
+            baseline: true,
+            knn: KnnConfig::default(),
+            linear: LinearProbeConfig {
+                standardize: features.linear == Features::Raw,
+                seed,
+                ..LinearProbeConfig::default()
+            },
+            svm: SvmConfig {
+                seed,
+                ..SvmConfig::default()
+            },
+            features,
+            seed,
+        }
+    }
+}
+
 /// The supervised baselines of one label share: one accuracy per protocol that has one.
 pub type Baselines = Vec<(Protocol, f64)>;
 

@@ -3,62 +3,25 @@
 //! positive dominates the denominator, which small batches make common; dropping the positive
 //! from the denominator removes that coupling, so the loss learns without large batches.
 //!
-//! The temperature defaults to SimCLR's here, so that the two differ only by the decoupling.
+//! The network, settings and views are SimCLR's (temperature included), so that the two differ
+//! only by the decoupling.
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use super::{
-    ImageMethod, Method, MethodSettings, StepOutput, ViewPreset, check_projection, projector,
-};
+use super::simclr::{SimClr, SimClrConfig};
+use super::{ImageMethod, Method, StepOutput};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::ImageEncoder;
-use autodidact_core::heads::MlpHead;
 use autodidact_core::losses::l2_normalize;
-use autodidact_core::train::limits::{self, Settings};
 
+/// SimCLR's network, trained with the decoupled loss.
 #[derive(Module, Debug)]
 pub struct Dcl {
-    pub encoder: ImageEncoder,
-    pub projector: MlpHead,
-    pub temperature: f64,
+    pub simclr: SimClr,
 }
 
-/// DCL's settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DclConfig {
-    /// Softmax temperature.
-    pub temperature: f64,
-    /// Hidden width of the projection head.
-    pub proj_hidden: usize,
-    /// Output width of the projection head.
-    pub proj_dim: usize,
-    /// The augmentation pair.
-    pub views: ViewPreset,
-}
-
-impl Default for DclConfig {
-    fn default() -> Self {
-        Self {
-            temperature: 0.5,
-            proj_hidden: 512,
-            proj_dim: 128,
-            views: ViewPreset::Method,
-        }
-    }
-}
-
-impl MethodSettings for DclConfig {
-    fn validate(&self, s: &Settings) -> anyhow::Result<()> {
-        s.real(
-            "method_config.temperature",
-            self.temperature,
-            limits::TEMPERATURE,
-        )?;
-        check_projection(s, self.proj_hidden, self.proj_dim)
-    }
-}
+/// DCL's settings are SimCLR's.
+pub type DclConfig = SimClrConfig;
 
 /// The decoupled contrastive loss over the 2N samples of two views: for each anchor, minus its
 /// positive's scaled cosine plus the log-sum-exp over its negatives only (neither itself nor its
@@ -86,24 +49,17 @@ impl ImageMethod for Dcl {
     type Config = DclConfig;
 
     fn new(cfg: &DclConfig, encoder: ImageEncoder, device: &Device) -> Self {
-        let projector = projector(encoder.out_dim(), cfg.proj_hidden, cfg.proj_dim, device);
         Self {
-            encoder,
-            projector,
-            temperature: cfg.temperature,
+            simclr: SimClr::new(cfg, encoder, device),
         }
     }
 
     fn views(cfg: &DclConfig, channels: usize, size: usize) -> Vec<AugmentConfig> {
-        let own = [
-            AugmentConfig::simclr(channels, size),
-            AugmentConfig::simclr(channels, size),
-        ];
-        cfg.views.pair(own, channels, size)
+        SimClr::views(cfg, channels, size)
     }
 
     fn into_encoder(self) -> ImageEncoder {
-        self.encoder
+        self.simclr.into_encoder()
     }
 }
 
@@ -112,18 +68,13 @@ impl Method for Dcl {
     type Encoder = ImageEncoder;
 
     fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
-        let n = views[0].dims()[0];
-        // One pass over both views, so BatchNorm normalises over all 2N samples (as SimCLR).
-        let z = self
-            .projector
-            .forward(self.encoder.forward(Tensor::cat(views, 0)));
-        let z1 = z.clone().narrow(0, 0, n);
-        let z2 = z.narrow(0, n, n);
-        StepOutput::new(decoupled_loss(z1.clone(), z2, self.temperature), z1)
+        let (z1, z2) = self.simclr.projections(views);
+        let loss = decoupled_loss(z1.clone(), z2, self.simclr.temperature);
+        StepOutput::new(loss, z1)
     }
 
     fn encoder(&self) -> &ImageEncoder {
-        &self.encoder
+        &self.simclr.encoder
     }
 }
 

@@ -72,18 +72,24 @@ impl ImageMethod for SimClr {
     }
 }
 
+impl SimClr {
+    /// The projections of the two views, in one pass so that BatchNorm normalises over all 2N
+    /// samples as in the paper.
+    pub fn projections(&self, views: Vec<Tensor<4>>) -> (Tensor<2>, Tensor<2>) {
+        let n = views[0].dims()[0];
+        let z = self
+            .projector
+            .forward(self.encoder.forward(Tensor::cat(views, 0)));
+        (z.clone().narrow(0, 0, n), z.narrow(0, n, n))
+    }
+}
+
 impl Method for SimClr {
     type Batch = Vec<Tensor<4>>;
     type Encoder = ImageEncoder;
 
     fn step(&self, views: Vec<Tensor<4>>, _seed: u64) -> StepOutput {
-        let n = views[0].dims()[0];
-        // One pass over both views, so BatchNorm normalises over all 2N samples as in the paper.
-        let z = self
-            .projector
-            .forward(self.encoder.forward(Tensor::cat(views, 0)));
-        let z1 = z.clone().narrow(0, 0, n);
-        let z2 = z.narrow(0, n, n);
+        let (z1, z2) = self.projections(views);
         StepOutput::new(losses::nt_xent(z1.clone(), z2, self.temperature), z1)
     }
 
