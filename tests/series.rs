@@ -14,6 +14,28 @@ fn pretrain_eval_and_bench_ucr_on_the_command_line() {
     write_problem(&data, "Waves", 10, 40);
     let run = tmp.path().join("run");
     let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    // Flags of another modality are refused by name before anything is read or written.
+    for (flag, value) in [
+        ("--tokenizer", "char"),
+        ("--encoder", "cnn"),
+        ("--no-cache", ""),
+    ] {
+        let mut args = vec![
+            "pretrain", "--method", "ts-order", "--data", data_s, "--out", run_s,
+        ];
+        args.push(flag);
+        if !value.is_empty() {
+            args.push(value);
+        }
+        let out = run_cli(&args);
+        let err = stderr(&out);
+        assert!(!out.status.success() && err.contains(flag), "{flag}: {err}");
+        assert!(
+            err.contains("series methods") && err.lines().count() == 1,
+            "{err}"
+        );
+        assert!(!run.exists());
+    }
     let out = run_cli(&[
         "pretrain", "--method", "ts-order", "--data", data_s, "--steps", "12", "--out", run_s,
     ]);

@@ -13,6 +13,7 @@ use super::run_dir::{in_new_folder, load_data, print_summary};
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
 use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact_core::train::run_folder::RunFolder;
+use autodidact_vision::data::ImageFormat;
 use autodidact_vision::data::ImageSet;
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::encoders::vit::VIT_PATCH;
@@ -52,6 +53,7 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
             Modality::Image => resume_images(folder.path(), args.no_cache),
         };
     }
+    args.check_modality(method.modality())?;
     let method = match method {
         AnyMethod::Series(m) => {
             return super::pretrain_series::run(&args, &recipe, m, data_path, &out);
@@ -61,11 +63,11 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         }
         AnyMethod::Image(m) => m,
     };
-    if args.tokenizer.is_some() || args.model.is_some() || args.context.is_some() {
-        bail!("--tokenizer, --model and --context apply to text methods (mlm, clm, simcse)");
-    }
-    if args.steps.is_some() || recipe.steps.is_some() {
-        bail!("steps apply to series methods; give image runs --epochs or --minutes");
+    if recipe.steps.is_some() {
+        bail!(
+            "{}: steps apply to series and text methods; give image runs epochs or minutes",
+            recipe.name()
+        );
     }
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
@@ -81,7 +83,8 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     if let Some(problem) = check_encoder(method, encoder, vit_patch_for(&args, &recipe)?, 0) {
         bail!("{problem}");
     }
-    let data = load_data(&data_path, args.format, args.no_cache)?;
+    let format = args.format.unwrap_or(ImageFormat::Auto);
+    let data = load_data(&data_path, format, args.no_cache)?;
     let cfg = config_from_args(&args, &recipe, method, data_path.clone(), &data.train)?;
     cfg.validate("the settings")?;
     if data.train.len() < cfg.batch_size {
@@ -128,6 +131,7 @@ fn refuse_settings_on_resume(args: &PretrainArgs) -> anyhow::Result<()> {
         ("--recipe", args.recipe.is_some()),
         ("--method", args.method.is_some()),
         ("--data", args.data.is_some()),
+        ("--format", args.format.is_some()),
         ("--encoder", args.encoder.is_some()),
         ("--vit-patch", args.vit_patch.is_some()),
         ("--epochs", args.epochs.is_some()),
@@ -220,7 +224,7 @@ fn config_from_args(
         encoder: encoder_for(args, recipe, method)?,
         vit_patch: vit_patch_for(args, recipe)?,
         data,
-        format: args.format,
+        format: args.format.unwrap_or(ImageFormat::Auto),
         channels: train.channels,
         image_size: train.height.min(train.width),
         budget,

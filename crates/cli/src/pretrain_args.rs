@@ -1,11 +1,12 @@
-//! `autodidact pretrain`'s flags, shared by the image, series and text runs.
+//! `autodidact pretrain`'s flags: those of every run, then each modality's own (given for a
+//! method of another modality, one is an error naming it).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::flags;
-use super::methods::AnyMethod;
+use super::methods::{AnyMethod, Modality};
 use autodidact_core::train::limits;
 use autodidact_core::train::optim::OptimizerKind;
 use autodidact_text::tokenizer::TokenizerKind;
@@ -25,9 +26,9 @@ pub struct PretrainArgs {
     /// unless the recipe names one).
     #[arg(long)]
     pub(super) data: Option<PathBuf>,
-    /// Data format (detected from the path by default).
-    #[arg(long, value_enum, default_value_t = ImageFormat::Auto)]
-    pub(super) format: ImageFormat,
+    /// Image data format [default: detected from the path].
+    #[arg(long, value_enum)]
+    pub(super) format: Option<ImageFormat>,
     /// Backbone [default: vit for mae, cnn otherwise].
     #[arg(long, value_enum)]
     pub(super) encoder: Option<EncoderKind>,
@@ -99,4 +100,33 @@ pub struct PretrainArgs {
     /// Do not read or write the decoded-image cache.
     #[arg(long)]
     pub(super) no_cache: bool,
+}
+
+impl PretrainArgs {
+    /// Fails on a flag that does not apply to a method of `modality`, naming it.
+    pub(super) fn check_modality(&self, modality: Modality) -> anyhow::Result<()> {
+        let image = [
+            ("--format", self.format.is_some()),
+            ("--encoder", self.encoder.is_some()),
+            ("--vit-patch", self.vit_patch.is_some()),
+            ("--no-cache", self.no_cache),
+        ];
+        let text = [
+            ("--tokenizer", self.tokenizer.is_some()),
+            ("--vocab-size", self.vocab_size.is_some()),
+            ("--model", self.model.is_some()),
+            ("--context", self.context.is_some()),
+            ("--init", self.init.is_some()),
+        ];
+        let steps = [("--steps", self.steps.is_some())];
+        let foreign: Vec<(&str, bool)> = match modality {
+            Modality::Image => [&text[..], &steps[..]].concat(),
+            Modality::Series => [&image[..], &text[..]].concat(),
+            Modality::Text => image.to_vec(),
+        };
+        match foreign.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => anyhow::bail!("{flag} does not apply to {modality} methods"),
+            None => Ok(()),
+        }
+    }
 }

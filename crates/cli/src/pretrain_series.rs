@@ -37,11 +37,6 @@ pub(super) fn run(
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (or `data = \"PATH\"` in the recipe)");
     };
-    if args.encoder.is_some() || args.vit_patch.is_some() {
-        bail!(
-            "--encoder and --vit-patch choose an image backbone; series methods use the dilated convolutional encoder"
-        );
-    }
     let problem = load_series(&data_path)?;
     let cfg = config_from_args(args, recipe, method, data_path.clone(), &problem.train)?;
     cfg.validate("the settings")?;

@@ -57,11 +57,6 @@ pub(super) fn run(
     let Some(data_path) = data_path else {
         bail!("no data: give --data PATH (a text file or folder, or a labelled .tsv/.csv)");
     };
-    if args.encoder.is_some() || args.vit_patch.is_some() {
-        bail!(
-            "--encoder and --vit-patch choose an image backbone; text methods use a Transformer (--model)"
-        );
-    }
     let texts = read_texts(&data_path, method)?;
     let kind = args
         .tokenizer
