@@ -4,10 +4,14 @@
 //!
 //! - `vision` (`autodidact-vision`): [`data`], [`augment`], [`encoders`], [`methods`],
 //!   [`train`], [`eval`], [`bench`], and the own CPU [`kernels`];
-//! - `series` (`autodidact-series`): [`series`]; `text` (`autodidact-text`): [`text`];
+//! - `series` (`autodidact-series`): [`series`]; `text` (`autodidact-text`): [`text`]; `audio`
+//!   (`autodidact-audio`): [`audio`];
 //! - the modality-free core (`autodidact-core`) is [`core`], and is re-exported inside the
 //!   modalities where it used to live (`train::checkpoint`, `eval::knn`, ...).
 
+/// Audio (its own crate, `autodidact-audio`).
+#[cfg(feature = "audio")]
+pub use autodidact_audio as audio;
 pub use autodidact_core as core;
 pub use autodidact_core::alloc;
 /// The own CPU kernels (their own crate, `autodidact-kernels`).

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each crate of ours and the crates of ours it may depend on.
-const CRATES: [(&str, &[&str]); 6] = [
+const CRATES: [(&str, &[&str]); 7] = [
     ("crates/core", &[]),
+    ("crates/audio", &["autodidact-core"]),
     ("crates/kernels", &[]),
     ("crates/series", &["autodidact-core"]),
     ("crates/text", &["autodidact-core"]),

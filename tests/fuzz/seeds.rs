@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use autodidact::audio::synthetic::write_wav_bytes;
 use autodidact::eval::npy::write_npy;
 use autodidact::methods::MethodKind;
 use autodidact::series::data::read_ts;
@@ -149,6 +150,27 @@ pub fn ts_files_pairing_with_first() -> Vec<Vec<u8>> {
           4,4,4,4,4,4:a\n"
             .to_vec(),
     ]
+}
+
+/// WAV files: 16-bit mono at 8 kHz, 8-bit stereo at 16 kHz, 24-bit mono at 22.05 kHz.
+pub fn wav_files() -> Vec<Vec<u8>> {
+    let tone = |n: usize| -> Vec<f32> { (0..n).map(|i| 0.4 * (i as f32 * 0.3).sin()).collect() };
+    vec![
+        write_wav_bytes(&tone(300), 8000, 1, 16),
+        write_wav_bytes(&tone(400), 16000, 2, 8),
+        write_wav_bytes(&tone(500), 22050, 1, 24),
+    ]
+}
+
+/// Manifests of the clips `wav_files()` writes as `0.wav`, `1.wav` and `2.wav`.
+pub fn audio_manifests() -> Vec<Vec<u8>> {
+    [
+        "path,label,split\n0.wav,yes,train\n1.wav,no,train\n2.wav,yes,test\n",
+        "label,path\n3,0.wav\n10,1.wav\n3,2.wav\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
 }
 
 /// UCR-style CSV and TSV series files (label first), with a header line and missing cells.

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use autodidact::audio::data::load_audio;
+use autodidact::audio::wav::read_wav;
 use autodidact::data::{self, ImageFormat, cache, folder, idx, image_file};
 use autodidact::eval::npy::read_npy;
 use autodidact::series::data::{LabelColumn, load_series, read_csv, read_ts};
@@ -109,6 +111,8 @@ pub fn all(work: &Path) -> Vec<Target> {
         npy(work),
         recipe(work),
         run_config(work),
+        wav(work),
+        audio_manifest(work),
     ];
     targets.extend(checkpoints::targets(work));
     targets
@@ -210,6 +214,34 @@ fn image_cache(work: &Path) -> Target {
         cache::load(&cache_dir, &key);
         Ok(())
     })
+}
+
+fn wav(work: &Path) -> Target {
+    let member = work.join("wav/x.wav");
+    let path = member.clone();
+    target("wav", seeds::wav_files(), member, PARSED, move || {
+        // At its own rate and resampled: both must hold.
+        both(
+            message(read_wav(&path, 8000)),
+            message(read_wav(&path, 11025)),
+        )
+    })
+}
+
+fn audio_manifest(work: &Path) -> Target {
+    let dir = work.join("audio-manifest");
+    for (i, clip) in seeds::wav_files().iter().enumerate() {
+        write(&dir.join(format!("{i}.wav")), clip);
+    }
+    let member = dir.join("clips.csv");
+    let path = member.clone();
+    target(
+        "audio manifest",
+        seeds::audio_manifests(),
+        member,
+        PARSED,
+        move || message(load_audio(&path, 8000)),
+    )
 }
 
 fn ts_file(work: &Path) -> Target {
