@@ -15,6 +15,7 @@ const CRATES: [(&str, &[&str]); 7] = [
     (
         "crates/cli",
         &[
+            "autodidact-audio",
             "autodidact-core",
             "autodidact-kernels",
             "autodidact-series",

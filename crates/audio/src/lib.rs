@@ -2,7 +2,9 @@
 //! resampled to one rate, and the features methods and baselines read (log-mel spectrograms,
 //! MFCC statistics).
 
+pub mod augment;
 pub mod data;
+pub mod eval;
 pub mod features;
 pub mod synthetic;
 pub mod wav;

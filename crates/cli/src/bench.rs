@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use super::bench_audio::{MfccArgs, run_mfcc};
 use super::flags;
 use autodidact_core::eval::protocol::parse_protocols;
 use autodidact_core::split::parse_fractions;
@@ -80,6 +81,9 @@ enum Workload {
     },
     /// Every series method on every UCR/UEA problem under --data: accuracy table, not speed.
     Ucr(UcrArgs),
+    /// The classical audio baseline: MFCC statistics read by the suite's protocols at labels
+    /// per class (accuracy, not speed).
+    Mfcc(MfccArgs),
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +125,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let result: BenchResult = match args.workload {
         Workload::Ucr(ucr) => return run_ucr(ucr, args.json.as_deref()),
+        Workload::Mfcc(mfcc) => return run_mfcc(mfcc, args.json.as_deref()),
         Workload::SimclrStep {
             encoder,
             batch_size,

@@ -1,6 +1,7 @@
 //! The `autodidact` command line: one file per verb; [`main`] is the binary's whole body.
 
 mod bench;
+mod bench_audio;
 mod demo;
 mod embed;
 mod eval;
