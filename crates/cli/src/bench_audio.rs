@@ -61,14 +61,10 @@ pub(super) fn run_mfcc(args: MfccArgs, json: Option<&Path>) -> anyhow::Result<()
     let mfcc = MfccEvaluand::new(&data.train, test)?;
     let results = evaluate(&mfcc, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));
-    if let Some(path) = json {
-        EvalReport {
-            knn_features: Some(cfg.features.knn),
-            results,
-            ..EvalReport::default()
-        }
-        .write_json(path)?;
-        println!("results written to {}", path.display());
-    }
-    Ok(())
+    let report = EvalReport {
+        knn_features: Some(cfg.features.knn),
+        results,
+        ..EvalReport::default()
+    };
+    flags::write_report(json, report)
 }

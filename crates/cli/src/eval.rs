@@ -56,15 +56,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     let results = evaluate(&images, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));
-    if let Some(path) = &args.json {
-        EvalReport {
-            pooling: Some(pooling.name().to_string()),
-            knn_features: Some(cfg.features.knn),
-            vit_blocks: run.encoder.vit_depth(),
-            results,
-        }
-        .write_json(path)?;
-        println!("results written to {}", path.display());
-    }
-    Ok(())
+    let report = EvalReport {
+        pooling: Some(pooling.name().to_string()),
+        knn_features: Some(cfg.features.knn),
+        vit_blocks: run.encoder.vit_depth(),
+        results,
+    };
+    flags::write_report(args.json.as_deref(), report)
 }

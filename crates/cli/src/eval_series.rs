@@ -2,6 +2,7 @@
 //! beside the supervised baseline and 1-NN Euclidean on the raw series.
 
 use super::eval_args::EvalArgs;
+use super::flags;
 use anyhow::Context;
 
 use super::methods::Modality;
@@ -48,14 +49,10 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         "1-NN Euclidean on the raw series (all train labels): {:.2}%",
         100.0 * one_nn_euclidean(&problem.train, test)?
     );
-    if let Some(path) = &args.json {
-        EvalReport {
-            knn_features: Some(cfg.features.knn),
-            results,
-            ..EvalReport::default()
-        }
-        .write_json(path)?;
-        println!("results written to {}", path.display());
-    }
-    Ok(())
+    let report = EvalReport {
+        knn_features: Some(cfg.features.knn),
+        results,
+        ..EvalReport::default()
+    };
+    flags::write_report(args.json.as_deref(), report)
 }

@@ -3,6 +3,7 @@
 
 use super::eval_args::DEFAULT_PROMPT;
 use super::eval_args::EvalArgs;
+use super::flags;
 use super::methods::Modality;
 use super::run_dir::{LoadedTextRun, load_text_run, run_kind};
 use anyhow::Context;
@@ -94,14 +95,10 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     };
     let results = evaluate(&texts, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));
-    if let Some(path) = &args.json {
-        EvalReport {
-            knn_features: Some(cfg.features.knn),
-            results,
-            ..EvalReport::default()
-        }
-        .write_json(path)?;
-        println!("results written to {}", path.display());
-    }
-    Ok(())
+    let report = EvalReport {
+        knn_features: Some(cfg.features.knn),
+        results,
+        ..EvalReport::default()
+    };
+    flags::write_report(args.json.as_deref(), report)
 }

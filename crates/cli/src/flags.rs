@@ -61,3 +61,15 @@ pub fn series_method(name: &str) -> Result<SeriesMethodKind, String> {
         format!("`{name}` is not a series method ({})", names.join(", "))
     })
 }
+
+/// Writes `report` to the `--json` file, when one was given, and says where.
+pub fn write_report(
+    json: Option<&Path>,
+    report: autodidact_core::eval::report::EvalReport,
+) -> anyhow::Result<()> {
+    if let Some(path) = json {
+        report.write_json(path)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
