@@ -3,7 +3,9 @@
 //! MFCC statistics).
 
 pub mod augment;
+pub mod batch;
 pub mod data;
+pub mod encoder;
 pub mod eval;
 pub mod features;
 pub mod synthetic;

@@ -1,0 +1,143 @@
+//! The spectrogram encoder: three convolution blocks over the log-mel image, the frequency axis
+//! averaged away, then the mean over each clip's own frames (padding never counts).
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// Channels of the three blocks; each halves time and frequency.
+pub const WIDTHS: [usize; 3] = [32, 64, 128];
+
+/// Conv 3x3 with stride 2 -> BatchNorm -> ReLU.
+#[derive(Module, Debug)]
+struct Block {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl Block {
+    fn new(c_in: usize, c_out: usize, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([c_in, c_out], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false)
+                .init(device),
+            bn: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.bn.forward(self.conv.forward(x)))
+    }
+}
+
+/// `[B, 1, T, M]` log-mel images -> `[B, 128]`.
+#[derive(Module, Debug)]
+pub struct AudioEncoder {
+    blocks: Vec<Block>,
+}
+
+impl AudioEncoder {
+    pub fn new(device: &Device) -> Self {
+        let mut c_in = 1;
+        let blocks = WIDTHS
+            .iter()
+            .map(|&c| {
+                let block = Block::new(c_in, c, device);
+                c_in = c;
+                block
+            })
+            .collect();
+        Self { blocks }
+    }
+
+    pub fn out_dim(&self) -> usize {
+        WIDTHS[WIDTHS.len() - 1]
+    }
+
+    /// Frames after the blocks of a clip of `frames` frames (each block: `ceil(t / 2)`).
+    pub fn frames_after(frames: usize) -> usize {
+        WIDTHS.iter().fold(frames, |t, _| t.div_ceil(2)).max(1)
+    }
+
+    /// The per-frame features `[B, T', C]` (frequency averaged) of clips of `lengths` frames:
+    /// after each block the frames past a clip's own end are set to zero, so that a clip reads
+    /// the same padded in a batch as alone (BatchNorm would otherwise turn its padding into
+    /// values its last frames see).
+    pub fn frames(&self, x: Tensor<4>, lengths: &[usize]) -> Tensor<3> {
+        let mut lengths = lengths.to_vec();
+        let h = self.blocks.iter().fold(x, |x, block| {
+            let h = block.forward(x);
+            let [b, _, t, _] = h.dims();
+            lengths.iter_mut().for_each(|l| *l = l.div_ceil(2).max(1));
+            let mask = frame_mask(&lengths, t, &h.device()).reshape([b, 1, t, 1]);
+            h * mask
+        });
+        let [b, c, t, _] = h.dims();
+        h.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2)
+    }
+
+    /// The clip representation: the mean of [`AudioEncoder::frames`] over each clip's own frames
+    /// (`lengths`, before the blocks).
+    pub fn forward(&self, x: Tensor<4>, lengths: &[usize]) -> Tensor<2> {
+        let frames = self.frames(x, lengths);
+        let [b, t, c] = frames.dims();
+        let after: Vec<usize> = lengths.iter().map(|&l| Self::frames_after(l)).collect();
+        let mask = frame_mask(&after, t, &frames.device()).reshape([b, t, 1]);
+        let sum = (frames * mask.clone()).sum_dim(1).reshape([b, c]);
+        sum / mask.sum_dim(1).reshape([b, 1])
+    }
+}
+
+/// `[B, T]`: 1 on each clip's first `lengths[b]` frames, 0 after.
+fn frame_mask(lengths: &[usize], t: usize, device: &Device) -> Tensor<2> {
+    let mask: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&len| (0..t).map(move |i| if i < len { 1.0 } else { 0.0 }))
+        .collect();
+    Tensor::from_data(TensorData::new(mask, [lengths.len(), t]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::MelBatch;
+    use crate::features::{MelConfig, MelSpectrogram};
+
+    fn chirp(len: usize, hz: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / 8000.0).sin())
+            .collect()
+    }
+
+    #[test]
+    fn a_clip_reads_the_same_alone_or_padded_beside_a_longer_one() {
+        let device = Device::flex();
+        let encoder = AudioEncoder::new(&device);
+        let mel = MelSpectrogram::new(MelConfig::speech(8000));
+        let short = mel.log_mel(&chirp(3000, 440.0));
+        let long = mel.log_mel(&chirp(9000, 880.0));
+        let alone = MelBatch::new(std::slice::from_ref(&short));
+        let together = MelBatch::new(&[short.clone(), long]);
+        assert_eq!(together.frames, 111);
+        let a = encoder.forward(alone.tensor(&device), &alone.lengths);
+        let b = encoder.forward(together.tensor(&device), &together.lengths);
+        assert_eq!(a.dims(), [1, 128]);
+        assert_eq!(b.dims(), [2, 128]);
+        let a: Vec<f32> = a.into_data().iter::<f32>().collect();
+        let b: Vec<f32> = b.into_data().iter::<f32>().collect();
+        let worst = a
+            .iter()
+            .zip(&b[..128])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst < 1e-4,
+            "padding changed the short clip's features by {worst}"
+        );
+        assert!(b[..128] != b[128..], "two clips, two representations");
+        assert_eq!(AudioEncoder::frames_after(36), 5);
+    }
+}
