@@ -10,7 +10,7 @@ use common::{run_cli, stderr};
 fn the_mfcc_baseline_on_generated_tones() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("tones");
-    write_tones(&data, 3, 5);
+    write_tones(&data, 3, 5).unwrap();
     let json = tmp.path().join("mfcc.json");
     let out = run_cli(&[
         "bench",

@@ -156,9 +156,9 @@ pub fn ts_files_pairing_with_first() -> Vec<Vec<u8>> {
 pub fn wav_files() -> Vec<Vec<u8>> {
     let tone = |n: usize| -> Vec<f32> { (0..n).map(|i| 0.4 * (i as f32 * 0.3).sin()).collect() };
     vec![
-        write_wav_bytes(&tone(300), 8000, 1, 16),
-        write_wav_bytes(&tone(400), 16000, 2, 8),
-        write_wav_bytes(&tone(500), 22050, 1, 24),
+        write_wav_bytes(&tone(300), 8000, 1, 16).unwrap(),
+        write_wav_bytes(&tone(400), 16000, 2, 8).unwrap(),
+        write_wav_bytes(&tone(500), 22050, 1, 24).unwrap(),
     ]
 }
 

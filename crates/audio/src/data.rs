@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn class_folders_with_and_without_a_test_split() {
         let dir = tempfile::tempdir().unwrap();
-        write_tones(dir.path(), 3, 4);
+        write_tones(dir.path(), 3, 4).unwrap();
         let data = load_audio(dir.path(), 8000).unwrap();
         assert_eq!(data.train.len(), 12);
         assert_eq!(data.train.class_names, ["tone0", "tone1", "tone2"]);
@@ -287,7 +287,8 @@ mod tests {
                 1,
                 16,
                 false,
-            );
+            )
+            .unwrap();
             manifest.push_str(&format!("clips/{i}.wav,{label},{split}\n"));
         }
         let path = dir.path().join("m.csv");
@@ -304,7 +305,7 @@ mod tests {
         let empty = dir.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
         let clip = dir.path().join("a.wav");
-        write_tone(&clip, &[0.1; 100], 8000, 1, 16, false);
+        write_tone(&clip, &[0.1; 100], 8000, 1, 16, false).unwrap();
         let manifest = |name: &str, text: &str| {
             let p = dir.path().join(name);
             std::fs::write(&p, text).unwrap();

@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn mfcc_statistics_tell_pitched_tones_apart() {
         let dir = tempfile::tempdir().unwrap();
-        write_tones(dir.path(), 4, 6);
+        write_tones(dir.path(), 4, 6).unwrap();
         let data = load_audio(dir.path(), 8000).unwrap();
         let test = data.test.as_ref().unwrap();
         let mfcc = MfccEvaluand::new(&data.train, test).unwrap();

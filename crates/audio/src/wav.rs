@@ -145,7 +145,7 @@ mod tests {
             (32, true),
         ] {
             let path = dir.path().join(format!("t{bits}{float}.wav"));
-            write_tone(&path, &tone, 8000, 1, bits, float);
+            write_tone(&path, &tone, 8000, 1, bits, float).unwrap();
             let read = read_wav(&path, 8000).unwrap_or_else(|e| panic!("{bits} bit: {e}"));
             assert_eq!(read.len(), tone.len());
             let tolerance = if bits == 8 { 1.0 / 64.0 } else { 1e-4 };
@@ -164,7 +164,7 @@ mod tests {
         let path = dir.path().join("stereo.wav");
         // Left 0.5, right -0.1: the mono mix is 0.2 everywhere.
         let frames: Vec<f32> = (0..1600).flat_map(|_| [0.5, -0.1]).collect();
-        write_tone(&path, &frames, 16000, 2, 16, false);
+        write_tone(&path, &frames, 16000, 2, 16, false).unwrap();
         let mono = read_wav(&path, 16000).unwrap();
         assert_eq!(mono.len(), 1600);
         assert!(mono.iter().all(|v| (v - 0.2).abs() < 1e-3));
@@ -185,7 +185,7 @@ mod tests {
     fn truncated_empty_and_foreign_files_are_errors_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.wav");
-        write_tone(&good, &[0.1; 400], 8000, 1, 16, false);
+        write_tone(&good, &[0.1; 400], 8000, 1, 16, false).unwrap();
         let bytes = std::fs::read(&good).unwrap();
         let cases: [(&str, Vec<u8>, &str); 4] = [
             (
@@ -201,7 +201,7 @@ mod tests {
             ),
             (
                 "silent.wav",
-                write_wav_bytes(&[], 8000, 1, 16),
+                write_wav_bytes(&[], 8000, 1, 16).unwrap(),
                 "no samples",
             ),
         ];
