@@ -4,7 +4,9 @@
 
 use autodidact_core::eval::Embeddings;
 use autodidact_core::eval::protocol::Protocol;
-use autodidact_core::eval::suite::{Baselines, Evaluand, Features, LabelShare, ProtocolFeatures};
+use autodidact_core::eval::suite::{
+    Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, split_labels,
+};
 
 use crate::AudioSet;
 use crate::features::{MelConfig, MelSpectrogram, mfcc_statistics};
@@ -42,9 +44,8 @@ pub struct MfccEvaluand<'a> {
 
 impl<'a> MfccEvaluand<'a> {
     pub fn new(train: &'a AudioSet, test: &'a AudioSet) -> anyhow::Result<Self> {
-        let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
-            anyhow::bail!("evaluation needs labelled train and test clips");
-        };
+        let (train_labels, test_labels) =
+            split_labels(train.labels.as_deref(), test.labels.as_deref(), "clips")?;
         if train.rate != test.rate {
             anyhow::bail!(
                 "train clips at {} Hz, test clips at {} Hz",

@@ -7,8 +7,9 @@ use clap::Args;
 
 use super::flags;
 use super::methods::{AnyMethod, Modality};
+use autodidact_core::recipe::Recipe;
 use autodidact_core::train::limits;
-use autodidact_core::train::optim::OptimizerKind;
+use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact_text::tokenizer::TokenizerKind;
 use autodidact_vision::data::ImageFormat;
 use autodidact_vision::encoders::EncoderKind;
@@ -103,6 +104,18 @@ pub struct PretrainArgs {
 }
 
 impl PretrainArgs {
+    /// Lays `--optimizer`, `--lr` and `--weight-decay`, else the recipe's, over `optimizer`.
+    pub(super) fn apply_optimizer(&self, recipe: &Recipe, optimizer: &mut OptimizerConfig) {
+        if let Some(kind) = self.optimizer.or(recipe.optimizer) {
+            optimizer.kind = kind;
+        }
+        optimizer.lr = self.lr.or(recipe.lr).unwrap_or(optimizer.lr);
+        optimizer.weight_decay = self
+            .weight_decay
+            .or(recipe.weight_decay)
+            .unwrap_or(optimizer.weight_decay);
+    }
+
     /// Fails on a flag that does not apply to a method of `modality`, naming it.
     pub(super) fn check_modality(&self, modality: Modality) -> anyhow::Result<()> {
         let image = [

@@ -83,11 +83,7 @@ fn config_from_args(
     }
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.device = args.device;
-    if let Some(kind) = args.optimizer {
-        cfg.optimizer.kind = kind;
-    }
-    cfg.optimizer.lr = args.lr.unwrap_or(cfg.optimizer.lr);
-    cfg.optimizer.weight_decay = args.weight_decay.unwrap_or(cfg.optimizer.weight_decay);
+    args.apply_optimizer(recipe, &mut cfg.optimizer);
     apply_temperature(
         &mut cfg.method_config,
         args.temperature,

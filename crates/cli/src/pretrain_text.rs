@@ -107,14 +107,7 @@ pub(super) fn run(
     cfg.minutes = args.minutes.or(recipe.minutes);
     cfg.seed = args.seed.or(recipe.seed).unwrap_or(cfg.seed);
     cfg.device = args.device;
-    if let Some(kind) = args.optimizer.or(recipe.optimizer) {
-        cfg.optimizer.kind = kind;
-    }
-    cfg.optimizer.lr = args.lr.or(recipe.lr).unwrap_or(cfg.optimizer.lr);
-    cfg.optimizer.weight_decay = args
-        .weight_decay
-        .or(recipe.weight_decay)
-        .unwrap_or(cfg.optimizer.weight_decay);
+    args.apply_optimizer(recipe, &mut cfg.optimizer);
     cfg.method_config = method_config_of(method, recipe)?;
     apply_temperature(
         &mut cfg.method_config,

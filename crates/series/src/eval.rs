@@ -15,7 +15,7 @@ use autodidact_core::eval::Embeddings;
 use autodidact_core::eval::knn::accuracy;
 use autodidact_core::eval::protocol::Protocol;
 use autodidact_core::eval::suite::{
-    Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig,
+    Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig, split_labels,
 };
 use autodidact_core::split::sample_fraction;
 use autodidact_core::train::seed::mix;
@@ -203,9 +203,8 @@ impl<'a> SeriesEvaluand<'a> {
         baseline: SeriesBaselineConfig,
         device: &'a Device,
     ) -> anyhow::Result<Self> {
-        let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
-            anyhow::bail!("evaluation needs labelled train and test series");
-        };
+        let (train_labels, test_labels) =
+            split_labels(train.labels.as_deref(), test.labels.as_deref(), "series")?;
         if train.channels != test.channels || train.channels != encoder.channels() {
             anyhow::bail!(
                 "channel counts differ: train {}, test {}, encoder {}",

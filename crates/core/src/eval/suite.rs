@@ -159,6 +159,19 @@ pub trait Evaluand {
     }
 }
 
+/// The labels of a labelled train and a labelled test split of `what` (images, series, clips),
+/// or the error an evaluation without them gives.
+pub fn split_labels<'a>(
+    train: Option<&'a [u32]>,
+    test: Option<&'a [u32]>,
+    what: &str,
+) -> anyhow::Result<(&'a [u32], &'a [u32])> {
+    match (train, test) {
+        (Some(train), Some(test)) => Ok((train, test)),
+        _ => anyhow::bail!("evaluation needs labelled train and test {what}"),
+    }
+}
+
 /// Runs every protocol of `cfg` at every share for `evaluand`, logging each result as it comes.
 pub fn evaluate(
     evaluand: &dyn Evaluand,
@@ -191,7 +204,7 @@ pub fn evaluate(
             f.linear.name(),
             f.svm.name()
         ));
-        Some(FrozenViews::new(&train, &test, f))
+        Some(FrozenViews::new(&train, &test, f, &cfg.protocols))
     } else {
         None
     };
@@ -205,18 +218,17 @@ pub fn evaluate(
             Vec::new()
         };
         for &protocol in &cfg.protocols {
-            let ssl = match (&frozen, protocol) {
-                (Some(views), Protocol::Knn) => {
-                    let (train, test) = &views.knn;
+            let view = frozen.as_ref().and_then(|views| views.of(protocol));
+            let ssl = match (view, protocol) {
+                (Some((train, test)), Protocol::Knn) => {
                     let pred = knn_predict(&train.select(&idx), &labels, classes, test, &cfg.knn);
                     accuracy(&pred, test_labels)
                 }
-                (Some(views), Protocol::Linear) => {
-                    let (train, test) = &views.linear;
+                (Some((train, test)), Protocol::Linear) => {
                     let train = train.select(&idx);
                     linear_probe(&train, &labels, classes, test, test_labels, &cfg.linear)
                 }
-                (Some(views), Protocol::Svm) => {
+                (Some((train, test)), Protocol::Svm) => {
                     if idx.len() > MAX_SVM_SAMPLES {
                         anyhow::bail!(
                             "the svm protocol fits a kernel matrix of the labelled samples; {} is \
@@ -224,7 +236,6 @@ pub fn evaluate(
                             idx.len()
                         );
                     }
-                    let (train, test) = &views.svm;
                     let pred = svm_predict(&train.select(&idx), &labels, classes, test, &cfg.svm);
                     accuracy(&pred, test_labels)
                 }
@@ -242,19 +253,35 @@ pub fn evaluate(
     Ok(results)
 }
 
-/// The train and test embeddings as each frozen protocol reads them.
+/// The train and test embeddings as each frozen protocol asked for reads them.
 struct FrozenViews {
-    knn: (Embeddings, Embeddings),
-    linear: (Embeddings, Embeddings),
-    svm: (Embeddings, Embeddings),
+    knn: Option<(Embeddings, Embeddings)>,
+    linear: Option<(Embeddings, Embeddings)>,
+    svm: Option<(Embeddings, Embeddings)>,
 }
 
 impl FrozenViews {
-    fn new(train: &Embeddings, test: &Embeddings, features: &ProtocolFeatures) -> Self {
+    fn new(
+        train: &Embeddings,
+        test: &Embeddings,
+        features: &ProtocolFeatures,
+        protocols: &[Protocol],
+    ) -> Self {
+        let view = |p: Protocol, f: Features| protocols.contains(&p).then(|| f.apply(train, test));
         Self {
-            knn: features.knn.apply(train, test),
-            linear: features.linear.apply(train, test),
-            svm: features.svm.apply(train, test),
+            knn: view(Protocol::Knn, features.knn),
+            linear: view(Protocol::Linear, features.linear),
+            svm: view(Protocol::Svm, features.svm),
+        }
+    }
+
+    /// The view `protocol` reads, if it is a frozen protocol that was asked for.
+    fn of(&self, protocol: Protocol) -> Option<&(Embeddings, Embeddings)> {
+        match protocol {
+            Protocol::Knn => self.knn.as_ref(),
+            Protocol::Linear => self.linear.as_ref(),
+            Protocol::Svm => self.svm.as_ref(),
+            Protocol::Finetune | Protocol::Prompt => None,
         }
     }
 }

@@ -12,6 +12,7 @@ use autodidact_core::eval::Embeddings;
 pub use autodidact_core::eval::protocol::{Protocol, parse_protocols};
 pub use autodidact_core::eval::suite::{
     Baselines, Evaluand, Features, LabelShare, ProtocolFeatures, SuiteConfig, evaluate,
+    split_labels,
 };
 
 /// How images read the frozen protocols: k-NN on `knn` (the method's default,
@@ -51,9 +52,8 @@ impl<'a> ImageEvaluand<'a> {
         baseline: BaselineConfig,
         device: &'a Device,
     ) -> anyhow::Result<Self> {
-        let (Some(train_labels), Some(test_labels)) = (&train.labels, &test.labels) else {
-            anyhow::bail!("evaluation needs labelled train and test splits");
-        };
+        let (train_labels, test_labels) =
+            split_labels(train.labels.as_deref(), test.labels.as_deref(), "splits")?;
         if train.channels != test.channels {
             anyhow::bail!(
                 "train images have {} channels but test images have {}",

@@ -49,7 +49,8 @@ pub struct Pretrainer {
     seed: Option<u64>,
     encoder: Option<EncoderKind>,
     lr: Option<f64>,
-    settings: Option<toml::Table>,
+    /// The method's settings as a table, or why they would not become one.
+    settings: Option<Result<toml::Table, String>>,
     verbose: bool,
 }
 
@@ -110,7 +111,7 @@ impl Pretrainer {
     /// The method's own settings (its [`crate::methods::ImageMethod::Config`], e.g.
     /// [`crate::methods::byol::ByolConfig`]); [`Pretrainer::fit`] refuses settings of another method.
     pub fn settings<C: MethodSettings>(mut self, settings: C) -> Self {
-        self.settings = Some(toml::Table::try_from(settings).unwrap_or_default());
+        self.settings = Some(toml::Table::try_from(settings).map_err(|e| e.to_string()));
         self
     }
 
@@ -132,6 +133,9 @@ impl Pretrainer {
         cfg.optimizer.lr = self.lr.unwrap_or(lr);
         cfg.optimizer.weight_decay = weight_decay;
         if let Some(settings) = &self.settings {
+            let settings = settings
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("the method's settings: {e}"))?;
             if let Some(key) = settings
                 .keys()
                 .find(|k| !cfg.method_config.contains_key(*k))
