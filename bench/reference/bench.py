@@ -3,6 +3,7 @@
     python bench.py simclr-step [--encoder cnn|resnet18] [--device cpu|cuda] [--compile] [--json F]
     python bench.py forward     [--encoder cnn|resnet18] [--device cpu|cuda] [--json F]
     python bench.py knn         [--json F]
+    python bench.py wav2vec2-step [--batch-size 8] [--device cpu|cuda] [--json F]   (needs transformers)
 
 Median of the timed repeats after warm-up, like the Rust side; threads default to the core count.
 """
@@ -201,9 +202,75 @@ def knn(args):
     }
 
 
+def wav2vec2_step(args):
+    """Hugging Face Wav2Vec2ForPreTraining, a small pre-norm model on 1 s clips at 8 kHz (20 ms frames)."""
+    import numpy as np
+    import transformers
+    from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    config = Wav2Vec2Config(
+        conv_dim=(128,) * 6, conv_kernel=(10, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2),
+        feat_extract_norm="layer", conv_bias=True, feat_extract_activation="gelu",
+        hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512, hidden_act="gelu",
+        do_stable_layer_norm=True, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=16,
+        num_codevector_groups=2, num_codevectors_per_group=32, codevector_dim=128, proj_codevector_dim=128,
+        num_negatives=10, contrastive_logits_temperature=0.1, diversity_loss_weight=0.1,
+        mask_time_prob=0.1, mask_time_length=5, mask_time_min_masks=2, apply_spec_augment=True, mask_feature_prob=0.0,
+        hidden_dropout=0.0, activation_dropout=0.0, attention_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0,
+        layerdrop=0.0,
+    )
+    model = Wav2Vec2ForPreTraining(config).to(args.device)
+    model.train()
+    model.set_gumbel_temperature(2.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    b, rate, seconds = args.batch_size, 8000, 1.0
+    samples = int(rate * seconds)
+    wave = torch.randn(b, samples, device=args.device)
+    frames = int(model._get_feat_extract_output_lengths(samples))
+    # Masks and negatives drawn once, as run_wav2vec2_pretraining_no_trainer.py's collator does per batch.
+    mask = _compute_mask_indices((b, frames), config.mask_time_prob, config.mask_time_length,
+                                 min_masks=config.mask_time_min_masks)
+    negatives = _sample_negative_indices((b, frames), config.num_negatives, mask_time_indices=mask)
+    mask = torch.tensor(mask, dtype=torch.long, device=args.device)
+    negatives = torch.tensor(negatives, dtype=torch.long, device=args.device)
+    losses = []
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(wave, mask_time_indices=mask, sampled_negative_indices=negatives).loss
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+
+    times = timed(args.warmup, args.steps, args.device, step)
+    med = statistics.median(times)
+    return {
+        "bench": "wav2vec2-step",
+        "images_per_s": b / med,
+        "median_s": med,
+        "repeats": len(times),
+        "peak_rss_mib": peak_rss_mib(),
+        "settings": {
+            "stack": f"pytorch {torch.__version__} eager, transformers {transformers.__version__}",
+            "batch_size": b,
+            "seconds": seconds,
+            "rate": rate,
+            "frames": frames,
+            "device": args.device,
+            "threads": torch.get_num_threads(),
+            "first_loss": losses[0],
+            "last_loss": losses[-1],
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+    }
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=["simclr-step", "forward", "knn"])
+    p.add_argument("workload", choices=["simclr-step", "forward", "knn", "wav2vec2-step"])
     p.add_argument("--encoder", choices=["cnn", "resnet18"], default="cnn")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=None)
@@ -216,8 +283,9 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.batch_size is None:
-        args.batch_size = 128 if args.workload == "simclr-step" else 256
-    result = {"simclr-step": simclr_step, "forward": forward, "knn": knn}[args.workload](args)
+        args.batch_size = {"simclr-step": 128, "wav2vec2-step": 8}.get(args.workload, 256)
+    workloads = {"simclr-step": simclr_step, "forward": forward, "knn": knn, "wav2vec2-step": wav2vec2_step}
+    result = workloads[args.workload](args)
     print(f"{result['bench']}: {result['images_per_s']:.1f} images/s (median {result['median_s']:.4f} s, "
           f"peak RSS {result['peak_rss_mib']:.0f} MiB) {json.dumps(result['settings'])}")
     if args.json:

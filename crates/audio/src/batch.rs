@@ -57,3 +57,69 @@ impl MelBatch {
         )
     }
 }
+
+/// The raw clips of one training step at one sample rate (each method makes its own views).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipBatch {
+    pub clips: Vec<Vec<f32>>,
+    pub rate: u32,
+}
+
+/// A batch of waveforms for a raw-audio encoder: each clip normalised on its own (mean 0,
+/// deviation 1 over its samples), zero-padded to the longest and at least `min_len`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaveBatch {
+    /// Row-major `[B, L]`.
+    pub values: Vec<f32>,
+    /// Each clip's own sample count.
+    pub lengths: Vec<usize>,
+    pub batch: usize,
+    pub len: usize,
+}
+
+impl WaveBatch {
+    pub fn new(clips: &[Vec<f32>], min_len: usize) -> Self {
+        let len = clips.iter().map(Vec::len).max().unwrap_or(0).max(min_len);
+        let mut values = vec![0.0; clips.len() * len];
+        for (b, clip) in clips.iter().enumerate() {
+            let n = clip.len().max(1) as f32;
+            let mean = clip.iter().sum::<f32>() / n;
+            let var = clip.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
+            let inv = 1.0 / (var + 1e-7).sqrt();
+            for (out, v) in values[b * len..][..clip.len()].iter_mut().zip(clip) {
+                *out = (v - mean) * inv;
+            }
+        }
+        Self {
+            values,
+            lengths: clips.iter().map(Vec::len).collect(),
+            batch: clips.len(),
+            len,
+        }
+    }
+
+    /// `[B, 1, L]`.
+    pub fn tensor(&self, device: &Device) -> Tensor<3> {
+        Tensor::from_data(
+            TensorData::new(self.values.clone(), [self.batch, 1, self.len]),
+            device,
+        )
+    }
+}
+
+/// `[B, T]`: 1 on each row's first `lengths[b]` positions, 0 after.
+pub fn length_mask(lengths: &[usize], t: usize, device: &Device) -> Tensor<2> {
+    let mask: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&len| (0..t).map(move |i| if i < len { 1.0 } else { 0.0 }))
+        .collect();
+    Tensor::from_data(TensorData::new(mask, [lengths.len(), t]), device)
+}
+
+/// The mean of `x` (`[B, T, D]`) over each row's valid positions (`valid`: `[B, T]`), `[B, D]`.
+pub fn masked_mean(x: Tensor<3>, valid: Tensor<2>) -> Tensor<2> {
+    let [b, t, d] = x.dims();
+    let w = valid.reshape([b, t, 1]);
+    let count = w.clone().sum_dim(1).clamp_min(1.0);
+    ((x * w).sum_dim(1) / count).reshape([b, d])
+}

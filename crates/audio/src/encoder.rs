@@ -1,10 +1,15 @@
 //! The spectrogram encoder: three convolution blocks over the log-mel image, the frequency axis
 //! averaged away, then the mean over each clip's own frames (padding never counts).
 
+use burn::module::ModuleDisplay;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+
+use crate::batch::{MelBatch, length_mask as frame_mask};
+use crate::features::{MelConfig, MelSpectrogram};
+use autodidact_core::method::device_of;
 
 /// Channels of the three blocks; each halves time and frequency.
 pub const WIDTHS: [usize; 3] = [32, 64, 128];
@@ -91,20 +96,32 @@ impl AudioEncoder {
     }
 }
 
-/// `[B, T]`: 1 on each clip's first `lengths[b]` frames, 0 after.
-fn frame_mask(lengths: &[usize], t: usize, device: &Device) -> Tensor<2> {
-    let mask: Vec<f32> = lengths
-        .iter()
-        .flat_map(|&len| (0..t).map(move |i| if i < len { 1.0 } else { 0.0 }))
-        .collect();
-    Tensor::from_data(TensorData::new(mask, [lengths.len(), t]), device)
+/// Clip embeddings from a frozen encoder, whatever it reads (spectrograms or waveforms).
+pub trait AudioEncoding: Module + ModuleDisplay {
+    /// Width of [`AudioEncoding::embed`]'s rows.
+    fn dim(&self) -> usize;
+    /// One embedding per clip of `clips` (at `rate` Hz), `[B, dim]`, on the module's device;
+    /// a clip's embedding does not depend on the others in the batch.
+    fn embed(&self, clips: &[Vec<f32>], rate: u32) -> Tensor<2>;
+}
+
+impl AudioEncoding for AudioEncoder {
+    fn dim(&self) -> usize {
+        self.out_dim()
+    }
+
+    /// The mean over frames of the log-mel CNN's features ([`MelConfig::speech`] spectrograms).
+    fn embed(&self, clips: &[Vec<f32>], rate: u32) -> Tensor<2> {
+        let mel = MelSpectrogram::new(MelConfig::speech(rate));
+        let mels: Vec<_> = clips.iter().map(|c| mel.log_mel(c)).collect();
+        let batch = MelBatch::new(&mels);
+        self.forward(batch.tensor(&device_of(self)), &batch.lengths)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::MelBatch;
-    use crate::features::{MelConfig, MelSpectrogram};
 
     fn chirp(len: usize, hz: f32) -> Vec<f32> {
         (0..len)

@@ -8,8 +8,11 @@ pub mod data;
 pub mod encoder;
 pub mod eval;
 pub mod features;
+pub mod methods;
 pub mod synthetic;
+pub mod train;
 pub mod wav;
+pub mod wav2vec2;
 
 /// Mono clips at one sample rate, each of its own length, with optional labels.
 #[derive(Clone, Debug, PartialEq)]

@@ -17,3 +17,4 @@ pub mod recipe;
 pub mod registry;
 pub mod split;
 pub mod train;
+pub mod transformer;

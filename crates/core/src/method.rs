@@ -12,6 +12,9 @@ pub struct StepOutput {
     /// Detached tensors handed to [`Method::after_step`] once the optimiser has stepped (MoCo's
     /// new keys, which join its queue); empty for most methods.
     pub carry: Vec<Tensor<2>>,
+    /// The method's own figures of this step (wav2vec 2.0's codebook perplexity), written to
+    /// `metrics.jsonl` under `method` on logged steps.
+    pub metrics: Vec<(&'static str, f64)>,
 }
 
 impl StepOutput {
@@ -21,7 +24,14 @@ impl StepOutput {
             loss,
             embeddings,
             carry: Vec::new(),
+            metrics: Vec::new(),
         }
+    }
+
+    /// The same output with the method's figure `name` added.
+    pub fn with_metric(mut self, name: &'static str, value: f64) -> Self {
+        self.metrics.push((name, value));
+        self
     }
 }
 
@@ -64,6 +74,13 @@ pub trait Method: Module + ModuleDisplay + Sized {
     /// have a low uncentred spread by construction and cannot collapse to a constant.
     fn watches_collapse(&self) -> bool {
         true
+    }
+
+    /// A warning when the method's own figures of a logged step ([`StepOutput::metrics`]) show
+    /// it failing in its known way (a codebook in use falling toward one entry); counted with
+    /// the collapse warnings.
+    fn health(&self, _metrics: &[(&'static str, f64)]) -> Option<String> {
+        None
     }
 }
 

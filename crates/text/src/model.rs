@@ -4,16 +4,13 @@
 //! transposed (GPT-2's and BERT's weight tying).
 
 use burn::module::ParamGroup;
-use burn::nn::{
-    Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
-use burn::tensor::Distribution;
-use burn::tensor::activation::{gelu, softmax};
 use serde::{Deserialize, Serialize};
 
-/// Standard deviation of the initial weights (GPT-2's).
-const INIT_STD: f64 = 0.02;
+use autodidact_core::transformer::{
+    INIT_STD, TransformerBlock as Block, dropout, normal, padding_bias,
+};
 
 /// Sizes of the Transformer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,82 +58,6 @@ impl TransformerConfig {
     }
 }
 
-/// Dropout whose masks come from the device's generator, which the text loop seeds from the
-/// run's seed and the step (Burn's `Dropout` does the same draw; this one is only active when
-/// asked, so evaluation code cannot forget to turn it off).
-fn dropout(x: Tensor<3>, p: f64, active: bool) -> Tensor<3> {
-    if !active || p <= 0.0 {
-        return x;
-    }
-    let keep = Tensor::<3>::random(x.dims(), Distribution::Bernoulli(1.0 - p), &x.device());
-    x * keep / (1.0 - p)
-}
-
-#[derive(Module, Debug)]
-pub struct Block {
-    norm1: LayerNorm,
-    qkv: Linear,
-    proj: Linear,
-    norm2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
-    n_heads: usize,
-}
-
-/// GPT-2's initialisation: weights (and here biases) from N(0, 0.02); the projections that end a
-/// residual branch are scaled down by `sqrt(2 * layers)` so the residual stream's variance does
-/// not grow with depth.
-fn normal(std: f64) -> Initializer {
-    Initializer::Normal { mean: 0.0, std }
-}
-
-fn linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
-    LinearConfig::new(d_in, d_out)
-        .with_initializer(normal(std))
-        .init(device)
-}
-
-impl Block {
-    fn new(cfg: &TransformerConfig, device: &Device) -> Self {
-        let d = cfg.d_model;
-        let residual = INIT_STD / (2.0 * cfg.n_layers as f64).sqrt();
-        Self {
-            norm1: LayerNormConfig::new(d).init(device),
-            qkv: linear(d, 3 * d, INIT_STD, device),
-            proj: linear(d, d, residual, device),
-            norm2: LayerNormConfig::new(d).init(device),
-            fc1: linear(d, 4 * d, INIT_STD, device),
-            fc2: linear(4 * d, d, residual, device),
-            n_heads: cfg.n_heads,
-        }
-    }
-
-    /// `bias`: `[B or 1, 1, T or 1, T]`, added to the attention scores (-1e9 where attention is
-    /// not allowed).
-    fn forward(&self, x: Tensor<3>, bias: &Tensor<4>, p: f64, train: bool) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let (h, dh) = (self.n_heads, d / self.n_heads);
-        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
-        let split = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * d, d)
-                .reshape([b, t, h, dh])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (split(0), split(1), split(2));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + bias.clone();
-        let context = softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, t, d]);
-        let x = x + dropout(self.proj.forward(context), p, train);
-        let mlp = self
-            .fc2
-            .forward(gelu(self.fc1.forward(self.norm2.forward(x.clone()))));
-        x + dropout(mlp, p, train)
-    }
-}
-
 /// The Transformer over token ids.
 #[derive(Module, Debug)]
 pub struct TextEncoder {
@@ -159,7 +80,9 @@ impl TextEncoder {
             position: EmbeddingConfig::new(cfg.max_len, cfg.d_model)
                 .with_initializer(normal(INIT_STD))
                 .init(device),
-            blocks: (0..cfg.n_layers).map(|_| Block::new(cfg, device)).collect(),
+            blocks: (0..cfg.n_layers)
+                .map(|_| Block::new(cfg.d_model, cfg.n_heads, cfg.n_layers, device))
+                .collect(),
             norm: LayerNormConfig::new(cfg.d_model).init(device),
             causal,
             dropout: cfg.dropout,
@@ -233,7 +156,7 @@ impl TextEncoder {
             bias = bias.mask_fill(future.unsqueeze::<4>(), -1e9);
         }
         if let Some(valid) = valid {
-            bias = bias + (valid.reshape([b, 1, 1, t]) - 1.0) * 1e9;
+            bias = bias + padding_bias(valid);
         }
         self.forward_with(tokens, positions, bias, train)
     }

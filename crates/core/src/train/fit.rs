@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
+use burn::prelude::*;
 
 use super::checkpoint::{Checkpoints, TrainState, save_encoder};
 use super::metrics::{
@@ -23,6 +25,24 @@ const CALIBRATION_STEPS: usize = 5;
 const REPLAN_EVERY: usize = 20;
 /// The throughput shown is measured over windows of about this many seconds.
 const RATE_WINDOW_S: f64 = 5.0;
+
+/// The global L2 norm of `grads`, the gradients of `model`'s parameters.
+pub fn gradient_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+    struct SquaredNorm<'a> {
+        grads: &'a GradientsParams,
+        sum: f64,
+    }
+    impl ModuleVisitor for SquaredNorm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.sum += g.square().sum().into_scalar::<f64>();
+            }
+        }
+    }
+    let mut visitor = SquaredNorm { grads, sum: 0.0 };
+    model.visit(&mut visitor);
+    visitor.sum.sqrt()
+}
 
 /// Where the batches come from: the batch of step `s` must be a pure function of the run's seed
 /// and `s`, so that a resumed run sees the batches an uninterrupted one would.
@@ -189,6 +209,7 @@ where
         };
         let lr = settings.lr_at(state.step, state.total_steps);
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        let grad_norm = log_now.then(|| gradient_norm(&model, &grads));
         model = optim.step(lr, model, grads);
         state.step += 1;
         steps_this_session += 1;
@@ -272,7 +293,17 @@ where
                 spread,
                 elapsed_s: now,
                 val_loss,
+                grad_norm,
+                method: out
+                    .metrics
+                    .iter()
+                    .map(|&(name, value)| (name.to_string(), value))
+                    .collect(),
             })?;
+            if let Some(warning) = model.health(&out.metrics) {
+                collapse_warnings += 1;
+                observer.message(&format!("warning: step {}: {warning}", state.step));
+            }
             if model.watches_collapse() && spread < COLLAPSE_SPREAD {
                 collapse_warnings += 1;
                 observer.message(&format!(
@@ -302,6 +333,8 @@ where
             spread: f64::NAN,
             elapsed_s: elapsed(),
             val_loss: state.val_loss,
+            grad_norm: None,
+            method: Default::default(),
         })?;
     }
     state.elapsed_s = elapsed();

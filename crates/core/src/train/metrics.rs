@@ -34,6 +34,12 @@ pub struct MetricsLine {
     /// Held-out loss (next-token training: nats per token), on the steps where it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
+    /// Global L2 norm of the gradient (before the optimiser's step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
+    /// The method's own figures ([`crate::method::StepOutput::metrics`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub method: std::collections::BTreeMap<String, f64>,
 }
 
 /// A throughput that names its unit: `{"tokens_per_s": 5120.0}`.
@@ -203,9 +209,15 @@ mod tests {
             spread: f64::NAN,
             elapsed_s: 2.0,
             val_loss: Some(1.5),
+            grad_norm: Some(0.25),
+            method: [("perplexity_0".to_string(), 12.5)].into_iter().collect(),
         };
         let json = serde_json::to_string(&line).expect("serialisable");
         assert!(json.contains("\"spread\":null"), "{json}");
+        assert!(
+            json.contains("\"method\":{\"perplexity_0\":12.5}"),
+            "{json}"
+        );
         let back: MetricsLine = serde_json::from_str(&json).expect("NaN figures read back");
         assert!(json.contains("\"tokens_per_s\":null"), "{json}");
         assert!(back.spread.is_nan() && back.lr.is_nan());

@@ -1,0 +1,94 @@
+//! The pre-norm Transformer block every modality's sequence model stacks (text's encoder,
+//! wav2vec 2.0's context network): multi-head self-attention and a GELU MLP, each on a residual
+//! branch behind a LayerNorm, with GPT-2's initialisation.
+
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::{gelu, softmax};
+
+/// Standard deviation of the initial weights (GPT-2's).
+pub const INIT_STD: f64 = 0.02;
+
+/// Dropout whose masks come from the device's generator, which the training loop seeds from the
+/// run's seed and the step (Burn's `Dropout` does the same draw; this one is only active when
+/// asked, so evaluation code cannot forget to turn it off).
+pub fn dropout(x: Tensor<3>, p: f64, active: bool) -> Tensor<3> {
+    if !active || p <= 0.0 {
+        return x;
+    }
+    let keep = Tensor::<3>::random(x.dims(), Distribution::Bernoulli(1.0 - p), &x.device());
+    x * keep / (1.0 - p)
+}
+
+/// Weights (and here biases) from N(0, `std`).
+pub fn normal(std: f64) -> Initializer {
+    Initializer::Normal { mean: 0.0, std }
+}
+
+fn linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(normal(std))
+        .init(device)
+}
+
+/// One pre-norm block of width `d` with `n_heads` heads and a `4 d` MLP.
+#[derive(Module, Debug)]
+pub struct TransformerBlock {
+    norm1: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    n_heads: usize,
+}
+
+impl TransformerBlock {
+    /// GPT-2's initialisation for a stack of `n_layers`: the projections that end a residual
+    /// branch are scaled down by `sqrt(2 * n_layers)` so the residual stream's variance does not
+    /// grow with depth.
+    pub fn new(d: usize, n_heads: usize, n_layers: usize, device: &Device) -> Self {
+        let residual = INIT_STD / (2.0 * n_layers as f64).sqrt();
+        Self {
+            norm1: LayerNormConfig::new(d).init(device),
+            qkv: linear(d, 3 * d, INIT_STD, device),
+            proj: linear(d, d, residual, device),
+            norm2: LayerNormConfig::new(d).init(device),
+            fc1: linear(d, 4 * d, INIT_STD, device),
+            fc2: linear(4 * d, d, residual, device),
+            n_heads,
+        }
+    }
+
+    /// `x`: `[B, T, D]`. `bias`: `[B or 1, 1, T or 1, T]`, added to the attention scores (-1e9
+    /// where attention is not allowed). `p`: dropout on both branches when `train`.
+    pub fn forward(&self, x: Tensor<3>, bias: &Tensor<4>, p: f64, train: bool) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let (h, dh) = (self.n_heads, d / self.n_heads);
+        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
+        let split = |i: usize| {
+            qkv.clone()
+                .narrow(2, i * d, d)
+                .reshape([b, t, h, dh])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (split(0), split(1), split(2));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + bias.clone();
+        let context = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, t, d]);
+        let x = x + dropout(self.proj.forward(context), p, train);
+        let mlp = self
+            .fc2
+            .forward(gelu(self.fc1.forward(self.norm2.forward(x.clone()))));
+        x + dropout(mlp, p, train)
+    }
+}
+
+/// The attention bias `[B, 1, 1, T]` that keeps padding (`valid` 0, `[B, T]`) out of attention.
+pub fn padding_bias(valid: Tensor<2>) -> Tensor<4> {
+    let [b, t] = valid.dims();
+    (valid.reshape([b, 1, 1, t]) - 1.0) * 1e9
+}
