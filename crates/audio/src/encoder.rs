@@ -1,9 +1,11 @@
-//! The spectrogram encoder: three convolution blocks over the log-mel image, the frequency axis
-//! averaged away, then the mean over each clip's own frames (padding never counts).
+//! The spectrogram encoder, BYOL-A's shape at a CPU's size: three convolution blocks over the
+//! log-mel image, each frame's channels and remaining bands flattened and mapped by a linear
+//! layer with ReLU, then the mean and the maximum over each clip's own frames (padding never
+//! counts).
 
 use burn::module::ModuleDisplay;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
@@ -13,6 +15,10 @@ use autodidact_core::method::device_of;
 
 /// Channels of the three blocks; each halves time and frequency.
 pub const WIDTHS: [usize; 3] = [32, 64, 128];
+/// Mel bands the encoder reads ([`MelConfig::speech`]'s).
+pub const N_MELS: usize = 40;
+/// Width of the per-frame layer (the representation is twice this: mean and maximum).
+pub const FRAME_DIM: usize = 512;
 
 /// Conv 3x3 with stride 2 -> BatchNorm -> ReLU.
 #[derive(Module, Debug)]
@@ -38,10 +44,11 @@ impl Block {
     }
 }
 
-/// `[B, 1, T, M]` log-mel images -> `[B, 128]`.
+/// `[B, 1, T, 40]` log-mel images -> `[B, 1024]`.
 #[derive(Module, Debug)]
 pub struct AudioEncoder {
     blocks: Vec<Block>,
+    frame: Linear,
 }
 
 impl AudioEncoder {
@@ -55,11 +62,16 @@ impl AudioEncoder {
                 block
             })
             .collect();
-        Self { blocks }
+        let bands = WIDTHS.iter().fold(N_MELS, |m, _| m.div_ceil(2));
+        Self {
+            blocks,
+            frame: LinearConfig::new(c_in * bands, FRAME_DIM).init(device),
+        }
     }
 
+    /// The mean and the maximum of the per-frame features.
     pub fn out_dim(&self) -> usize {
-        WIDTHS[WIDTHS.len() - 1]
+        2 * FRAME_DIM
     }
 
     /// Frames after the blocks of a clip of `frames` frames (each block: `ceil(t / 2)`).
@@ -67,10 +79,10 @@ impl AudioEncoder {
         WIDTHS.iter().fold(frames, |t, _| t.div_ceil(2)).max(1)
     }
 
-    /// The per-frame features `[B, T', C]` (frequency averaged) of clips of `lengths` frames:
-    /// after each block the frames past a clip's own end are set to zero, so that a clip reads
-    /// the same padded in a batch as alone (BatchNorm would otherwise turn its padding into
-    /// values its last frames see).
+    /// The per-frame features `[B, T', FRAME_DIM]` of clips of `lengths` frames: after each
+    /// block the frames past a clip's own end are set to zero, so that a clip reads the same
+    /// padded in a batch as alone (BatchNorm would otherwise turn its padding into values its last
+    /// frames see); the per-frame layer's output is zeroed there too.
     pub fn frames(&self, x: Tensor<4>, lengths: &[usize]) -> Tensor<3> {
         let mut lengths = lengths.to_vec();
         let h = self.blocks.iter().fold(x, |x, block| {
@@ -80,19 +92,23 @@ impl AudioEncoder {
             let mask = frame_mask(&lengths, t, &h.device()).reshape([b, 1, t, 1]);
             h * mask
         });
-        let [b, c, t, _] = h.dims();
-        h.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2)
+        let [b, c, t, m] = h.dims();
+        let flat = h.swap_dims(1, 2).reshape([b, t, c * m]);
+        let mask = frame_mask(&lengths, t, &flat.device()).reshape([b, t, 1]);
+        relu(self.frame.forward(flat)) * mask
     }
 
-    /// The clip representation: the mean of [`AudioEncoder::frames`] over each clip's own frames
-    /// (`lengths`, before the blocks).
+    /// The clip representation: the mean and the maximum of [`AudioEncoder::frames`] over each
+    /// clip's own frames (`lengths`, before the blocks). The features are ReLU outputs and the
+    /// padding frames zeros, so the padding never changes the maximum over a clip's frames.
     pub fn forward(&self, x: Tensor<4>, lengths: &[usize]) -> Tensor<2> {
         let frames = self.frames(x, lengths);
         let [b, t, c] = frames.dims();
         let after: Vec<usize> = lengths.iter().map(|&l| Self::frames_after(l)).collect();
         let mask = frame_mask(&after, t, &frames.device()).reshape([b, t, 1]);
+        let max = frames.clone().max_dim(1).reshape([b, c]);
         let sum = (frames * mask.clone()).sum_dim(1).reshape([b, c]);
-        sum / mask.sum_dim(1).reshape([b, 1])
+        Tensor::cat(vec![sum / mask.sum_dim(1).reshape([b, 1]), max], 1)
     }
 }
 
@@ -141,20 +157,20 @@ mod tests {
         assert_eq!(together.frames, 111);
         let a = encoder.forward(alone.tensor(&device), &alone.lengths);
         let b = encoder.forward(together.tensor(&device), &together.lengths);
-        assert_eq!(a.dims(), [1, 128]);
-        assert_eq!(b.dims(), [2, 128]);
+        assert_eq!(a.dims(), [1, 1024]);
+        assert_eq!(b.dims(), [2, 1024]);
         let a: Vec<f32> = a.into_data().iter::<f32>().collect();
         let b: Vec<f32> = b.into_data().iter::<f32>().collect();
         let worst = a
             .iter()
-            .zip(&b[..128])
+            .zip(&b[..1024])
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max);
         assert!(
             worst < 1e-4,
             "padding changed the short clip's features by {worst}"
         );
-        assert!(b[..128] != b[128..], "two clips, two representations");
+        assert!(b[..1024] != b[1024..], "two clips, two representations");
         assert_eq!(AudioEncoder::frames_after(36), 5);
     }
 }

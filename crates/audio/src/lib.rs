@@ -3,12 +3,14 @@
 //! MFCC statistics).
 
 pub mod augment;
+pub mod bench;
 pub mod batch;
 pub mod data;
 pub mod encoder;
 pub mod eval;
 pub mod features;
 pub mod methods;
+pub mod supervised;
 pub mod synthetic;
 pub mod train;
 pub mod wav;

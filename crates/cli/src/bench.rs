@@ -84,6 +84,20 @@ enum Workload {
     /// The classical audio baseline: MFCC statistics read by the suite's protocols at labels
     /// per class (accuracy, not speed).
     Mfcc(MfccArgs),
+    /// One wav2vec 2.0 pre-training step of the default small model on 1 s clips at 8 kHz
+    /// (clips/s in the images_per_s field); bench/compare.sh runs the Hugging Face reference.
+    Wav2vec2Step {
+        #[arg(long, default_value_t = 8, value_parser = flags::int(1..=4_096))]
+        batch_size: usize,
+        /// Timed steps (the median is reported).
+        #[arg(long, default_value_t = 20, value_parser = flags::int(1..=100_000))]
+        steps: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 3, value_parser = flags::int(0..=100_000))]
+        warmup: usize,
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +140,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let result: BenchResult = match args.workload {
         Workload::Ucr(ucr) => return run_ucr(ucr, args.json.as_deref()),
         Workload::Mfcc(mfcc) => return run_mfcc(mfcc, args.json.as_deref()),
+        Workload::Wav2vec2Step {
+            batch_size,
+            steps,
+            warmup,
+            device,
+        } => autodidact_audio::bench::run(&autodidact_audio::bench::Wav2Vec2StepBench {
+            batch_size,
+            steps,
+            warmup,
+            device,
+            ..Default::default()
+        })?,
         Workload::SimclrStep {
             encoder,
             batch_size,

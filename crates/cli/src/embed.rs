@@ -1,4 +1,5 @@
-//! `autodidact embed`: a data set's embeddings as a `.npy` matrix, for image, series and text runs.
+//! `autodidact embed`: a data set's embeddings as a `.npy` matrix, for image, series, text and
+//! audio runs.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,9 @@ use anyhow::Context;
 
 use super::methods::Modality;
 use super::run_dir::{RunAndData, load_series_run, load_text_run, run_kind, run_modality};
+use autodidact_audio::data::load_audio;
+use autodidact_audio::eval::embed_run;
+use autodidact_audio::train::AudioRunConfig;
 use autodidact_core::eval::Embeddings;
 use autodidact_core::eval::npy::write_npy;
 use autodidact_series::data::load_series;
@@ -45,6 +49,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         Modality::Image => image_embeddings(&args)?,
         Modality::Series => series_embeddings(&args)?,
         Modality::Text => text_embeddings(&args)?,
+        Modality::Audio => audio_embeddings(&args)?,
     };
     write_npy(&args.out, &emb.data, &[emb.n, emb.dim])
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", args.out.display()))?;
@@ -135,4 +140,20 @@ fn text_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
         &texts,
         &run.device,
     ))
+}
+
+fn audio_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
+    let run = AudioRunConfig::load(&args.input.run.join("config.toml"))?;
+    let data = load_audio(&args.input.data, run.rate)
+        .with_context(|| run_kind(&args.input.run, Modality::Audio))?;
+    let set = match args.split.unwrap_or(Split::Train) {
+        Split::Train => data.train,
+        Split::Test => data.test.ok_or_else(|| {
+            no_test_split(
+                &args.input.data,
+                "expected train/ and test/ folders, or a manifest `split` column",
+            )
+        })?,
+    };
+    embed_run(&run, &args.input.run, &set)
 }

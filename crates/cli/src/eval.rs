@@ -20,6 +20,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     match modality {
         Modality::Series => return super::eval_series::run(&args),
         Modality::Text => return super::eval_text::run(&args),
+        Modality::Audio => return super::eval_audio::run(&args),
         Modality::Image => {}
     }
     let budgets = parse_budgets(args.labels_per_class.as_deref().unwrap_or("1,10,100,all"))

@@ -19,8 +19,8 @@ use autodidact_text::eval::{FineTuneConfig, FrozenEmbeddings};
 pub struct EvalArgs {
     #[command(flatten)]
     pub(super) input: RunAndData,
-    /// Images: labels per class to sample from the train split, e.g. 1,10,100,all [default:
-    /// 1,10,100,all].
+    /// Images and audio: labels per class to sample from the train split, e.g. 1,10,100,all
+    /// [default: 1,10,100,all; audio 1,5,10,all].
     #[arg(long)]
     pub(super) labels_per_class: Option<String>,
     /// Series and text: shares of the train labels, stratified by class, e.g. 0.01,0.1,1
@@ -28,7 +28,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub(super) labels_fraction: Option<String>,
     /// Protocols: knn, linear, svm, finetune, prompt [default: knn,linear for images, svm,linear
-    /// for series, knn,linear,finetune for text].
+    /// for series, knn,linear,finetune for text and audio].
     #[arg(long)]
     pub(super) protocol: Option<String>,
     /// Also train the same encoder from scratch on the same labels.
@@ -114,6 +114,7 @@ impl EvalArgs {
             Modality::Image => [&fraction[..], &text[..]].concat(),
             Modality::Series => [&per_class[..], &text[..]].concat(),
             Modality::Text => per_class.to_vec(),
+            Modality::Audio => [&fraction[..], &text[..]].concat(),
         };
         match foreign.iter().find(|(_, given)| *given) {
             Some((flag, _)) => anyhow::bail!("{flag} does not apply to a {modality} run"),

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use anyhow::Context;
 use clap::builder::PossibleValue;
 
+use autodidact_audio::methods::AudioMethodKind;
 use autodidact_series::methods::SeriesMethodKind;
 use autodidact_text::methods::TextMethodKind;
 use autodidact_vision::methods::MethodKind;
@@ -18,6 +19,7 @@ pub enum Modality {
     Image,
     Series,
     Text,
+    Audio,
 }
 
 impl std::fmt::Display for Modality {
@@ -26,6 +28,7 @@ impl std::fmt::Display for Modality {
             Modality::Image => "image",
             Modality::Series => "series",
             Modality::Text => "text",
+            Modality::Audio => "audio",
         })
     }
 }
@@ -36,6 +39,7 @@ pub enum AnyMethod {
     Image(MethodKind),
     Series(SeriesMethodKind),
     Text(TextMethodKind),
+    Audio(AudioMethodKind),
 }
 
 impl AnyMethod {
@@ -45,6 +49,7 @@ impl AnyMethod {
             .map(AnyMethod::Image)
             .or_else(|| SeriesMethodKind::from_name(name).map(AnyMethod::Series))
             .or_else(|| TextMethodKind::from_name(name).map(AnyMethod::Text))
+            .or_else(|| AudioMethodKind::from_name(name).map(AnyMethod::Audio))
     }
 
     /// How the default run folder names it (`runs/<this>-<data>`).
@@ -53,6 +58,7 @@ impl AnyMethod {
             AnyMethod::Image(m) => format!("{m:?}"),
             AnyMethod::Series(m) => format!("{m:?}"),
             AnyMethod::Text(m) => format!("{m:?}"),
+            AnyMethod::Audio(m) => format!("{m:?}"),
         }
         .to_lowercase()
     }
@@ -62,6 +68,7 @@ impl AnyMethod {
             AnyMethod::Image(_) => Modality::Image,
             AnyMethod::Series(_) => Modality::Series,
             AnyMethod::Text(_) => Modality::Text,
+            AnyMethod::Audio(_) => Modality::Audio,
         }
     }
 }
@@ -73,7 +80,8 @@ impl clap::ValueEnum for AnyMethod {
             let images = MethodKind::ALL.iter().map(|&m| AnyMethod::Image(m));
             let series = SeriesMethodKind::ALL.iter().map(|&m| AnyMethod::Series(m));
             let texts = TextMethodKind::ALL.iter().map(|&m| AnyMethod::Text(m));
-            images.chain(series).chain(texts).collect()
+            let audio = AudioMethodKind::ALL.iter().map(|&m| AnyMethod::Audio(m));
+            images.chain(series).chain(texts).chain(audio).collect()
         })
     }
 
@@ -82,6 +90,7 @@ impl clap::ValueEnum for AnyMethod {
             AnyMethod::Image(m) => Some(PossibleValue::new(m.name()).help(m.help())),
             AnyMethod::Series(m) => Some(PossibleValue::new(m.name()).help(m.help())),
             AnyMethod::Text(m) => Some(PossibleValue::new(m.name()).help(m.help())),
+            AnyMethod::Audio(m) => Some(PossibleValue::new(m.name()).help(m.help())),
         }
     }
 }
@@ -95,6 +104,7 @@ pub fn load_recipe(path: &Path) -> anyhow::Result<Recipe> {
         AnyMethod::Image(kind) => image_recipe::check(&recipe, kind)?,
         AnyMethod::Series(kind) => autodidact_series::train::check_recipe(kind, &recipe)?,
         AnyMethod::Text(kind) => autodidact_text::recipe::check(&recipe, kind)?,
+        AnyMethod::Audio(kind) => autodidact_audio::train::check_recipe(kind, &recipe)?,
     }
     Ok(recipe)
 }

@@ -50,6 +50,7 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         return match run_method(&out.join("config.toml"))?.modality() {
             Modality::Series => super::pretrain_series::resume(folder.path()),
             Modality::Text => super::pretrain_text::resume(folder.path()),
+            Modality::Audio => super::pretrain_audio::resume(folder.path()),
             Modality::Image => resume_images(folder.path(), args.no_cache),
         };
     }
@@ -60,6 +61,9 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         }
         AnyMethod::Text(m) => {
             return super::pretrain_text::run(&args, &recipe, m, data_path, &out);
+        }
+        AnyMethod::Audio(m) => {
+            return super::pretrain_audio::run(&args, &recipe, m, data_path, &out);
         }
         AnyMethod::Image(m) => m,
     };

@@ -64,7 +64,13 @@ pub struct PretrainArgs {
     /// say); the Transformer's size and the tokenizer are that run's.
     #[arg(long)]
     pub(super) init: Option<PathBuf>,
-    /// Images per batch [default: 256].
+    /// Audio methods: samples per second every clip is resampled to [default: 8000].
+    #[arg(long, value_parser = flags::int(1000..=192_000))]
+    pub(super) rate: Option<usize>,
+    /// Audio methods: longest training crop in seconds [default: 1].
+    #[arg(long, value_parser = flags::real(limits::Real::closed(0.05, 3600.0)))]
+    pub(super) max_seconds: Option<f64>,
+    /// Images per batch [default: 256; series 8, text 32, audio 16 clips].
     #[arg(long, value_parser = flags::int(limits::BATCH_SIZE))]
     pub(super) batch_size: Option<usize>,
     /// Seed of initialisation, sample order and augmentations [default: 0].
@@ -132,10 +138,15 @@ impl PretrainArgs {
             ("--init", self.init.is_some()),
         ];
         let steps = [("--steps", self.steps.is_some())];
+        let audio = [
+            ("--rate", self.rate.is_some()),
+            ("--max-seconds", self.max_seconds.is_some()),
+        ];
         let foreign: Vec<(&str, bool)> = match modality {
-            Modality::Image => [&text[..], &steps[..]].concat(),
-            Modality::Series => [&image[..], &text[..]].concat(),
-            Modality::Text => image.to_vec(),
+            Modality::Image => [&text[..], &steps[..], &audio[..]].concat(),
+            Modality::Series => [&image[..], &text[..], &audio[..]].concat(),
+            Modality::Text => [&image[..], &audio[..]].concat(),
+            Modality::Audio => [&image[..], &text[..]].concat(),
         };
         match foreign.iter().find(|(_, given)| *given) {
             Some((flag, _)) => anyhow::bail!("{flag} does not apply to {modality} methods"),

@@ -64,6 +64,7 @@ pub fn run_kind(run: &Path, modality: Modality) -> String {
         Modality::Image => "images",
         Modality::Series => "series",
         Modality::Text => "texts",
+        Modality::Audio => "audio clips",
     };
     format!("{} learnt from {expects}", run.display())
 }

@@ -7,6 +7,7 @@
 //! - [`eval`] and [`split`]: embeddings -> k-NN, linear probe, RBF SVM at label budgets; reports.
 
 pub mod alloc;
+pub mod bench;
 pub mod ema;
 pub mod error;
 pub mod eval;

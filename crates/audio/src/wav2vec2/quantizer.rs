@@ -38,8 +38,12 @@ impl Quantizer {
             "the codeword width splits evenly over the groups"
         );
         Self {
+            // fairseq draws these weights from N(0, 1), which on its 512 normalised features makes
+            // logits of deviation ~22: a saturated softmax through which the diversity loss has
+            // almost no gradient. Short CPU runs collapsed to one entry per group within ten steps
+            // that way; logits of unit deviation keep the entries' use open.
             logits: LinearConfig::new(d_in, groups * entries)
-                .with_initializer(normal(1.0))
+                .with_initializer(normal(1.0 / (d_in as f64).sqrt()))
                 .init(device),
             codebook: Param::from_tensor(Tensor::random(
                 [groups * entries, dim / groups],

@@ -36,18 +36,33 @@ fn register_font() {
 
 /// Plots `(step, loss)` points as a line; non-finite losses are left out.
 pub fn plot_loss_curve(path: &Path, points: &[(f64, f64)], title: &str) -> anyhow::Result<()> {
-    let points: Vec<(f64, f64)> = points
+    plot_curves(path, &[(String::new(), points.to_vec())], title, "loss")
+}
+
+/// Plots named `(step, value)` series as lines against the step, `y_desc` on the value axis (a
+/// legend when there are several); non-finite points are left out.
+pub fn plot_curves(
+    path: &Path,
+    series: &[(String, Vec<(f64, f64)>)],
+    title: &str,
+    y_desc: &str,
+) -> anyhow::Result<()> {
+    let series: Vec<(&str, Vec<(f64, f64)>)> = series
         .iter()
-        .copied()
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(name, pts)| {
+            let pts = pts
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            (name.as_str(), pts)
+        })
         .collect();
-    if points.is_empty() {
-        bail!("{}: no finite (step, loss) points to plot", path.display());
+    let all = || series.iter().flat_map(|(_, pts)| pts.iter().copied());
+    if all().next().is_none() {
+        bail!("{}: no finite (step, {y_desc}) points to plot", path.display());
     }
-    let (x_range, y_range) = (
-        padded_range(points.iter().map(|p| p.0)),
-        padded_range(points.iter().map(|p| p.1)),
-    );
+    let (x_range, y_range) = (padded_range(all().map(|p| p.0)), padded_range(all().map(|p| p.1)));
     render(path, |area| {
         let mut chart = ChartBuilder::on(&area)
             .caption(title, ("sans-serif", 26))
@@ -58,17 +73,30 @@ pub fn plot_loss_curve(path: &Path, points: &[(f64, f64)], title: &str) -> anyho
         chart
             .configure_mesh()
             .x_desc("step")
-            .y_desc("loss")
+            .y_desc(y_desc)
             .label_style(("sans-serif", 16))
             .x_label_formatter(&|x| format!("{x}"))
             .draw()?;
-        let color = PALETTE[0];
-        chart.draw_series(LineSeries::new(
-            points.iter().copied(),
-            color.stroke_width(2),
-        ))?;
-        if points.len() == 1 {
-            chart.draw_series(std::iter::once(Circle::new(points[0], 4, color.filled())))?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            if points.len() == 1 {
+                chart.draw_series(std::iter::once(Circle::new(points[0], 4, color.filled())))?;
+            }
+        }
+        if series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(("sans-serif", 16))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()?;
         }
         Ok(())
     })

@@ -18,6 +18,10 @@ pub struct EvalResult {
     pub labels_fraction: Option<f64>,
     pub ssl_accuracy: f64,
     pub baseline_accuracy: Option<f64>,
+    /// Other reference figures at the same labels, by name (audio's `mfcc_accuracy`: the MFCC
+    /// statistics read by the same protocol).
+    #[serde(flatten)]
+    pub references: std::collections::BTreeMap<String, f64>,
 }
 
 impl EvalResult {
@@ -34,6 +38,7 @@ impl EvalResult {
             labels_fraction: Some(fraction),
             ssl_accuracy,
             baseline_accuracy,
+            references: Default::default(),
         }
     }
 
@@ -176,6 +181,7 @@ mod tests {
                 labels_fraction: None,
                 ssl_accuracy: 0.95,
                 baseline_accuracy: Some(0.71),
+                references: Default::default(),
             },
             EvalResult {
                 protocol: "linear".to_string(),
@@ -183,6 +189,7 @@ mod tests {
                 labels_fraction: None,
                 ssl_accuracy: 0.9712,
                 baseline_accuracy: None,
+                references: Default::default(),
             },
         ]
     }
@@ -272,6 +279,7 @@ mod tests {
             labels_fraction: Some(0.1),
             ssl_accuracy: 0.9,
             baseline_accuracy: None,
+            references: Default::default(),
         };
         let v: Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["labels_fraction"], 0.1);

@@ -53,6 +53,7 @@ impl LabelShare {
             labels_fraction,
             ssl_accuracy: ssl,
             baseline_accuracy: baseline,
+            references: Default::default(),
         }
     }
 }

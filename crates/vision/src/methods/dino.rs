@@ -258,9 +258,8 @@ impl Method for Dino {
         );
         let batch_mean = Tensor::cat(teacher, 0).mean_dim(0).detach();
         StepOutput {
-            loss,
-            embeddings: features.swap_remove(0),
             carry: vec![batch_mean],
+            ..StepOutput::new(loss, features.swap_remove(0))
         }
     }
 

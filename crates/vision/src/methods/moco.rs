@@ -222,9 +222,8 @@ impl Method for MocoV2 {
             losses::info_nce_queue(q.clone(), k.clone(), negatives, self.temperature)
         };
         StepOutput {
-            loss,
-            embeddings: q,
             carry: vec![k],
+            ..StepOutput::new(loss, q)
         }
     }
 
