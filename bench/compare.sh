@@ -57,7 +57,9 @@ workloads=(
     "forward-cnn|forward --encoder cnn --device $device $warm|forward --encoder cnn --device $torch_device $warm"
 )
 if [[ "$device" == cpu ]]; then
-    workloads+=("knn|knn|knn")
+    # wav2vec2-step counts clips per second in the images/s column (Hugging Face's
+    # Wav2Vec2ForPreTraining on the PyTorch side: bench/reference/requirements.txt).
+    workloads+=("knn|knn|knn" "wav2vec2-step|wav2vec2-step|wav2vec2-step")
 else
     workloads+=("simclr-step-resnet18|simclr-step --encoder resnet18 --device $device $warm|simclr-step --encoder resnet18 --device $torch_device $warm"
                 "forward-resnet18|forward --encoder resnet18 --device $device $warm|forward --encoder resnet18 --device $torch_device $warm")

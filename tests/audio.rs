@@ -60,3 +60,131 @@ fn bad_audio_input_gets_one_line_naming_the_file() {
         assert!(err.contains(&named), "{named}: {err}");
     }
 }
+
+#[test]
+fn pretrain_eval_and_embed_an_audio_run_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("tones");
+    write_tones(&data, 3, 5).unwrap();
+    let data = data.to_str().unwrap();
+    for method in ["audio-byol", "wav2vec2"] {
+        let run = tmp.path().join(method);
+        let out = run_cli(&[
+            "pretrain",
+            "--method",
+            method,
+            "--data",
+            data,
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--log-every",
+            "1",
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        assert!(run.join("encoder.safetensors").exists());
+        // wav2vec2's codebook health is plotted; BYOL has no codebook.
+        assert_eq!(
+            run.join("perplexity.png").exists(),
+            method == "wav2vec2",
+            "{method}"
+        );
+    }
+    let run = tmp.path().join("audio-byol");
+    let json = tmp.path().join("eval.json");
+    let out = run_cli(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        data,
+        "--protocol",
+        "linear,finetune",
+        "--labels-per-class",
+        "2",
+        "--baseline",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{report}");
+    let linear = &results[0];
+    assert_eq!(linear["protocol"], "linear");
+    for key in ["ssl_accuracy", "baseline_accuracy", "mfcc_accuracy"] {
+        let v = linear[key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&v), "{key}: {linear}");
+    }
+    assert_eq!(results[1]["protocol"], "finetune");
+    assert!(
+        results[1].get("mfcc_accuracy").is_none(),
+        "the MFCC baseline is frozen only"
+    );
+
+    let npy = tmp.path().join("test.npy");
+    let out = run_cli(&[
+        "embed",
+        "--run",
+        tmp.path().join("wav2vec2").to_str().unwrap(),
+        "--data",
+        data,
+        "--split",
+        "test",
+        "--out",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (values, shape) = autodidact::core::eval::npy::read_npy(&npy).unwrap();
+    assert_eq!(shape, vec![9, 128], "3 test clips of 3 classes, 128 wide");
+    assert!(values.iter().all(|v| v.is_finite()));
+
+    // Another modality's flag is refused by name.
+    let out = run_cli(&[
+        "pretrain",
+        "--method",
+        "wav2vec2",
+        "--data",
+        data,
+        "--encoder",
+        "resnet18",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--encoder"), "{}", stderr(&out));
+}
+
+#[test]
+fn pretraining_on_bad_audio_input_gets_one_line_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truncated = tmp.path().join("cut");
+    write_tones(&truncated, 2, 2).unwrap();
+    let victim = truncated.join("train/tone0/0.wav");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run_cli(&[
+        "pretrain",
+        "--method",
+        "wav2vec2",
+        "--data",
+        truncated.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--out",
+        tmp.path().join("run").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        !err.contains("panicked") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(err.contains("0.wav"), "{err}");
+    assert!(
+        !tmp.path().join("run").exists(),
+        "no run folder for data that cannot be read"
+    );
+}

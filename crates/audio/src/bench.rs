@@ -43,7 +43,11 @@ pub fn run(cfg: &Wav2Vec2StepBench) -> anyhow::Result<BenchResult> {
     let device = cfg.device.device()?.autodiff();
     let settings = Wav2Vec2Config::default();
     let mut model = seeded_init(&device, 0, || {
-        Wav2Vec2::new(&settings, Wav2Vec2::build_encoder(&settings, &device), &device)
+        Wav2Vec2::new(
+            &settings,
+            Wav2Vec2::build_encoder(&settings, &device),
+            &device,
+        )
     });
     let mut optim = AdamWConfig::new()
         .with_weight_decay(0.01)

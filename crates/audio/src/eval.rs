@@ -155,7 +155,10 @@ impl<E: AudioEncoding> Evaluand for EncoderEvaluand<'_, E> {
             self.test.len(),
             self.run_dir.display()
         ));
-        Ok((embed_clips(&encoder, self.train), embed_clips(&encoder, self.test)))
+        Ok((
+            embed_clips(&encoder, self.train),
+            embed_clips(&encoder, self.test),
+        ))
     }
 
     fn baselines(
@@ -256,7 +259,11 @@ pub fn evaluate_run(
 }
 
 /// The embeddings of every clip of `set` by the run in `run_dir` (its config `run`).
-pub fn embed_run(run: &AudioRunConfig, run_dir: &Path, set: &AudioSet) -> anyhow::Result<Embeddings> {
+pub fn embed_run(
+    run: &AudioRunConfig,
+    run_dir: &Path,
+    set: &AudioSet,
+) -> anyhow::Result<Embeddings> {
     struct Embed<'a>(&'a AudioSet);
     impl crate::train::EncoderVisitor for Embed<'_> {
         type Output = Embeddings;

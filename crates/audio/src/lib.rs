@@ -3,8 +3,8 @@
 //! MFCC statistics).
 
 pub mod augment;
-pub mod bench;
 pub mod batch;
+pub mod bench;
 pub mod data;
 pub mod encoder;
 pub mod eval;

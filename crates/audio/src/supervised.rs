@@ -88,7 +88,9 @@ pub fn train_and_test<E: AudioEncoding>(
     let device = autodidact_core::method::device_of(&encoder);
     let dim = encoder.dim();
     let mut model = Classifier {
-        head: seeded_init(&device, cfg.seed, || LinearConfig::new(dim, classes).init(&device)),
+        head: seeded_init(&device, cfg.seed, || {
+            LinearConfig::new(dim, classes).init(&device)
+        }),
         encoder,
     };
     let mut optim = build_optimizer(&OptimizerConfig {

@@ -105,6 +105,10 @@ impl AudioRunConfig {
             self.steps = epochs.saturating_mul(self.steps_per_epoch(train));
         }
         self.minutes = recipe.minutes.or(self.minutes);
+        if recipe.minutes.is_some() && recipe.steps.is_none() && recipe.epochs.is_none() {
+            // A time budget alone: train until it ends.
+            self.steps = *limits::STEPS.end();
+        }
         self.seed = recipe.seed.unwrap_or(self.seed);
         if let Some(kind) = recipe.optimizer {
             self.optimizer.kind = kind;

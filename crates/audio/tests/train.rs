@@ -33,28 +33,83 @@ fn small_run(method: AudioMethodKind, data: &std::path::Path, steps: usize) -> A
         .unwrap();
         cfg.method_config
             .insert("sizes".into(), toml::Value::Table(sizes));
+        // Settled codebook choices from the start: a short run's targets are not Gumbel noise.
+        cfg.method_config
+            .insert("gumbel_start".into(), toml::Value::Float(0.5));
     }
     cfg
+}
+
+/// Writes `n` unlabelled clips of four 120 ms steady tones each, the pitches drawn per clip from
+/// eight: a hidden frame's pitch follows from its visible neighbours in the same tone, and
+/// differs from the frames of the clip's other tones (a syllable-like structure).
+fn write_syllables(dir: &std::path::Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 0x9e37_79b9u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..n {
+        let mut clip = Vec::new();
+        let mut last = usize::MAX;
+        for _ in 0..4 {
+            let mut pitch = (next() % 8) as usize;
+            if pitch == last {
+                pitch = (pitch + 1) % 8;
+            }
+            last = pitch;
+            let hz = 250.0 * (1.0 + pitch as f32 * 0.5);
+            clip.extend(
+                (0..960).map(|t| 0.5 * (2.0 * std::f32::consts::PI * hz * t as f32 / 8000.0).sin()),
+            );
+        }
+        autodidact_audio::synthetic::write_tone(
+            &dir.join(format!("{i}.wav")),
+            &clip,
+            8000,
+            1,
+            16,
+            false,
+        )
+        .unwrap();
+    }
 }
 
 #[test]
 fn every_audio_method_lowers_its_loss_and_logs_its_health() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("tones");
-    autodidact_audio::synthetic::write_tones(&data, 4, 8).unwrap();
+    let data = tmp.path().join("syllables");
+    write_syllables(&data, 32);
     let audio = load_audio(&data, 8000).unwrap();
+    // The syllables for wav2vec 2.0; BYOL's views of a clip need no structure inside it.
     for method in AudioMethodKind::ALL.iter().copied() {
         let run = tmp.path().join(method.name());
         std::fs::create_dir_all(&run).unwrap();
-        let cfg = small_run(method, &data, 60);
+        // The contrastive task leaves chance only once the codebook's choices settle.
+        let steps = if method == AudioMethodKind::Wav2Vec2 {
+            200
+        } else {
+            60
+        };
+        let cfg = small_run(method, &data, steps);
         cfg.validate("test").unwrap();
         let summary = pretrain(&cfg, &audio.train, &run, &quiet()).unwrap();
-        assert_eq!(summary.steps, 60);
+        assert_eq!(summary.steps, steps);
         let metrics = read_metrics(&run).unwrap();
         let losses: Vec<f64> = metrics.iter().map(|m| m.loss).collect();
         let (first, last) = (mean(&losses[..10]), mean(&losses[losses.len() - 10..]));
+        // wav2vec 2.0's loss starts at ln(11) and stays far above 0 even as it learns; its
+        // contrastive accuracy is checked below.
+        let ratio = if method == AudioMethodKind::Wav2Vec2 {
+            0.9
+        } else {
+            0.8
+        };
         assert!(
-            last < 0.8 * first,
+            last < ratio * first,
             "{}: loss {first:.4} -> {last:.4}",
             method.name()
         );
@@ -66,6 +121,18 @@ fn every_audio_method_lowers_its_loss_and_logs_its_health() {
             method.name()
         );
         if method == AudioMethodKind::Wav2Vec2 {
+            let accuracy: Vec<f64> = metrics
+                .iter()
+                .map(|m| m.method["contrastive_accuracy"])
+                .collect();
+            let (first, last) = (
+                mean(&accuracy[..10]),
+                mean(&accuracy[accuracy.len() - 10..]),
+            );
+            assert!(
+                last > first + 0.1,
+                "contrastive accuracy {first:.3} -> {last:.3}"
+            );
             let last = metrics.last().unwrap();
             for key in [
                 "perplexity_0",

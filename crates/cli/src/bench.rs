@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::bench_audio::{MfccArgs, run_mfcc};
+use super::bench_probe::{ProbeArgs, run_probe};
 use super::flags;
 use autodidact_core::eval::protocol::parse_protocols;
 use autodidact_core::split::parse_fractions;
@@ -84,6 +85,10 @@ enum Workload {
     /// The classical audio baseline: MFCC statistics read by the suite's protocols at labels
     /// per class (accuracy, not speed).
     Mfcc(MfccArgs),
+    /// Embeddings made elsewhere (`train.npy`, `test.npy` and label files) read by the audio
+    /// suite's protocols at labels per class: a reference implementation's encoder measured by
+    /// our yardstick.
+    Probe(ProbeArgs),
     /// One wav2vec 2.0 pre-training step of the default small model on 1 s clips at 8 kHz
     /// (clips/s in the images_per_s field); bench/compare.sh runs the Hugging Face reference.
     Wav2vec2Step {
@@ -140,6 +145,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let result: BenchResult = match args.workload {
         Workload::Ucr(ucr) => return run_ucr(ucr, args.json.as_deref()),
         Workload::Mfcc(mfcc) => return run_mfcc(mfcc, args.json.as_deref()),
+        Workload::Probe(probe) => return run_probe(probe, args.json.as_deref()),
         Workload::Wav2vec2Step {
             batch_size,
             steps,

@@ -76,9 +76,10 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let mfcc = MfccEvaluand::new(&data.train, test)?;
         let quiet = |_: &str| {};
         for m in evaluate(&mfcc, &mfcc_cfg, &quiet)? {
-            if let Some(r) = results.iter_mut().find(|r| {
-                r.protocol == m.protocol && r.labels_per_class == m.labels_per_class
-            }) {
+            if let Some(r) = results
+                .iter_mut()
+                .find(|r| r.protocol == m.protocol && r.labels_per_class == m.labels_per_class)
+            {
                 r.references.insert(MFCC_ACCURACY.into(), m.ssl_accuracy);
             }
         }
@@ -87,7 +88,12 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     println!("MFCC statistics, the same protocols and labels:");
     for r in &results {
         if let Some(a) = r.references.get(MFCC_ACCURACY) {
-            println!("  {} with {} labels per class: {:.2}%", r.protocol, r.labels(), 100.0 * a);
+            println!(
+                "  {} with {} labels per class: {:.2}%",
+                r.protocol,
+                r.labels(),
+                100.0 * a
+            );
         }
     }
     let report = EvalReport {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_audio;
+mod bench_probe;
 mod demo;
 mod embed;
 mod eval;

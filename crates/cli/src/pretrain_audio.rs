@@ -57,7 +57,8 @@ pub(super) fn run(
             seconds / 60.0,
             rate,
             data_path.display(),
-            cfg.minutes.map_or(String::new(), |m| format!("{m} minutes or ")),
+            cfg.minutes
+                .map_or(String::new(), |m| format!("{m} minutes or ")),
             cfg.steps,
             cfg.batch_size
         );
@@ -89,7 +90,12 @@ fn finish(out: &Path, summary: &TrainSummary) -> anyhow::Result<()> {
         return Ok(());
     }
     let perplexity = out.join("perplexity.png");
-    plot_curves(&perplexity, &groups, "codebook perplexity per group", "perplexity")?;
+    plot_curves(
+        &perplexity,
+        &groups,
+        "codebook perplexity per group",
+        "perplexity",
+    )?;
     let accuracy = out.join("contrastive_accuracy.png");
     plot_curves(
         &accuracy,
@@ -100,7 +106,11 @@ fn finish(out: &Path, summary: &TrainSummary) -> anyhow::Result<()> {
         "share of hidden frames whose positive ranks first",
         "accuracy",
     )?;
-    println!("health plots: {} and {}", perplexity.display(), accuracy.display());
+    println!(
+        "health plots: {} and {}",
+        perplexity.display(),
+        accuracy.display()
+    );
     Ok(())
 }
 
@@ -129,7 +139,12 @@ fn config_from_args(
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.device = args.device;
     args.apply_optimizer(recipe, &mut cfg.optimizer);
-    apply_temperature(&mut cfg.method_config, args.temperature, recipe, method.name())?;
+    apply_temperature(
+        &mut cfg.method_config,
+        args.temperature,
+        recipe,
+        method.name(),
+    )?;
     cfg.checkpoint_every = args.checkpoint_every;
     cfg.log_every = args.log_every;
     Ok(cfg)

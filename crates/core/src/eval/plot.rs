@@ -60,9 +60,15 @@ pub fn plot_curves(
         .collect();
     let all = || series.iter().flat_map(|(_, pts)| pts.iter().copied());
     if all().next().is_none() {
-        bail!("{}: no finite (step, {y_desc}) points to plot", path.display());
+        bail!(
+            "{}: no finite (step, {y_desc}) points to plot",
+            path.display()
+        );
     }
-    let (x_range, y_range) = (padded_range(all().map(|p| p.0)), padded_range(all().map(|p| p.1)));
+    let (x_range, y_range) = (
+        padded_range(all().map(|p| p.0)),
+        padded_range(all().map(|p| p.1)),
+    );
     render(path, |area| {
         let mut chart = ChartBuilder::on(&area)
             .caption(title, ("sans-serif", 26))
@@ -80,7 +86,10 @@ pub fn plot_curves(
         for (i, (name, points)) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))?
                 .label(*name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
