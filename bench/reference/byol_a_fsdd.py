@@ -3,7 +3,7 @@
     git clone https://github.com/nttcslab/byol-a /path/to/byol-a   (its pretrained_weights/ are not needed)
     pip install torch torchaudio pytorch_lightning easydict pandas pyyaml librosa scipy
     python byol_a_fsdd.py --byol-a /path/to/byol-a --data ../shared/data/fsdd --minutes 10 --threads 2 --out /tmp/byola
-    autodidact probe --dir /tmp/byola ...   (reads train.npy / test.npy and the label files written here)
+    autodidact bench probe --embeddings /tmp/byola   (our protocols on the train.npy / test.npy and label files written here)
 
 Builds `byol_a.models.AudioNTT2020` unchanged at config.yaml's size (64 mel bands, feature_d 2048) and
 trains it as `train.py` does, on the train split only (recording index 5-49, no labels): each clip

@@ -18,7 +18,7 @@ use burn::optim::GradientsParams;
 /// Clips per forward pass when predicting.
 const PREDICT_BATCH: usize = 32;
 /// Stream of the training crops.
-const CROP_STREAM: u64 = 0x5355_5045_52;
+const CROP_STREAM: u64 = 0x0053_5550_4552;
 
 /// How the encoder and its classifier train: AdamW at a constant rate, `epochs` passes over the
 /// labelled clips (between `min_steps` and `max_steps` optimiser steps), crops of at most

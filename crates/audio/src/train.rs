@@ -31,7 +31,7 @@ use autodidact_core::train::seed::{mix, seeded_init};
 use autodidact_core::train::settings::{DeviceChoice, load_settings, save_settings};
 
 /// Stream of the per-step seed handed to the method.
-pub const METHOD_STREAM: u64 = 0x4155_4449_4f;
+pub const METHOD_STREAM: u64 = 0x0041_5544_494f;
 /// Stream of the per-epoch clip order.
 const ORDER_STREAM: u64 = 0x4f52_4445_5241;
 /// Stream of the per-step crops.

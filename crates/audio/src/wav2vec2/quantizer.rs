@@ -34,7 +34,7 @@ pub struct Quantized {
 impl Quantizer {
     pub fn new(d_in: usize, groups: usize, entries: usize, dim: usize, device: &Device) -> Self {
         assert!(
-            dim % groups == 0,
+            dim.is_multiple_of(groups),
             "the codeword width splits evenly over the groups"
         );
         Self {
