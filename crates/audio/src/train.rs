@@ -9,9 +9,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use burn::prelude::*;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::AudioSet;
@@ -20,12 +17,13 @@ use crate::batch::ClipBatch;
 use crate::encoder::AudioEncoding;
 use crate::methods::{AudioMethod, AudioMethodKind, MethodVisitor};
 use autodidact_core::method::read_settings;
-use autodidact_core::recipe::Recipe;
+use autodidact_core::recipe::{Recipe, StepRun};
 use autodidact_core::train::checkpoint::load_run_encoder;
 use autodidact_core::train::fit::{BatchSource, Budget, LoopSettings, Schedule, fit};
 use autodidact_core::train::limits::{self, Settings};
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
 use autodidact_core::train::optim::OptimizerConfig;
+use autodidact_core::train::order::epoch_batch;
 use autodidact_core::train::progress::Progress;
 use autodidact_core::train::seed::{mix, seeded_init};
 use autodidact_core::train::settings::{DeviceChoice, load_settings, save_settings};
@@ -98,23 +96,16 @@ impl AudioRunConfig {
                 "`encoder` chooses an image backbone; audio methods set their networks in [method_config]"
             );
         }
-        self.batch_size = recipe.batch_size.unwrap_or(self.batch_size);
-        if let Some(steps) = recipe.steps {
-            self.steps = steps;
-        } else if let Some(epochs) = recipe.epochs {
-            self.steps = epochs.saturating_mul(self.steps_per_epoch(train));
-        }
-        self.minutes = recipe.minutes.or(self.minutes);
-        if recipe.minutes.is_some() && recipe.steps.is_none() && recipe.epochs.is_none() {
-            // A time budget alone: train until it ends.
-            self.steps = *limits::STEPS.end();
-        }
-        self.seed = recipe.seed.unwrap_or(self.seed);
-        if let Some(kind) = recipe.optimizer {
-            self.optimizer.kind = kind;
-        }
-        self.optimizer.lr = recipe.lr.unwrap_or(self.optimizer.lr);
-        self.optimizer.weight_decay = recipe.weight_decay.unwrap_or(self.optimizer.weight_decay);
+        recipe.apply_to_step_run(
+            StepRun {
+                batch_size: &mut self.batch_size,
+                steps: &mut self.steps,
+                minutes: &mut self.minutes,
+                seed: &mut self.seed,
+                optimizer: &mut self.optimizer,
+            },
+            train.len(),
+        );
         self.method_config = self.method.recipe_settings(recipe)?;
         Ok(())
     }
@@ -282,15 +273,7 @@ pub fn pretrain_with<M: AudioMethod>(
 
 /// The clips of step `step`: epochs of a seeded shuffle, cut into full batches.
 pub fn batch_indices(n: usize, batch: usize, seed: u64, step: usize) -> Vec<usize> {
-    let per_epoch = (n / batch).max(1);
-    let epoch = step / per_epoch;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(mix(
-        seed ^ ORDER_STREAM,
-        epoch as u64,
-    )));
-    let start = (step % per_epoch) * batch;
-    order[start..start + batch].to_vec()
+    epoch_batch(n, batch, seed ^ ORDER_STREAM, step)
 }
 
 struct ClipBatches<'a> {
@@ -382,19 +365,4 @@ pub fn with_fresh_encoder<U: FreshEncoder>(
         }
     }
     cfg.method.visit(Fresh { cfg, user })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_cover_every_clip_once_per_epoch() {
-        let (n, b) = (10, 3);
-        let mut seen: Vec<usize> = (0..3).flat_map(|s| batch_indices(n, b, 7, s)).collect();
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 9);
-        assert_eq!(batch_indices(n, b, 7, 4), batch_indices(n, b, 7, 4));
-    }
 }

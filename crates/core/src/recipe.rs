@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
 use crate::train::limits::{self, Settings};
-use crate::train::optim::OptimizerKind;
+use crate::train::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::settings::toml_error;
 
 /// Every setting a recipe may fix; absent ones fall back to the command line, then the defaults.
@@ -45,7 +45,37 @@ pub struct Recipe {
     pub extra: toml::Table,
 }
 
+/// The loop settings of a run counted in optimiser steps (series, audio), as a recipe sets them.
+pub struct StepRun<'a> {
+    pub batch_size: &'a mut usize,
+    pub steps: &'a mut usize,
+    pub minutes: &'a mut Option<f64>,
+    pub seed: &'a mut u64,
+    pub optimizer: &'a mut OptimizerConfig,
+}
+
 impl Recipe {
+    /// Lays this recipe's batch size, steps (or epochs over `samples` samples), minutes, seed and
+    /// optimiser over `run`. A time budget without steps or epochs trains until it ends.
+    pub fn apply_to_step_run(&self, run: StepRun<'_>, samples: usize) {
+        *run.batch_size = self.batch_size.unwrap_or(*run.batch_size);
+        if let Some(steps) = self.steps {
+            *run.steps = steps;
+        } else if let Some(epochs) = self.epochs {
+            let per_epoch = (samples / (*run.batch_size).clamp(1, samples.max(1))).max(1);
+            *run.steps = epochs.saturating_mul(per_epoch);
+        } else if self.minutes.is_some() {
+            *run.steps = *limits::STEPS.end();
+        }
+        *run.minutes = self.minutes.or(*run.minutes);
+        *run.seed = self.seed.unwrap_or(*run.seed);
+        if let Some(kind) = self.optimizer {
+            run.optimizer.kind = kind;
+        }
+        run.optimizer.lr = self.lr.unwrap_or(run.optimizer.lr);
+        run.optimizer.weight_decay = self.weight_decay.unwrap_or(run.optimizer.weight_decay);
+    }
+
     /// Reads a recipe file and checks the settings every modality shares.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)

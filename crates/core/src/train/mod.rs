@@ -5,6 +5,7 @@ pub mod fit;
 pub mod limits;
 pub mod metrics;
 pub mod optim;
+pub mod order;
 pub mod progress;
 pub mod run_folder;
 pub mod schedule;
