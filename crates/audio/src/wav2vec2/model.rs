@@ -58,7 +58,11 @@ impl Wav2Vec2Sizes {
             limits::WIDTH,
         )?;
         s.int("method_config.sizes.d_model", self.d_model, limits::WIDTH)?;
-        s.int("method_config.sizes.layers", self.layers, limits::DEPTH)?;
+        s.int(
+            "method_config.sizes.layers",
+            self.layers,
+            1..=*limits::DEPTH.end(),
+        )?;
         s.int("method_config.sizes.heads", self.heads, 1..=64)?;
         s.int(
             "method_config.sizes.pos_conv_kernel",
@@ -244,7 +248,7 @@ impl Wav2Vec2Encoder {
     }
 
     /// The output of every Transformer block, `[B, T, D]` each (the last after the final
-    /// LayerNorm), for input `x` whose padding frames are 0 in `valid` (`[B, T]`).
+    /// LayerNorm; at least one state), for input `x` whose padding frames are 0 in `valid` (`[B, T]`).
     pub fn context(&self, x: Tensor<3>, valid: Tensor<2>) -> Vec<Tensor<3>> {
         let [b, t, _] = x.dims();
         let x = x * valid.clone().reshape([b, t, 1]);
@@ -252,14 +256,14 @@ impl Wav2Vec2Encoder {
         debug_assert_eq!(pos.dims()[2], t, "kernel {}", self.pos_kernel);
         let mut x = x + gelu(pos).swap_dims(1, 2);
         let bias = padding_bias(valid);
-        let mut states = Vec::with_capacity(self.blocks.len());
+        let mut states = Vec::with_capacity(self.blocks.len().max(1));
         for block in &self.blocks {
             x = block.forward(x, &bias, 0.0, false);
             states.push(x.clone());
         }
-        if let Some(last) = states.pop() {
-            states.push(self.final_norm.forward(last));
-        }
+        // Never empty: without blocks the normalised input is the one state.
+        let last = states.pop().unwrap_or(x);
+        states.push(self.final_norm.forward(last));
         states
     }
 
