@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each crate of ours and the crates of ours it may depend on.
-const CRATES: [(&str, &[&str]); 7] = [
+const CRATES: [(&str, &[&str]); 8] = [
     ("crates/core", &[]),
     ("crates/audio", &["autodidact-core"]),
     ("crates/kernels", &[]),
@@ -13,11 +13,21 @@ const CRATES: [(&str, &[&str]); 7] = [
     ("crates/text", &["autodidact-core"]),
     ("crates/vision", &["autodidact-core", "autodidact-kernels"]),
     (
+        "crates/multimodal",
+        &[
+            "autodidact-audio",
+            "autodidact-core",
+            "autodidact-text",
+            "autodidact-vision",
+        ],
+    ),
+    (
         "crates/cli",
         &[
             "autodidact-audio",
             "autodidact-core",
             "autodidact-kernels",
+            "autodidact-multimodal",
             "autodidact-series",
             "autodidact-text",
             "autodidact-vision",

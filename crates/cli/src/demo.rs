@@ -163,6 +163,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         knn_features: Some(suite.features.knn),
         vit_blocks: run.encoder.vit_depth(),
         results,
+        ..EvalReport::default()
     };
     report.write_json(&args.out.join("results.json"))?;
     if let Some(path) = &args.json {

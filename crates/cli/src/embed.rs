@@ -50,6 +50,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         Modality::Series => series_embeddings(&args)?,
         Modality::Text => text_embeddings(&args)?,
         Modality::Audio => audio_embeddings(&args)?,
+        Modality::Pairs => pair_image_embeddings(&args)?,
     };
     write_npy(&args.out, &emb.data, &[emb.n, emb.dim])
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", args.out.display()))?;
@@ -60,6 +61,38 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// A multimodal run embeds images into its shared space (unit rows), where captions or
+/// recordings land too.
+fn pair_image_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
+    use autodidact_multimodal::train::{PairRunConfig, load_towers};
+    let cfg = PairRunConfig::load(&args.input.run.join("config.toml"))?;
+    let towers = load_towers(&cfg, &args.input.run, &cfg.device.device()?)?;
+    let data = super::run_dir::load_data(
+        &args.input.data,
+        autodidact_vision::data::ImageFormat::Auto,
+        false,
+    )
+    .with_context(|| run_kind(&args.input.run, Modality::Pairs))?;
+    let set = match args.split.unwrap_or(Split::Train) {
+        Split::Train => data.train,
+        Split::Test => data
+            .test
+            .ok_or_else(|| no_test_split(&args.input.data, "expected train/ and test/ folders"))?,
+    };
+    if set.channels != cfg.towers.image_channels {
+        anyhow::bail!(
+            "{}: images have {} channel(s); the run's image tower reads {}",
+            args.input.data.display(),
+            set.channels,
+            cfg.towers.image_channels
+        );
+    }
+    let all: Vec<usize> = (0..set.len()).collect();
+    let size = cfg.image_size;
+    let data = autodidact_multimodal::eval::embed_images(&towers, &set, &all, size);
+    Ok(Embeddings::new(data, set.len(), towers.embed_dim()))
 }
 
 fn no_test_split(data: &Path, expected: &str) -> anyhow::Error {

@@ -21,6 +21,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Modality::Series => return super::eval_series::run(&args),
         Modality::Text => return super::eval_text::run(&args),
         Modality::Audio => return super::eval_audio::run(&args),
+        Modality::Pairs => return super::eval_pairs::run(&args),
         Modality::Image => {}
     }
     let budgets = parse_budgets(args.labels_per_class.as_deref().unwrap_or("1,10,100,all"))
@@ -62,6 +63,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         knn_features: Some(cfg.features.knn),
         vit_blocks: run.encoder.vit_depth(),
         results,
+        ..EvalReport::default()
     };
     flags::write_report(args.json.as_deref(), report)
 }

@@ -71,13 +71,22 @@ pub struct EvalArgs {
     #[arg(long, value_enum)]
     pub(super) freeze_embeddings: Option<FrozenEmbeddings>,
     /// Text, `prompt` protocol: the template, with {text} and then [MASK] [default: "{text} it
-    /// was [MASK] ."].
+    /// was [MASK] ."]. Image-caption runs: the zero-shot prompt of each class, with {label}
+    /// [default: "a photo of a {label}"].
     #[arg(long)]
     pub(super) prompt: Option<String>,
     /// Text, `prompt` protocol: one single-token label word per class, in class order (e.g.
     /// terrible,great for SST-2's 0,1).
     #[arg(long, value_delimiter = ',')]
     pub(super) label_words: Vec<String>,
+    /// Multimodal runs: `val` measures retrieval on the validation pairs only, so that choosing
+    /// between runs never reads the test pairs [default: test, with val beside it].
+    #[arg(long, value_enum)]
+    pub(super) retrieval_split: Option<RetrievalSplit>,
+    /// Image-speech runs: recordings of each class (an audio folder of class folders, or a
+    /// manifest), whose mean embedding is the class's in zero-shot classification.
+    #[arg(long)]
+    pub(super) class_audio: Option<PathBuf>,
     /// What k-NN compares: raw, centred (minus the train mean) or standardised (each dimension
     /// also divided by its train deviation) features [default: for images the method's,
     /// standardised for mae, inpaint and byol and centred for the rest; centred for series;
@@ -90,6 +99,13 @@ pub struct EvalArgs {
     /// Seed of the label sampling and of the classifiers.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
+}
+
+/// Which pairs a multimodal run's retrieval reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetrievalSplit {
+    Val,
+    Test,
 }
 
 /// The prompt template of the `prompt` protocol when none is given.
@@ -110,11 +126,17 @@ impl EvalArgs {
             ("--prompt", self.prompt.is_some()),
             ("--label-words", !self.label_words.is_empty()),
         ];
+        let pairs = [
+            ("--class-audio", self.class_audio.is_some()),
+            ("--retrieval-split", self.retrieval_split.is_some()),
+        ];
         let foreign: Vec<(&str, bool)> = match modality {
-            Modality::Image => [&fraction[..], &text[..]].concat(),
-            Modality::Series => [&per_class[..], &text[..]].concat(),
-            Modality::Text => per_class.to_vec(),
-            Modality::Audio => [&fraction[..], &text[..]].concat(),
+            Modality::Image => [&fraction[..], &text[..], &pairs[..]].concat(),
+            Modality::Series => [&per_class[..], &text[..], &pairs[..]].concat(),
+            Modality::Text => [&per_class[..], &pairs[..]].concat(),
+            Modality::Audio => [&fraction[..], &text[..], &pairs[..]].concat(),
+            // --prompt is the zero-shot template there.
+            Modality::Pairs => [&fraction[..], &text[..5], &text[6..]].concat(),
         };
         match foreign.iter().find(|(_, given)| *given) {
             Some((flag, _)) => anyhow::bail!("{flag} does not apply to a {modality} run"),

@@ -8,6 +8,7 @@ mod embed;
 mod eval;
 mod eval_args;
 mod eval_audio;
+mod eval_pairs;
 mod eval_series;
 mod eval_text;
 mod flags;
@@ -16,10 +17,13 @@ mod methods;
 mod pretrain;
 mod pretrain_args;
 mod pretrain_audio;
+mod pretrain_pairs;
 mod pretrain_series;
 mod pretrain_text;
 mod run_dir;
 mod search;
+mod search_args;
+mod search_pairs;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
@@ -76,8 +80,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Continue a prompt with a next-token (clm) run.
     Generate(generate::GenerateArgs),
-    /// Find the lines of a corpus nearest to a query (text runs).
-    Search(search::SearchArgs),
+    /// Find the lines of a corpus nearest to a query (text runs), or the images nearest to a
+    /// caption and the captions nearest to an image (image-caption runs).
+    Search(search_args::SearchArgs),
 }
 
 /// Runs the parsed command.

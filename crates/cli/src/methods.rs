@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::builder::PossibleValue;
 
 use autodidact_audio::methods::AudioMethodKind;
+use autodidact_multimodal::methods::PairMethodKind;
 use autodidact_series::methods::SeriesMethodKind;
 use autodidact_text::methods::TextMethodKind;
 use autodidact_vision::methods::MethodKind;
@@ -20,6 +21,8 @@ pub enum Modality {
     Series,
     Text,
     Audio,
+    /// Image-caption or image-speech pairs.
+    Pairs,
 }
 
 impl std::fmt::Display for Modality {
@@ -29,6 +32,7 @@ impl std::fmt::Display for Modality {
             Modality::Series => "series",
             Modality::Text => "text",
             Modality::Audio => "audio",
+            Modality::Pairs => "multimodal",
         })
     }
 }
@@ -40,6 +44,7 @@ pub enum AnyMethod {
     Series(SeriesMethodKind),
     Text(TextMethodKind),
     Audio(AudioMethodKind),
+    Pairs(PairMethodKind),
 }
 
 impl AnyMethod {
@@ -50,6 +55,7 @@ impl AnyMethod {
             .or_else(|| SeriesMethodKind::from_name(name).map(AnyMethod::Series))
             .or_else(|| TextMethodKind::from_name(name).map(AnyMethod::Text))
             .or_else(|| AudioMethodKind::from_name(name).map(AnyMethod::Audio))
+            .or_else(|| PairMethodKind::from_name(name).map(AnyMethod::Pairs))
     }
 
     /// How the default run folder names it (`runs/<this>-<data>`).
@@ -59,6 +65,7 @@ impl AnyMethod {
             AnyMethod::Series(m) => format!("{m:?}"),
             AnyMethod::Text(m) => format!("{m:?}"),
             AnyMethod::Audio(m) => format!("{m:?}"),
+            AnyMethod::Pairs(m) => format!("{m:?}"),
         }
         .to_lowercase()
     }
@@ -69,6 +76,7 @@ impl AnyMethod {
             AnyMethod::Series(_) => Modality::Series,
             AnyMethod::Text(_) => Modality::Text,
             AnyMethod::Audio(_) => Modality::Audio,
+            AnyMethod::Pairs(_) => Modality::Pairs,
         }
     }
 }
@@ -81,7 +89,13 @@ impl clap::ValueEnum for AnyMethod {
             let series = SeriesMethodKind::ALL.iter().map(|&m| AnyMethod::Series(m));
             let texts = TextMethodKind::ALL.iter().map(|&m| AnyMethod::Text(m));
             let audio = AudioMethodKind::ALL.iter().map(|&m| AnyMethod::Audio(m));
-            images.chain(series).chain(texts).chain(audio).collect()
+            let pairs = PairMethodKind::ALL.iter().map(|&m| AnyMethod::Pairs(m));
+            images
+                .chain(series)
+                .chain(texts)
+                .chain(audio)
+                .chain(pairs)
+                .collect()
         })
     }
 
@@ -91,6 +105,7 @@ impl clap::ValueEnum for AnyMethod {
             AnyMethod::Series(m) => Some(PossibleValue::new(m.name()).help(m.help())),
             AnyMethod::Text(m) => Some(PossibleValue::new(m.name()).help(m.help())),
             AnyMethod::Audio(m) => Some(PossibleValue::new(m.name()).help(m.help())),
+            AnyMethod::Pairs(m) => Some(PossibleValue::new(m.name()).help(m.help())),
         }
     }
 }
@@ -105,6 +120,7 @@ pub fn load_recipe(path: &Path) -> anyhow::Result<Recipe> {
         AnyMethod::Series(kind) => autodidact_series::train::check_recipe(kind, &recipe)?,
         AnyMethod::Text(kind) => autodidact_text::recipe::check(&recipe, kind)?,
         AnyMethod::Audio(kind) => autodidact_audio::train::check_recipe(kind, &recipe)?,
+        AnyMethod::Pairs(kind) => autodidact_multimodal::train::check_recipe(kind, &recipe)?,
     }
     Ok(recipe)
 }

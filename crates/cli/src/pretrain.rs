@@ -51,6 +51,7 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
             Modality::Series => super::pretrain_series::resume(folder.path()),
             Modality::Text => super::pretrain_text::resume(folder.path()),
             Modality::Audio => super::pretrain_audio::resume(folder.path()),
+            Modality::Pairs => super::pretrain_pairs::resume(folder.path()),
             Modality::Image => resume_images(folder.path(), args.no_cache),
         };
     }
@@ -64,6 +65,9 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         }
         AnyMethod::Audio(m) => {
             return super::pretrain_audio::run(&args, &recipe, m, data_path, &out);
+        }
+        AnyMethod::Pairs(m) => {
+            return super::pretrain_pairs::run(&args, &recipe, m, data_path, &out);
         }
         AnyMethod::Image(m) => m,
     };

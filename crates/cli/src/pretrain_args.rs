@@ -64,6 +64,18 @@ pub struct PretrainArgs {
     /// say); the Transformer's size and the tokenizer are that run's.
     #[arg(long)]
     pub(super) init: Option<PathBuf>,
+    /// Pair methods: start the image tower from this image run's encoder.
+    #[arg(long)]
+    pub(super) init_image: Option<PathBuf>,
+    /// Pair methods: start the caption tower from this text run (its Transformer and tokenizer).
+    #[arg(long)]
+    pub(super) init_text: Option<PathBuf>,
+    /// Pair methods: start the audio tower from this audio-byol run's encoder.
+    #[arg(long)]
+    pub(super) init_audio: Option<PathBuf>,
+    /// Pair methods: freeze the image tower given by --init-image (LiT).
+    #[arg(long)]
+    pub(super) lock_image: bool,
     /// Audio methods: samples per second every clip is resampled to [default: 8000].
     #[arg(long, value_parser = flags::int(1000..=192_000))]
     pub(super) rate: Option<usize>,
@@ -137,16 +149,29 @@ impl PretrainArgs {
             ("--context", self.context.is_some()),
             ("--init", self.init.is_some()),
         ];
+        let pairs = [
+            ("--init-image", self.init_image.is_some()),
+            ("--init-text", self.init_text.is_some()),
+            ("--init-audio", self.init_audio.is_some()),
+            ("--lock-image", self.lock_image),
+        ];
         let steps = [("--steps", self.steps.is_some())];
         let audio = [
             ("--rate", self.rate.is_some()),
             ("--max-seconds", self.max_seconds.is_some()),
         ];
         let foreign: Vec<(&str, bool)> = match modality {
-            Modality::Image => [&text[..], &steps[..], &audio[..]].concat(),
-            Modality::Series => [&image[..], &text[..], &audio[..]].concat(),
-            Modality::Text => [&image[..], &audio[..]].concat(),
-            Modality::Audio => [&image[..], &text[..]].concat(),
+            Modality::Image => [&text[..], &steps[..], &audio[..], &pairs[..]].concat(),
+            Modality::Series => [&image[..], &text[..], &audio[..], &pairs[..]].concat(),
+            Modality::Text => [&image[..], &audio[..], &pairs[..]].concat(),
+            Modality::Audio => [&image[..], &text[..], &pairs[..]].concat(),
+            Modality::Pairs => [
+                ("--format", self.format.is_some()),
+                ("--no-cache", self.no_cache),
+                ("--init", self.init.is_some()),
+                ("--max-seconds", self.max_seconds.is_some()),
+            ]
+            .to_vec(),
         };
         match foreign.iter().find(|(_, given)| *given) {
             Some((flag, _)) => anyhow::bail!("{flag} does not apply to {modality} methods"),

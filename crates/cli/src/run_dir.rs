@@ -14,9 +14,6 @@ use autodidact_core::train::metrics::TrainSummary;
 use autodidact_core::train::run_folder::RunFolder;
 use autodidact_series::encoder::SeriesEncoder;
 use autodidact_series::train::SeriesRunConfig;
-use autodidact_text::model::TextEncoder;
-use autodidact_text::tokenizer::TextTokenizer;
-use autodidact_text::train::TextRunConfig;
 use autodidact_vision::data::ImageFormat;
 use autodidact_vision::data::cache::default_cache_dir;
 use autodidact_vision::data::{ImageData, load_images};
@@ -65,6 +62,7 @@ pub fn run_kind(run: &Path, modality: Modality) -> String {
         Modality::Series => "series",
         Modality::Text => "texts",
         Modality::Audio => "audio clips",
+        Modality::Pairs => "image pairs",
     };
     format!("{} learnt from {expects}", run.display())
 }
@@ -88,30 +86,7 @@ pub fn load_series_run(run: &Path) -> anyhow::Result<LoadedSeriesRun> {
     })
 }
 
-/// A text run's config, tokenizer and trained Transformer.
-pub struct LoadedTextRun {
-    pub config: TextRunConfig,
-    pub tokenizer: TextTokenizer,
-    pub encoder: TextEncoder,
-    pub device: Device,
-}
-
-/// Loads a text run's `config.toml`, `tokenizer.json` and `encoder.safetensors`.
-pub fn load_text_run(run: &Path) -> anyhow::Result<LoadedTextRun> {
-    let config = TextRunConfig::load(&run.join("config.toml"))?;
-    let tokenizer_path = run.join("tokenizer.json");
-    let tokenizer = TextTokenizer::load(&tokenizer_path)?;
-    let device = config.device.device()?;
-    let vocab = tokenizer.vocab_size();
-    let encoder = load_run_encoder(run, config.build_encoder(vocab, &device))
-        .with_context(|| format!("{} holds {vocab} tokens", tokenizer_path.display()))?;
-    Ok(LoadedTextRun {
-        config,
-        tokenizer,
-        encoder,
-        device,
-    })
-}
+pub use autodidact_text::run::{LoadedTextRun, load_text_run};
 
 /// Loads an image data set, using the decoded-image cache unless `no_cache`.
 pub fn load_data(path: &Path, format: ImageFormat, no_cache: bool) -> anyhow::Result<ImageData> {
@@ -126,7 +101,10 @@ pub struct RunAndData {
     #[arg(long)]
     pub run: PathBuf,
     /// Data set: for image runs an MNIST IDX folder, image folder, or .tar/.tar.gz of one; for
-    /// series runs a UCR problem folder or CSV; for text runs a labelled TSV/CSV (or folder).
+    /// series runs a UCR problem folder or CSV; for text runs a labelled TSV/CSV (or folder); for
+    /// multimodal runs a paired data set (retrieval on its test split) or a labelled image set
+    /// (zero-shot classification and the image tower's probe, beside retrieval on the run's own
+    /// pairs).
     #[arg(long)]
     pub data: PathBuf,
     /// Image data format [default: detected from the path].

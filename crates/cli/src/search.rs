@@ -1,42 +1,18 @@
 //! `autodidact search`: the lines of a corpus nearest to a query by sentence embedding, exact,
-//! with the corpus' embeddings kept in an index file in the run folder.
-
-use std::path::PathBuf;
-
-use clap::Args;
+//! with the corpus' embeddings kept in an index file in the run folder; for an image-caption
+//! run, the images nearest to a caption (with a contact sheet) or the captions nearest to an
+//! image (`search_pairs`).
 
 use serde_json::json;
 
 use super::flags;
-use super::run_dir::{LoadedTextRun, load_text_run};
+use super::methods::Modality;
+use super::run_dir::{LoadedTextRun, load_text_run, run_modality};
+use super::search_args::SearchArgs;
 use autodidact_core::train::checkpoint::write_atomic;
-use autodidact_core::train::limits;
 use autodidact_text::data::{TextUnit, read_corpus, read_labelled};
 use autodidact_text::eval::embed_texts;
 use autodidact_text::search::{SearchIndex, cached_embeddings, index_path, precision_at_k};
-
-#[derive(Args, Debug)]
-pub struct SearchArgs {
-    /// Run folder of a text pre-training (mlm, clm or simcse).
-    #[arg(long)]
-    run: PathBuf,
-    /// Text file (one document per line) or labelled .tsv/.csv whose texts are searched.
-    #[arg(long)]
-    corpus: PathBuf,
-    /// The text to find neighbours of.
-    #[arg(long, required_unless_present = "evaluate")]
-    query: Option<String>,
-    /// Neighbours to return.
-    #[arg(short = 'k', long = "k", default_value_t = 10, value_parser = flags::int(limits::NEIGHBOURS))]
-    k: usize,
-    /// Measure instead of answering: every text of a labelled corpus is a query against the
-    /// others; prints the mean share of its k neighbours with its label (precision@k).
-    #[arg(long)]
-    evaluate: bool,
-    /// Write the answer as JSON.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
@@ -45,6 +21,24 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     if args.k == 0 {
         anyhow::bail!("-k must be at least 1");
     }
+    if run_modality(&args.run)? == Modality::Pairs {
+        return super::search_pairs::run(&args);
+    }
+    for (flag, given) in [
+        ("--images", args.images.is_some()),
+        ("--image", args.image.is_some()),
+        ("--sheet", args.sheet.is_some()),
+    ] {
+        if given {
+            anyhow::bail!(
+                "{flag} applies to image-caption runs; {} is a text run",
+                args.run.display()
+            );
+        }
+    }
+    let Some(corpus) = args.corpus.clone() else {
+        anyhow::bail!("--corpus: give the text file to search");
+    };
     let LoadedTextRun {
         tokenizer,
         encoder,
@@ -52,15 +46,15 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         ..
     } = load_text_run(&args.run)?;
     let labelled = if args.evaluate {
-        Some(read_labelled(&args.corpus)?)
+        Some(read_labelled(&corpus)?)
     } else {
         None
     };
     let texts = match &labelled {
         Some(l) => l.texts.clone(),
-        None => read_corpus(&args.corpus, TextUnit::Lines)?,
+        None => read_corpus(&corpus, TextUnit::Lines)?,
     };
-    let index_file = index_path(&args.run, &args.corpus)?;
+    let index_file = index_path(&args.run, &corpus)?;
     let (raw, reused) = cached_embeddings(&index_file, &encoder, &tokenizer, &texts, &device)?;
     if reused {
         println!("read the index {} ({} texts)", index_file.display(), raw.n);
@@ -72,7 +66,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         );
     }
     let index = SearchIndex::new(&raw);
-    let mut answer = json!({ "corpus": args.corpus.display().to_string(), "k": args.k });
+    let mut answer = json!({ "corpus": corpus.display().to_string(), "k": args.k });
     if let Some(l) = &labelled {
         let p = precision_at_k(&index, &raw, &l.labels, args.k);
         let n = l.labels.len() as f64;

@@ -10,6 +10,7 @@ pub mod methods;
 pub mod model;
 pub mod prompt;
 pub mod recipe;
+pub mod run;
 pub mod search;
 #[cfg(test)]
 mod shared_data;

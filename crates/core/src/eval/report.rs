@@ -85,6 +85,10 @@ pub struct EvalReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vit_blocks: Option<usize>,
     pub results: Vec<EvalResult>,
+    /// What a modality measures besides the label-budget results, by name (multimodal runs:
+    /// `retrieval`, `zero_shot`).
+    #[serde(flatten, default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl EvalReport {

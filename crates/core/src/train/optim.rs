@@ -79,10 +79,10 @@ impl OptimizerConfig {
     }
 }
 
-/// Parameters that never get weight decay or LARS adaptation: BatchNorm/LayerNorm scale and shift,
+/// Parameters that never get weight decay or LARS adaptation: BatchNorm/LayerNorm scale and shift, learnable logit scales,
 /// and biases.
 fn no_decay_group() -> ParamGroup {
-    ParamGroup::from_regex(r"(bias|gamma|beta)$").expect("the no-decay regex is valid")
+    ParamGroup::from_regex(r"(bias|gamma|beta|logit_scale)$").expect("the no-decay regex is valid")
 }
 
 fn momentum(m: f64) -> MomentumConfig {

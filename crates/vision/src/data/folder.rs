@@ -266,7 +266,7 @@ fn decode_split<S: ImageSource>(
 }
 
 /// An image file on disk.
-struct FileSource(PathBuf);
+pub(crate) struct FileSource(pub PathBuf);
 
 impl ImageSource for FileSource {
     fn bytes(&self) -> Result<Cow<'_, [u8]>, DataError> {
@@ -302,7 +302,7 @@ fn is_image_file(path: &Path) -> bool {
 }
 
 /// Every image file under `dir`, recursively, in sorted path order.
-fn images_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+pub(crate) fn images_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
     for path in sorted_entries(dir)? {
         if path.is_dir() {
             images_under(&path, out)?;

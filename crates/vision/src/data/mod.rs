@@ -4,6 +4,7 @@ pub mod cache;
 pub mod folder;
 pub mod idx;
 pub mod image_file;
+pub mod named;
 
 pub mod tar;
 

@@ -12,10 +12,10 @@ use super::image_file::MAX_IMAGE_FILE_BYTES;
 use super::{DataError, ImageData};
 
 /// One regular-file member, read into memory.
-struct Member<'a> {
+pub(crate) struct Member<'a> {
     tar: &'a Path,
     /// Path components inside the archive, without `.` and the root.
-    components: Vec<String>,
+    pub components: Vec<String>,
     bytes: Vec<u8>,
 }
 
@@ -60,19 +60,19 @@ pub const MAX_ARCHIVE_IMAGE_BYTES: u64 = 4 << 30;
 
 /// The most bytes the reader holds: per member and in all.
 #[derive(Clone, Copy)]
-struct Caps {
+pub(crate) struct Caps {
     member: u64,
     total: u64,
 }
 
-const CAPS: Caps = Caps {
+pub(crate) const CAPS: Caps = Caps {
     member: MAX_IMAGE_FILE_BYTES,
     total: MAX_ARCHIVE_IMAGE_BYTES,
 };
 
 /// Reads every image member; hidden and macOS metadata members are skipped, any other
 /// non-image regular file is an error.
-fn read_members(path: &Path, caps: Caps) -> Result<Vec<Member<'_>>, DataError> {
+pub(crate) fn read_members(path: &Path, caps: Caps) -> Result<Vec<Member<'_>>, DataError> {
     let read_error =
         |e: std::io::Error| DataError::invalid(path, format!("cannot read tar archive: {e}"));
     let mut archive = tar::Archive::new(open_archive(path)?);
@@ -144,7 +144,7 @@ fn class_of(rest: &[String]) -> Option<String> {
 }
 
 /// Number of leading folders shared by every member (the archive's top folder, if any).
-fn common_dir_prefix(members: &[Member<'_>]) -> usize {
+pub(crate) fn common_dir_prefix(members: &[Member<'_>]) -> usize {
     let Some(first) = members.first() else {
         return 0;
     };
