@@ -146,6 +146,33 @@ fn an_image_speech_run_classifies_images_by_recordings_of_each_class() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["zero_shot"]["images"], 9, "{report}");
+    assert!(
+        report.get("audio_tower").is_none(),
+        "no --partner-data, no audio probe"
+    );
+    // The audio tower's own probe on labelled recordings, through the same suite.
+    let out = run_cli(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        labelled.to_str().unwrap(),
+        "--class-audio",
+        data.join("tones").join("test").to_str().unwrap(),
+        "--partner-data",
+        data.join("tones").to_str().unwrap(),
+        "--labels-per-class",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let probe = &report["audio_tower"][0];
+    assert_eq!(probe["protocol"], "linear", "{report}");
+    let accuracy = probe["ssl_accuracy"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&accuracy), "{report}");
     // A prompt means nothing to speech.
     let out = run_cli(&[
         "eval",

@@ -11,9 +11,9 @@ use super::flags;
 use autodidact_audio::eval::AUDIO_FEATURES;
 use autodidact_core::eval::Embeddings;
 use autodidact_core::eval::npy::read_npy;
-use autodidact_core::eval::protocol::{Protocol, parse_protocols};
+use autodidact_core::eval::protocol::parse_protocols;
 use autodidact_core::eval::report::{EvalReport, format_table};
-use autodidact_core::eval::suite::{Baselines, Evaluand, LabelShare, SuiteConfig, evaluate};
+use autodidact_core::eval::suite::{LabelShare, Precomputed, SuiteConfig, evaluate};
 use autodidact_core::split::parse_budgets;
 
 #[derive(Args, Debug)]
@@ -34,38 +34,6 @@ pub(super) struct ProbeArgs {
     /// Seed of the label sampling and of the classifiers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-}
-
-/// Embeddings and labels read from files.
-struct Precomputed {
-    train: Embeddings,
-    test: Embeddings,
-    train_labels: Vec<u32>,
-    test_labels: Vec<u32>,
-}
-
-impl Evaluand for Precomputed {
-    fn train_labels(&self) -> &[u32] {
-        &self.train_labels
-    }
-
-    fn test_labels(&self) -> &[u32] {
-        &self.test_labels
-    }
-
-    fn embed(&self, _: &dyn Fn(&str)) -> anyhow::Result<(Embeddings, Embeddings)> {
-        Ok((self.train.clone(), self.test.clone()))
-    }
-
-    fn baselines(
-        &self,
-        _: &[usize],
-        _: LabelShare,
-        _: &[Protocol],
-        _: &dyn Fn(&str),
-    ) -> anyhow::Result<Baselines> {
-        Ok(Vec::new())
-    }
 }
 
 fn embeddings(path: &Path) -> anyhow::Result<Embeddings> {

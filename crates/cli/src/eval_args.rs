@@ -83,6 +83,11 @@ pub struct EvalArgs {
     /// between runs never reads the test pairs [default: test, with val beside it].
     #[arg(long, value_enum)]
     pub(super) retrieval_split: Option<RetrievalSplit>,
+    /// Multimodal runs: a labelled set of the partner modality (captions: a labelled .tsv/.csv
+    /// or folder as text runs read; speech: an audio folder or manifest) on which the partner
+    /// tower's features get the same few-label probe as the image tower's.
+    #[arg(long)]
+    pub(super) partner_data: Option<PathBuf>,
     /// Image-speech runs: recordings of each class (an audio folder of class folders, or a
     /// manifest), whose mean embedding is the class's in zero-shot classification.
     #[arg(long)]
@@ -129,6 +134,7 @@ impl EvalArgs {
         let pairs = [
             ("--class-audio", self.class_audio.is_some()),
             ("--retrieval-split", self.retrieval_split.is_some()),
+            ("--partner-data", self.partner_data.is_some()),
         ];
         let foreign: Vec<(&str, bool)> = match modality {
             Modality::Image => [&fraction[..], &text[..], &pairs[..]].concat(),

@@ -12,18 +12,22 @@ use super::eval_args::{EvalArgs, RetrievalSplit};
 use super::flags;
 use super::run_dir::load_data;
 use autodidact_audio::data::load_audio;
+use autodidact_core::eval::Embeddings;
 use autodidact_core::eval::knn::KnnFeatures;
+use autodidact_core::eval::linear::LinearProbeConfig;
 use autodidact_core::eval::report::{EvalReport, format_table};
+use autodidact_core::eval::suite::{Precomputed, ProtocolFeatures};
 use autodidact_core::split::parse_budgets;
 use autodidact_multimodal::batch::PreparedPartners;
-use autodidact_multimodal::data::PairData;
+use autodidact_multimodal::data::{PairData, Partners};
 use autodidact_multimodal::eval::{
-    audio_class_embeddings, evaluate_retrieval, prompt_embeddings, zero_shot,
+    audio_class_embeddings, evaluate_retrieval, partner_features, prompt_embeddings, zero_shot,
 };
 use autodidact_multimodal::pairs::{PairsLayout, Split};
 use autodidact_multimodal::retrieval::{Recall, Retrieval};
 use autodidact_multimodal::towers::Towers;
 use autodidact_multimodal::train::{PairRunConfig, TOKENIZER_FILE, load_towers};
+use autodidact_text::data::load_text_problem;
 use autodidact_text::tokenizer::TextTokenizer;
 use autodidact_vision::data::ImageFormat;
 use autodidact_vision::encoders::Pooling;
@@ -179,6 +183,33 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         )?;
         results = evaluate(&evaluand, &suite, &|line| println!("{line}"))?;
         println!("\n{}", format_table(&results));
+        if let Some(path) = &args.partner_data {
+            let partner = SuiteConfig {
+                baseline: false,
+                features: PARTNER_FEATURES,
+                linear: LinearProbeConfig {
+                    standardize: false,
+                    ..suite.linear.clone()
+                },
+                ..suite.clone()
+            };
+            let evaluand = partner_evaluand(&towers, path, tokenizer.as_ref(), &cfg, args.seed)?;
+            let kind = data.partners.kind().name();
+            println!(
+                "the {kind} tower's probe (its encoder's features) on {}:",
+                path.display()
+            );
+            let partner_results = evaluate(&evaluand, &partner, &|line| println!("{line}"))?;
+            println!("\n{}", format_table(&partner_results));
+            extra.insert(
+                format!("{kind}_tower"),
+                serde_json::to_value(&partner_results)?,
+            );
+        }
+    } else if args.partner_data.is_some() {
+        bail!(
+            "--partner-data: give a labelled image set as --data too (the probes read both towers)"
+        );
     }
     let report = EvalReport {
         pooling: labelled.then(|| Pooling::Mean.name().to_string()),
@@ -187,6 +218,76 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         ..EvalReport::default()
     };
     flags::write_report(args.json.as_deref(), report)
+}
+
+/// How the partner tower's probe reads its features: standardised, as text and audio read theirs.
+const PARTNER_FEATURES: ProtocolFeatures = ProtocolFeatures {
+    knn: KnnFeatures::Standardised,
+    linear: KnnFeatures::Standardised,
+    svm: KnnFeatures::Standardised,
+};
+
+/// The partner tower's features of the labelled captions or recordings at `path`.
+fn partner_evaluand(
+    towers: &Towers,
+    path: &Path,
+    tokenizer: Option<&TextTokenizer>,
+    cfg: &PairRunConfig,
+    seed: u64,
+) -> anyhow::Result<Precomputed> {
+    let (train, test, train_labels, test_labels) = if cfg.towers.audio {
+        let audio = load_audio(path, cfg.rate)?;
+        let Some(test) = audio.test else {
+            bail!("--partner-data {}: no test split", path.display());
+        };
+        let labels = |set: &autodidact_audio::AudioSet| set.labels.clone().unwrap_or_default();
+        let (tl, sl) = (labels(&audio.train), labels(&test));
+        (
+            Partners::Audio {
+                clips: audio.train.clips,
+                rate: cfg.rate,
+                names: Vec::new(),
+            },
+            Partners::Audio {
+                clips: test.clips,
+                rate: cfg.rate,
+                names: Vec::new(),
+            },
+            tl,
+            sl,
+        )
+    } else {
+        let problem = load_text_problem(path, seed)?;
+        (
+            Partners::Captions(problem.train.texts),
+            Partners::Captions(problem.test.texts),
+            problem.train.labels,
+            problem.test.labels,
+        )
+    };
+    if train_labels.is_empty() || test_labels.is_empty() {
+        bail!(
+            "--partner-data {}: needs labelled train and test samples",
+            path.display()
+        );
+    }
+    let max_len = cfg.towers.text_model.max_len;
+    let dim = towers.partner.out_dim();
+    let features = |partners: &Partners| {
+        let prepared = PreparedPartners::new(partners, tokenizer, max_len);
+        let all: Vec<usize> = (0..partners.len()).collect();
+        Embeddings::new(
+            partner_features(towers, &prepared, &all),
+            partners.len(),
+            dim,
+        )
+    };
+    Ok(Precomputed {
+        train: features(&train),
+        test: features(&test),
+        train_labels,
+        test_labels,
+    })
 }
 
 fn print_retrieval(r: &Retrieval, partner: &str, split: &str) {

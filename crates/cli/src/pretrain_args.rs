@@ -134,6 +134,29 @@ impl PretrainArgs {
             .unwrap_or(optimizer.weight_decay);
     }
 
+    /// Lays `--batch-size`, `--steps` (else `--epochs` of full batches over `samples`) and
+    /// `--minutes` over a step-counted run's budget; a time budget given here without steps
+    /// trains until it ends.
+    pub(super) fn apply_step_budget(
+        &self,
+        batch_size: &mut usize,
+        steps: &mut usize,
+        minutes: &mut Option<f64>,
+        samples: usize,
+    ) {
+        *batch_size = self.batch_size.unwrap_or(*batch_size);
+        if let Some(s) = self.steps {
+            *steps = s;
+        } else if let Some(epochs) = self.epochs {
+            let per_epoch = (samples / (*batch_size).clamp(1, samples.max(1))).max(1);
+            *steps = epochs.saturating_mul(per_epoch);
+        }
+        *minutes = self.minutes.or(*minutes);
+        if self.minutes.is_some() && self.steps.is_none() {
+            *steps = *limits::STEPS.end();
+        }
+    }
+
     /// Fails on a flag that does not apply to a method of `modality`, naming it.
     pub(super) fn check_modality(&self, modality: Modality) -> anyhow::Result<()> {
         let image = [

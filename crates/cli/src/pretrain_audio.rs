@@ -13,7 +13,6 @@ use autodidact_audio::data::load_audio;
 use autodidact_audio::methods::AudioMethodKind;
 use autodidact_audio::train::{AudioRunConfig, pretrain};
 use autodidact_core::eval::plot::plot_curves;
-use autodidact_core::train::limits;
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary, read_metrics};
 use autodidact_vision::train::recipe::Recipe;
 
@@ -124,17 +123,12 @@ fn config_from_args(
 ) -> anyhow::Result<AudioRunConfig> {
     let mut cfg = AudioRunConfig::defaults(method, data, train.rate);
     cfg.apply_recipe(recipe, train)?;
-    cfg.batch_size = args.batch_size.unwrap_or(cfg.batch_size);
-    if let Some(steps) = args.steps {
-        cfg.steps = steps;
-    } else if let Some(epochs) = args.epochs {
-        cfg.steps = epochs.saturating_mul(cfg.steps_per_epoch(train));
-    }
-    cfg.minutes = args.minutes.or(cfg.minutes);
-    if args.minutes.is_some() && args.steps.is_none() {
-        // A time budget given here: train until it ends.
-        cfg.steps = *limits::STEPS.end();
-    }
+    args.apply_step_budget(
+        &mut cfg.batch_size,
+        &mut cfg.steps,
+        &mut cfg.minutes,
+        train.len(),
+    );
     cfg.max_seconds = args.max_seconds.unwrap_or(cfg.max_seconds);
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.device = args.device;

@@ -8,7 +8,6 @@ use anyhow::bail;
 use super::methods::apply_temperature;
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, print_summary};
-use autodidact_core::train::limits;
 use autodidact_core::train::metrics::TrainOptions;
 use autodidact_multimodal::data::PairData;
 use autodidact_multimodal::methods::PairMethodKind;
@@ -149,17 +148,12 @@ fn config_from_args(
         bail!("--lock-image freezes a trained image tower: give --init-image RUN too");
     }
     cfg.adopt_init_architectures()?;
-    cfg.batch_size = args.batch_size.unwrap_or(cfg.batch_size);
-    if let Some(steps) = args.steps {
-        cfg.steps = steps;
-    } else if let Some(epochs) = args.epochs {
-        cfg.steps = epochs.saturating_mul((train_images / cfg.batch_size.max(1)).max(1));
-    }
-    cfg.minutes = args.minutes.or(cfg.minutes);
-    if args.minutes.is_some() && args.steps.is_none() {
-        // A time budget given here: train until it ends.
-        cfg.steps = *limits::STEPS.end();
-    }
+    args.apply_step_budget(
+        &mut cfg.batch_size,
+        &mut cfg.steps,
+        &mut cfg.minutes,
+        train_images,
+    );
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.device = args.device;
     args.apply_optimizer(recipe, &mut cfg.optimizer);

@@ -7,7 +7,6 @@ use anyhow::bail;
 use super::methods::apply_temperature;
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, print_summary};
-use autodidact_core::train::limits;
 use autodidact_core::train::metrics::TrainOptions;
 use autodidact_series::data::load_series;
 use autodidact_series::methods::SeriesMethodKind;
@@ -70,17 +69,12 @@ fn config_from_args(
 ) -> anyhow::Result<SeriesRunConfig> {
     let mut cfg = SeriesRunConfig::defaults(method, data, train);
     cfg.apply_recipe(recipe, train)?;
-    cfg.batch_size = args.batch_size.unwrap_or(cfg.batch_size);
-    if let Some(steps) = args.steps {
-        cfg.steps = steps;
-    } else if let Some(epochs) = args.epochs {
-        cfg.steps = epochs.saturating_mul(cfg.steps_per_epoch(train));
-    }
-    cfg.minutes = args.minutes.or(cfg.minutes);
-    if args.minutes.is_some() && args.steps.is_none() {
-        // A time budget given here: train until it ends.
-        cfg.steps = *limits::STEPS.end();
-    }
+    args.apply_step_budget(
+        &mut cfg.batch_size,
+        &mut cfg.steps,
+        &mut cfg.minutes,
+        train.len(),
+    );
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.device = args.device;
     args.apply_optimizer(recipe, &mut cfg.optimizer);

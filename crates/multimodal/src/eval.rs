@@ -176,3 +176,22 @@ pub fn zero_shot(
         .count();
     Ok((right as f64 / labels.len().max(1) as f64, predictions))
 }
+
+/// The partner encoder's own features (before the projection, as a tower's probe reads them)
+/// of the partners at `indices`, row-major `[N, out_dim]`.
+pub fn partner_features(
+    towers: &Towers,
+    partners: &PreparedPartners,
+    indices: &[usize],
+) -> Vec<f32> {
+    let towers = towers.valid();
+    let device = device_of(&towers);
+    let mut out = Vec::with_capacity(indices.len() * towers.partner.out_dim());
+    for chunk in indices.chunks(EMBED_BATCH) {
+        let z = towers
+            .partner
+            .forward(&partners.batch(chunk), &device, false);
+        out.extend(z.into_data().iter::<f32>());
+    }
+    out
+}

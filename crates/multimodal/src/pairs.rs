@@ -107,14 +107,34 @@ fn fields(line: &str, sep: char) -> Vec<String> {
     out
 }
 
+/// A table file: its header's columns (lower-cased, trimmed) and its other lines, each with its
+/// 1-based number, blank lines skipped.
+struct Table {
+    header: Vec<String>,
+    rows: Vec<(usize, Vec<String>)>,
+}
+
+impl Table {
+    fn read(path: &Path) -> Result<Self, DataError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        let sep = separator(path);
+        let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+        let header = fields(lines.next().unwrap_or_default(), sep)
+            .into_iter()
+            .map(|f| f.trim().to_ascii_lowercase())
+            .collect();
+        let rows = lines
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 2, fields(l, sep)))
+            .collect();
+        Ok(Self { header, rows })
+    }
+}
+
 /// The header's columns, lower-cased and trimmed.
 fn header_of(path: &Path) -> Result<Vec<String>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let first = text.lines().next().unwrap_or_default();
-    Ok(fields(first.trim_end_matches('\r'), separator(path))
-        .into_iter()
-        .map(|f| f.trim().to_ascii_lowercase())
-        .collect())
+    Ok(Table::read(path)?.header)
 }
 
 fn column(header: &[String], names: &[&str]) -> Option<usize> {
@@ -125,13 +145,10 @@ impl PairsFile {
     /// Reads `path`: a header with an `image` column, one `caption`/`text` or `audio` column,
     /// and optionally `split`; then one pair per line.
     pub fn read(path: &Path) -> Result<Self, DataError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let sep = separator(path);
-        let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-        let header: Vec<String> = fields(lines.next().unwrap_or_default(), sep)
-            .into_iter()
-            .map(|f| f.trim().to_ascii_lowercase())
-            .collect();
+        let Table {
+            header,
+            rows: lines,
+        } = Table::read(path)?;
         let image = column(&header, &["image"]).ok_or_else(|| {
             DataError::invalid(
                 path,
@@ -162,12 +179,7 @@ impl PairsFile {
         };
         let split = column(&header, &["split"]);
         let mut rows = Vec::new();
-        for (i, line) in lines.enumerate() {
-            let number = i + 2;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let f = fields(line, sep);
+        for (number, f) in lines {
             let at = |c: usize| f.get(c).map(|s| s.trim()).unwrap_or_default();
             let problem =
                 |message: String| DataError::invalid(path, format!("line {number}: {message}"));
@@ -210,13 +222,7 @@ impl PairsFile {
 
 /// Reads a split file (`image<TAB>split`): each image's split.
 pub fn read_splits(path: &Path) -> Result<HashMap<String, Split>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let sep = separator(path);
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    let header: Vec<String> = fields(lines.next().unwrap_or_default(), sep)
-        .into_iter()
-        .map(|f| f.trim().to_ascii_lowercase())
-        .collect();
+    let Table { header, rows } = Table::read(path)?;
     let (Some(image), Some(split)) = (column(&header, &["image"]), column(&header, &["split"]))
     else {
         return Err(DataError::invalid(
@@ -225,26 +231,19 @@ pub fn read_splits(path: &Path) -> Result<HashMap<String, Split>, DataError> {
         ));
     };
     let mut out = HashMap::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f = fields(line, sep);
+    for (number, f) in rows {
         let name = f.get(image).map(|s| s.trim()).unwrap_or_default();
         let value = f.get(split).map(|s| s.trim()).unwrap_or_default();
         let s = Split::parse(value).ok_or_else(|| {
             DataError::invalid(
                 path,
-                format!(
-                    "line {}: split {value:?}: expected train, val or test",
-                    i + 2
-                ),
+                format!("line {number}: split {value:?}: expected train, val or test"),
             )
         })?;
         if out.insert(name.to_string(), s).is_some_and(|old| old != s) {
             return Err(DataError::invalid(
                 path,
-                format!("line {}: image {name} has two splits", i + 2),
+                format!("line {number}: image {name} has two splits"),
             ));
         }
     }
@@ -311,7 +310,13 @@ impl PairsLayout {
             }
         }
         let pairs = match (given, pairs.as_slice()) {
-            (Some(file), _) => file,
+            (Some(file), _) if pairs.iter().any(|p| p.file_name() == file.file_name()) => file,
+            (Some(file), _) => {
+                return Err(DataError::invalid(
+                    &file,
+                    "is not a pairs file: a .tsv or .csv whose header names `image` and `caption` (or `audio`)",
+                ));
+            }
             (None, [one]) => one.clone(),
             (None, []) => {
                 return Err(DataError::invalid(

@@ -114,3 +114,22 @@ fn a_recording_that_cannot_be_read_names_the_pairs_line_and_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn a_file_that_is_not_a_pairs_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write_caption_pairs(dir.path(), 1).unwrap();
+    let archive = dir.path().join("images.tar.gz");
+    std::fs::write(&archive, [0x1f, 0x8b, 0, 0]).unwrap();
+    let err = format!("{:#}", PairsLayout::find(&archive).unwrap_err());
+    assert!(
+        err.contains("images.tar.gz") && err.contains("is not a pairs file"),
+        "{err}"
+    );
+    let splits = dir.path().join("splits.tsv");
+    assert!(
+        PairsLayout::find(&splits).is_err(),
+        "a split file is not a pairs file"
+    );
+    assert!(PairsLayout::find(&dir.path().join("captions.tsv")).is_ok());
+}

@@ -83,7 +83,17 @@ fn a_locked_image_tower_keeps_its_weights_and_speech_pairs_train() {
     cfg.lock_image = true;
     let run = dir.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
-    let summary = pretrain(&cfg, &data, None, &run, &quiet()).unwrap();
+    cfg.steps = 3;
+    cfg.checkpoint_every = 1;
+    pretrain(&cfg, &data, None, &run, &quiet()).unwrap();
+    // Resumed, the tower stays locked (the checkpoint does not bring its gradients back).
+    cfg.steps = 6;
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    let summary = pretrain(&cfg, &data, None, &run, &resume).unwrap();
+    assert_eq!(summary.steps, 6);
     assert!(summary.final_loss.is_finite());
     let device = Device::flex();
     let before = initial_towers(&cfg, &device).unwrap();

@@ -294,13 +294,7 @@ pub fn pretrain_with<M: SeriesMethod>(
     let settings = LoopSettings {
         seed: cfg.seed,
         stream: METHOD_STREAM,
-        budget: match cfg.minutes {
-            None => Budget::Steps(cfg.steps),
-            Some(minutes) => Budget::Minutes {
-                minutes,
-                max_steps: Some(cfg.steps),
-            },
-        },
+        budget: Budget::of_run(cfg.steps, cfg.minutes),
         optimizer: cfg.optimizer.clone(),
         schedule: Schedule::Constant,
         checkpoint_every: cfg.checkpoint_every,

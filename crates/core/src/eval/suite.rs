@@ -160,6 +160,39 @@ pub trait Evaluand {
     }
 }
 
+/// Embeddings computed elsewhere (a reference implementation's, a tower's) with their labels:
+/// the frozen protocols only, no baseline.
+pub struct Precomputed {
+    pub train: Embeddings,
+    pub test: Embeddings,
+    pub train_labels: Vec<u32>,
+    pub test_labels: Vec<u32>,
+}
+
+impl Evaluand for Precomputed {
+    fn train_labels(&self) -> &[u32] {
+        &self.train_labels
+    }
+
+    fn test_labels(&self) -> &[u32] {
+        &self.test_labels
+    }
+
+    fn embed(&self, _: &dyn Fn(&str)) -> anyhow::Result<(Embeddings, Embeddings)> {
+        Ok((self.train.clone(), self.test.clone()))
+    }
+
+    fn baselines(
+        &self,
+        _: &[usize],
+        _: LabelShare,
+        _: &[Protocol],
+        _: &dyn Fn(&str),
+    ) -> anyhow::Result<Baselines> {
+        Ok(Vec::new())
+    }
+}
+
 /// The labels of a labelled train and a labelled test split of `what` (images, series, clips),
 /// or the error an evaluation without them gives.
 pub fn split_labels<'a>(

@@ -67,6 +67,20 @@ pub enum Budget {
     },
 }
 
+impl Budget {
+    /// `steps` steps, or with `minutes` a time budget of at most `steps` steps: how the
+    /// step-counted runs (series, text, audio, pairs) store theirs.
+    pub fn of_run(steps: usize, minutes: Option<f64>) -> Self {
+        match minutes {
+            None => Budget::Steps(steps),
+            Some(minutes) => Budget::Minutes {
+                minutes,
+                max_steps: Some(steps),
+            },
+        }
+    }
+}
+
 /// The learning rate at each step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Schedule {
