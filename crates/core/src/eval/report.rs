@@ -224,6 +224,9 @@ mod tests {
             knn_features: Some(KnnFeatures::Standardised),
             vit_blocks: Some(3),
             results: results(),
+            extra: [("retrieval".to_string(), serde_json::json!({"r1": 0.5}))]
+                .into_iter()
+                .collect(),
         };
         report.write_json(&path).unwrap();
         assert!(!dir.path().join("eval.json.tmp").exists());
@@ -234,6 +237,8 @@ mod tests {
         assert_eq!(v["pooling"], "grid");
         assert_eq!(v["knn_features"], "standardised");
         assert_eq!(v["vit_blocks"], 3);
+        // A modality's own measures sit beside the results, by name.
+        assert_eq!(v["retrieval"]["r1"], 0.5);
         let back: EvalReport = serde_json::from_str(&text).unwrap();
         assert_eq!(back, report);
     }
