@@ -83,11 +83,13 @@ fn a_locked_image_tower_keeps_its_weights_and_speech_pairs_train() {
     cfg.lock_image = true;
     let run = dir.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
-    cfg.steps = 3;
     cfg.checkpoint_every = 1;
-    pretrain(&cfg, &data, None, &run, &quiet()).unwrap();
+    let interrupted = TrainOptions {
+        stop_after: Some(3),
+        ..quiet()
+    };
+    pretrain(&cfg, &data, None, &run, &interrupted).unwrap();
     // Resumed, the tower stays locked (the checkpoint does not bring its gradients back).
-    cfg.steps = 6;
     let resume = TrainOptions {
         resume: true,
         ..quiet()
