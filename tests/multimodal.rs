@@ -173,6 +173,22 @@ fn an_image_speech_run_classifies_images_by_recordings_of_each_class() {
     assert_eq!(probe["protocol"], "linear", "{report}");
     let accuracy = probe["ssl_accuracy"].as_f64().unwrap_or(-1.0);
     assert!((0.0..=1.0).contains(&accuracy), "{report}");
+    // Caption pairs are not what a speech run reads: refused by name, not a panic.
+    let captions = tmp.path().join("captions");
+    write_caption_pairs(&captions, 1).unwrap();
+    let out = run_cli(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        captions.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("captions.tsv") && err.contains("pairs images with caption"),
+        "{err}"
+    );
     // A prompt means nothing to speech.
     let out = run_cli(&[
         "eval",

@@ -81,14 +81,7 @@ fn pair_image_embeddings(args: &EmbedArgs) -> anyhow::Result<Embeddings> {
             .test
             .ok_or_else(|| no_test_split(&args.input.data, "expected train/ and test/ folders"))?,
     };
-    if set.channels != cfg.towers.image_channels {
-        anyhow::bail!(
-            "{}: images have {} channel(s); the run's image tower reads {}",
-            args.input.data.display(),
-            set.channels,
-            cfg.towers.image_channels
-        );
-    }
+    cfg.check_images(&set, &args.input.data.display().to_string())?;
     let all: Vec<usize> = (0..set.len()).collect();
     let size = cfg.image_size;
     let data = autodidact_multimodal::eval::embed_images(&towers, &set, &all, size);

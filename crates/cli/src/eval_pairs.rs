@@ -69,11 +69,12 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let mut extra = serde_json::Map::new();
 
     let data = PairData::load(&pairs_path, cfg.rate)?;
-    let prepared = PreparedPartners::new(
+    cfg.check_data(&data)?;
+    let prepared = PreparedPartners::of(
         &data.partners,
         tokenizer.as_ref(),
         cfg.towers.text_model.max_len,
-    );
+    )?;
     // The validation pairs first, where a data set has them: what choices between runs read.
     if !data.images_in(Split::Val).is_empty() {
         let val = evaluate_retrieval(&towers, &data, &prepared, Split::Val, cfg.image_size)?;
@@ -108,14 +109,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let Some(test) = &images.test else {
             bail!("{}: no test split to classify", args.input.data.display());
         };
-        if test.channels != cfg.towers.image_channels {
-            bail!(
-                "{}: images have {} channel(s); the run's image tower reads {}",
-                args.input.data.display(),
-                test.channels,
-                cfg.towers.image_channels
-            );
-        }
+        cfg.check_images(test, &args.input.data.display().to_string())?;
         let size = cfg.image_size;
         let names = &test.class_names;
         let classes = if cfg.towers.audio {
@@ -273,18 +267,18 @@ fn partner_evaluand(
     }
     let max_len = cfg.towers.text_model.max_len;
     let dim = towers.partner.out_dim();
-    let features = |partners: &Partners| {
-        let prepared = PreparedPartners::new(partners, tokenizer, max_len);
+    let features = |partners: &Partners| -> anyhow::Result<Embeddings> {
+        let prepared = PreparedPartners::of(partners, tokenizer, max_len)?;
         let all: Vec<usize> = (0..partners.len()).collect();
-        Embeddings::new(
+        Ok(Embeddings::new(
             partner_features(towers, &prepared, &all),
             partners.len(),
             dim,
-        )
+        ))
     };
     Ok(Precomputed {
-        train: features(&train),
-        test: features(&test),
+        train: features(&train)?,
+        test: features(&test)?,
         train_labels,
         test_labels,
     })

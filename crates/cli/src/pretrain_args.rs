@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::flags;
-use super::methods::{AnyMethod, Modality};
+use super::methods::{AnyMethod, Modality, apply_temperature};
 use autodidact_core::recipe::Recipe;
 use autodidact_core::train::limits;
 use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind};
@@ -14,6 +14,19 @@ use autodidact_text::tokenizer::TokenizerKind;
 use autodidact_vision::data::ImageFormat;
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::train::config::DeviceChoice;
+
+/// The settings of a step-counted run that the shared flags set.
+pub(super) struct StepRunFields<'a> {
+    pub batch_size: &'a mut usize,
+    pub steps: &'a mut usize,
+    pub minutes: &'a mut Option<f64>,
+    pub seed: &'a mut u64,
+    pub device: &'a mut DeviceChoice,
+    pub optimizer: &'a mut OptimizerConfig,
+    pub method_config: &'a mut toml::Table,
+    pub checkpoint_every: &'a mut usize,
+    pub log_every: &'a mut usize,
+}
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
@@ -134,27 +147,36 @@ impl PretrainArgs {
             .unwrap_or(optimizer.weight_decay);
     }
 
-    /// Lays `--batch-size`, `--steps` (else `--epochs` of full batches over `samples`) and
-    /// `--minutes` over a step-counted run's budget; a time budget given here without steps
-    /// trains until it ends.
-    pub(super) fn apply_step_budget(
+    /// Lays the flags every step-counted run (series, audio, pairs) shares over `run`:
+    /// `--batch-size`, `--steps` (else `--epochs` of full batches over `samples`), `--minutes`
+    /// (given here without steps, it trains until the time ends), `--seed`, `--device`, the
+    /// optimiser's flags (else the recipe's), `--temperature` (refused by a method without one)
+    /// and the logging intervals.
+    pub(super) fn apply_step_run(
         &self,
-        batch_size: &mut usize,
-        steps: &mut usize,
-        minutes: &mut Option<f64>,
+        recipe: &Recipe,
+        method: &str,
         samples: usize,
-    ) {
-        *batch_size = self.batch_size.unwrap_or(*batch_size);
+        run: StepRunFields<'_>,
+    ) -> anyhow::Result<()> {
+        *run.batch_size = self.batch_size.unwrap_or(*run.batch_size);
         if let Some(s) = self.steps {
-            *steps = s;
+            *run.steps = s;
         } else if let Some(epochs) = self.epochs {
-            let per_epoch = (samples / (*batch_size).clamp(1, samples.max(1))).max(1);
-            *steps = epochs.saturating_mul(per_epoch);
+            let per_epoch = (samples / (*run.batch_size).clamp(1, samples.max(1))).max(1);
+            *run.steps = epochs.saturating_mul(per_epoch);
         }
-        *minutes = self.minutes.or(*minutes);
+        *run.minutes = self.minutes.or(*run.minutes);
         if self.minutes.is_some() && self.steps.is_none() {
-            *steps = *limits::STEPS.end();
+            *run.steps = *limits::STEPS.end();
         }
+        *run.seed = self.seed.unwrap_or(*run.seed);
+        *run.device = self.device;
+        self.apply_optimizer(recipe, run.optimizer);
+        apply_temperature(run.method_config, self.temperature, recipe, method)?;
+        *run.checkpoint_every = self.checkpoint_every;
+        *run.log_every = self.log_every;
+        Ok(())
     }
 
     /// Fails on a flag that does not apply to a method of `modality`, naming it.

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::methods::apply_temperature;
-use super::pretrain_args::PretrainArgs;
+use super::pretrain_args::{PretrainArgs, StepRunFields};
 use super::run_dir::{in_new_folder, print_summary};
 use autodidact_audio::AudioSet;
 use autodidact_audio::data::load_audio;
@@ -123,23 +122,22 @@ fn config_from_args(
 ) -> anyhow::Result<AudioRunConfig> {
     let mut cfg = AudioRunConfig::defaults(method, data, train.rate);
     cfg.apply_recipe(recipe, train)?;
-    args.apply_step_budget(
-        &mut cfg.batch_size,
-        &mut cfg.steps,
-        &mut cfg.minutes,
-        train.len(),
-    );
-    cfg.max_seconds = args.max_seconds.unwrap_or(cfg.max_seconds);
-    cfg.seed = args.seed.unwrap_or(cfg.seed);
-    cfg.device = args.device;
-    args.apply_optimizer(recipe, &mut cfg.optimizer);
-    apply_temperature(
-        &mut cfg.method_config,
-        args.temperature,
+    args.apply_step_run(
         recipe,
         method.name(),
+        train.len(),
+        StepRunFields {
+            batch_size: &mut cfg.batch_size,
+            steps: &mut cfg.steps,
+            minutes: &mut cfg.minutes,
+            seed: &mut cfg.seed,
+            device: &mut cfg.device,
+            optimizer: &mut cfg.optimizer,
+            method_config: &mut cfg.method_config,
+            checkpoint_every: &mut cfg.checkpoint_every,
+            log_every: &mut cfg.log_every,
+        },
     )?;
-    cfg.checkpoint_every = args.checkpoint_every;
-    cfg.log_every = args.log_every;
+    cfg.max_seconds = args.max_seconds.unwrap_or(cfg.max_seconds);
     Ok(cfg)
 }

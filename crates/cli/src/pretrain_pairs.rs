@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::methods::apply_temperature;
-use super::pretrain_args::PretrainArgs;
+use super::pretrain_args::{PretrainArgs, StepRunFields};
 use super::run_dir::{in_new_folder, print_summary};
 use autodidact_core::train::metrics::TrainOptions;
 use autodidact_multimodal::data::PairData;
@@ -148,22 +147,21 @@ fn config_from_args(
         bail!("--lock-image freezes a trained image tower: give --init-image RUN too");
     }
     cfg.adopt_init_architectures()?;
-    args.apply_step_budget(
-        &mut cfg.batch_size,
-        &mut cfg.steps,
-        &mut cfg.minutes,
-        train_images,
-    );
-    cfg.seed = args.seed.unwrap_or(cfg.seed);
-    cfg.device = args.device;
-    args.apply_optimizer(recipe, &mut cfg.optimizer);
-    apply_temperature(
-        &mut cfg.method_config,
-        args.temperature,
+    args.apply_step_run(
         recipe,
         method.name(),
+        train_images,
+        StepRunFields {
+            batch_size: &mut cfg.batch_size,
+            steps: &mut cfg.steps,
+            minutes: &mut cfg.minutes,
+            seed: &mut cfg.seed,
+            device: &mut cfg.device,
+            optimizer: &mut cfg.optimizer,
+            method_config: &mut cfg.method_config,
+            checkpoint_every: &mut cfg.checkpoint_every,
+            log_every: &mut cfg.log_every,
+        },
     )?;
-    cfg.checkpoint_every = args.checkpoint_every;
-    cfg.log_every = args.log_every;
     Ok(cfg)
 }

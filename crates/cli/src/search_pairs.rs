@@ -34,13 +34,7 @@ pub(super) fn run(args: &SearchArgs) -> anyhow::Result<()> {
     if let Some(query) = &args.query {
         let (names, images) =
             searched_images(args.images.as_deref().unwrap_or(&cfg.data), cfg.rate)?;
-        if images.channels != cfg.towers.image_channels {
-            bail!(
-                "--images: {}-channel images; the run's image tower reads {}",
-                images.channels,
-                cfg.towers.image_channels
-            );
-        }
+        cfg.check_images(&images, "--images")?;
         let hits = images_for_text(
             &towers,
             &tokenizer,
@@ -79,16 +73,12 @@ pub(super) fn run(args: &SearchArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.image {
         let named = read_image(path).map_err(|e| anyhow::anyhow!("--image: {e}"))?;
+        cfg.check_images(&named, &format!("--image {}", path.display()))?;
         let data = PairData::load(&cfg.data, cfg.rate)?;
         let Partners::Captions(all) = &data.partners else {
             bail!("{}: the run's pairs hold no captions", cfg.data.display());
         };
-        let test = data.partners_in(Split::Test);
-        let pool: Vec<usize> = if test.is_empty() {
-            (0..all.len()).collect()
-        } else {
-            test
-        };
+        let pool = test_or_all(data.partners_in(Split::Test), all.len());
         let captions: Vec<String> = pool.iter().map(|&i| all[i].clone()).collect();
         let hits = texts_for_image(
             &towers,
@@ -125,12 +115,7 @@ pub(super) fn run(args: &SearchArgs) -> anyhow::Result<()> {
 fn searched_images(path: &Path, rate: u32) -> anyhow::Result<(Vec<String>, ImageSet)> {
     if PairsLayout::find(path).is_ok() {
         let data = PairData::load(path, rate)?;
-        let test = data.images_in(Split::Test);
-        let chosen: Vec<usize> = if test.is_empty() {
-            (0..data.images.len()).collect()
-        } else {
-            test
-        };
+        let chosen = test_or_all(data.images_in(Split::Test), data.images.len());
         let names = chosen
             .iter()
             .map(|&i| data.image_names[i].clone())
@@ -139,6 +124,15 @@ fn searched_images(path: &Path, rate: u32) -> anyhow::Result<(Vec<String>, Image
     }
     let named = read_named_images(path, None)?;
     Ok((named.names, named.images))
+}
+
+/// The test items, or all `n` when the data has no test split.
+fn test_or_all(test: Vec<usize>, n: usize) -> Vec<usize> {
+    if test.is_empty() {
+        (0..n).collect()
+    } else {
+        test
+    }
 }
 
 /// A file name from a query: lower-case letters and digits, `-` between words.

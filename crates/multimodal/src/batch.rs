@@ -67,20 +67,37 @@ pub enum PreparedPartners {
 }
 
 impl PreparedPartners {
-    /// Tokenises captions (`[CLS]` first, cut to `max_len`) or computes the clips' spectrograms.
-    pub fn new(partners: &Partners, tokenizer: Option<&TextTokenizer>, max_len: usize) -> Self {
+    /// Each caption's token ids, `[CLS]` first, cut to `max_len`.
+    pub fn captions(captions: &[String], tokenizer: &TextTokenizer, max_len: usize) -> Self {
+        PreparedPartners::Tokens {
+            sequences: captions
+                .iter()
+                .map(|c| tokenizer.sequence(c, max_len))
+                .collect(),
+            max_len,
+        }
+    }
+
+    /// Each clip's log-mel spectrogram, as the audio tower reads it.
+    pub fn clips(clips: &[Vec<f32>], rate: u32) -> Self {
+        let mel = MelSpectrogram::new(MelConfig::speech(rate));
+        PreparedPartners::Mels(clips.iter().map(|c| mel.log_mel(c)).collect())
+    }
+
+    /// A data set's partners: captions need the run's tokenizer.
+    pub fn of(
+        partners: &Partners,
+        tokenizer: Option<&TextTokenizer>,
+        max_len: usize,
+    ) -> anyhow::Result<Self> {
         match (partners, tokenizer) {
-            (Partners::Captions(captions), Some(tokenizer)) => PreparedPartners::Tokens {
-                sequences: captions
-                    .iter()
-                    .map(|c| tokenizer.sequence(c, max_len))
-                    .collect(),
-                max_len,
-            },
-            (Partners::Captions(_), None) => panic!("captions need a tokenizer"),
-            (Partners::Audio { clips, rate, .. }, _) => {
-                PreparedPartners::Mels(mels_of(clips, *rate))
+            (Partners::Captions(captions), Some(tokenizer)) => {
+                Ok(Self::captions(captions, tokenizer, max_len))
             }
+            (Partners::Captions(_), None) => {
+                anyhow::bail!("captions need the run's tokenizer (its tokenizer.json)")
+            }
+            (Partners::Audio { clips, rate, .. }, _) => Ok(Self::clips(clips, *rate)),
         }
     }
 
@@ -99,12 +116,6 @@ impl PreparedPartners {
     }
 }
 
-/// The spectrograms the audio tower reads.
-pub fn mels_of(clips: &[Vec<f32>], rate: u32) -> Vec<LogMel> {
-    let mel = MelSpectrogram::new(MelConfig::speech(rate));
-    clips.iter().map(|c| mel.log_mel(c)).collect()
-}
-
 /// How training images are augmented: a random resized crop of at least `crop_min` of the area,
 /// and a horizontal flip with `flip` (0 for digits), no colour change (captions name colours).
 pub fn train_augmentation(size: usize, crop_min: f32, flip: f32) -> AugmentConfig {
@@ -116,9 +127,9 @@ pub fn train_augmentation(size: usize, crop_min: f32, flip: f32) -> AugmentConfi
     }
 }
 
-/// The images of `indices`, normalised, unaugmented: `[N, C, S, S]` values and shape.
-pub fn plain_images(set: &ImageSet, indices: &[usize]) -> (Vec<f32>, [usize; 4]) {
-    let size = set.height.max(set.width);
+/// The images of `indices`, unaugmented, resized to `size` where they differ, normalised:
+/// `[N, C, size, size]` values and shape.
+pub fn plain_images(set: &ImageSet, indices: &[usize], size: usize) -> (Vec<f32>, [usize; 4]) {
     (
         normalise_batch(set, indices, size),
         [indices.len(), set.channels, size, size],
@@ -133,6 +144,7 @@ pub struct PairBatches<'a> {
     /// Train images that have a train partner, and those partners.
     pub images: Vec<usize>,
     pub partners_of: Vec<Vec<usize>>,
+    /// Pairs per step: the asked batch size, or every train image when there are fewer.
     pub batch: usize,
     pub seed: u64,
     pub augment: AugmentConfig,
@@ -161,11 +173,11 @@ impl<'a> PairBatches<'a> {
             }
         }
         Self {
+            batch: batch.min(images.len()),
             data,
             partners,
             images,
             partners_of,
-            batch,
             seed,
             augment,
         }

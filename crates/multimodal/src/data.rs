@@ -105,34 +105,32 @@ impl PairData {
             .collect::<Result<_, DataError>>()?;
 
         let file_splits = layout.splits.as_deref().map(read_splits).transpose()?;
-        let mut image_split = vec![None; images.len()];
-        let mut partner_split = vec![None; partners.len()];
-        let mut assigned = vec![false; partners.len()];
+        // Each image and each partner takes the split of its first row; a later row giving it
+        // another is refused.
+        let mut image_split: Vec<Option<Option<Split>>> = vec![None; images.len()];
+        let mut partner_split: Vec<Option<Option<Split>>> = vec![None; partners.len()];
         for (row, &(image, partner)) in file.rows.iter().zip(&pairs) {
             let split = match (&file_splits, row.split) {
                 (_, Some(s)) => Some(s),
                 (Some(map), None) => map.get(&row.image).copied(),
                 (None, None) => Some(Split::Train),
             };
-            image_split[image] = split;
-            if assigned[partner] && partner_split[partner] != split {
-                return Err(DataError::invalid(
-                    &file.path,
-                    format!(
-                        "line {}: {} {} is paired with images of two splits",
-                        row.line,
-                        file.partner.name(),
-                        row.partner
-                    ),
-                )
+            let problem =
+                |what: String| DataError::invalid(&file.path, format!("line {}: {what}", row.line));
+            if *image_split[image].get_or_insert(split) != split {
+                return Err(problem(format!("image {} is given two splits", row.image)).into());
+            }
+            if *partner_split[partner].get_or_insert(split) != split {
+                return Err(problem(format!(
+                    "{} {} is paired with images of two splits",
+                    file.partner.name(),
+                    row.partner
+                ))
                 .into());
             }
-            assigned[partner] = true;
-            partner_split[partner] = split;
         }
-        if row_splits_conflict(&file, &pairs) {
-            return Err(DataError::invalid(&file.path, "an image is given two splits").into());
-        }
+        let image_split = image_split.into_iter().map(Option::flatten).collect();
+        let partner_split = partner_split.into_iter().map(Option::flatten).collect();
         Ok(Self {
             layout,
             image_names,
@@ -166,15 +164,6 @@ impl PairData {
         }
         out
     }
-}
-
-/// Whether two rows with a split column give one image two splits.
-fn row_splits_conflict(file: &PairsFile, pairs: &[(usize, usize)]) -> bool {
-    let mut seen: HashMap<usize, Split> = HashMap::new();
-    file.rows.iter().zip(pairs).any(|(row, &(image, _))| {
-        row.split
-            .is_some_and(|s| *seen.entry(image).or_insert(s) != s)
-    })
 }
 
 /// The partners of `file` and each row's partner index: a caption per row, a clip per distinct

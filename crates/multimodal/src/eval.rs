@@ -23,14 +23,7 @@ pub fn embed_images(towers: &Towers, set: &ImageSet, indices: &[usize], size: us
     let device = device_of(&towers);
     let mut out = Vec::with_capacity(indices.len() * towers.embed_dim());
     for chunk in indices.chunks(EMBED_BATCH) {
-        let (values, shape) = if set.height == size && set.width == size {
-            plain_images(set, chunk)
-        } else {
-            (
-                autodidact_vision::augment::image::normalise_batch(set, chunk, size),
-                [chunk.len(), set.channels, size, size],
-            )
-        };
+        let (values, shape) = plain_images(set, chunk, size);
         let z = towers.embed_images(images_tensor(values, shape, &device));
         out.extend(z.into_data().iter::<f32>());
     }
@@ -102,11 +95,7 @@ pub fn prompt_embeddings(
         .iter()
         .map(|c| prompt_for(template, c))
         .collect();
-    let prepared = PreparedPartners::new(
-        &crate::data::Partners::Captions(prompts),
-        Some(tokenizer),
-        max_len,
-    );
+    let prepared = PreparedPartners::captions(&prompts, tokenizer, max_len);
     let all: Vec<usize> = (0..class_names.len()).collect();
     embed_partners(towers, &prepared, &all)
 }
@@ -119,7 +108,7 @@ pub fn audio_class_embeddings(
     classes: usize,
     rate: u32,
 ) -> anyhow::Result<Vec<f32>> {
-    let prepared = PreparedPartners::Mels(crate::batch::mels_of(clips, rate));
+    let prepared = PreparedPartners::clips(clips, rate);
     let all: Vec<usize> = (0..clips.len()).collect();
     let z = embed_partners(towers, &prepared, &all);
     let d = towers.embed_dim();

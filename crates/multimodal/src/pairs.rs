@@ -119,10 +119,7 @@ impl Table {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
         let sep = separator(path);
         let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-        let header = fields(lines.next().unwrap_or_default(), sep)
-            .into_iter()
-            .map(|f| f.trim().to_ascii_lowercase())
-            .collect();
+        let header = header_fields(lines.next().unwrap_or_default(), sep);
         let rows = lines
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
@@ -132,9 +129,22 @@ impl Table {
     }
 }
 
-/// The header's columns, lower-cased and trimmed.
+/// The header's columns, lower-cased and trimmed (the first line only is read).
 fn header_of(path: &Path) -> Result<Vec<String>, DataError> {
-    Ok(Table::read(path)?.header)
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut first = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut first)
+        .map_err(|e| DataError::io(path, e))?;
+    Ok(header_fields(&first, separator(path)))
+}
+
+fn header_fields(line: &str, sep: char) -> Vec<String> {
+    fields(line.trim_end_matches(['\r', '\n']), sep)
+        .into_iter()
+        .map(|f| f.trim().to_ascii_lowercase())
+        .collect()
 }
 
 fn column(header: &[String], names: &[&str]) -> Option<usize> {

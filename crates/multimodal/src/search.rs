@@ -6,7 +6,6 @@ use std::path::Path;
 use image::{RgbImage, imageops};
 
 use crate::batch::PreparedPartners;
-use crate::data::Partners;
 use crate::eval::{embed_images, embed_partners};
 use crate::towers::Towers;
 use autodidact_core::train::checkpoint::write_atomic;
@@ -36,11 +35,7 @@ pub fn images_for_text(
     size: usize,
     k: usize,
 ) -> Vec<(usize, f32)> {
-    let prepared = PreparedPartners::new(
-        &Partners::Captions(vec![query.to_string()]),
-        Some(tokenizer),
-        max_len,
-    );
+    let prepared = PreparedPartners::captions(&[query.to_string()], tokenizer, max_len);
     let q = embed_partners(towers, &prepared, &[0]);
     let all: Vec<usize> = (0..images.len()).collect();
     let z = embed_images(towers, images, &all, size);
@@ -58,11 +53,7 @@ pub fn texts_for_image(
     k: usize,
 ) -> Vec<(usize, f32)> {
     let q = embed_images(towers, image, &[0], size);
-    let prepared = PreparedPartners::new(
-        &Partners::Captions(captions.to_vec()),
-        Some(tokenizer),
-        max_len,
-    );
+    let prepared = PreparedPartners::captions(captions, tokenizer, max_len);
     let all: Vec<usize> = (0..captions.len()).collect();
     let z = embed_partners(towers, &prepared, &all);
     nearest(&q, &z, towers.embed_dim(), k)

@@ -26,6 +26,7 @@ use autodidact_core::train::settings::{DeviceChoice, load_settings, save_setting
 use autodidact_text::model::TransformerConfig;
 use autodidact_text::run::load_text_run;
 use autodidact_text::tokenizer::{TextTokenizer, TokenizerKind};
+use autodidact_vision::data::ImageSet;
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::train::config::RunConfig as ImageRunConfig;
 
@@ -140,6 +141,38 @@ impl PairRunConfig {
             train_images,
         );
         self.method_config = self.method.recipe_settings(recipe)?;
+        Ok(())
+    }
+
+    /// Fails when `data` is not what this run's towers read: the other partner kind, or images of
+    /// another channel count.
+    pub fn check_data(&self, data: &PairData) -> anyhow::Result<()> {
+        let kind = data.partners.kind();
+        if (kind == crate::pairs::Partner::Audio) != self.towers.audio {
+            bail!(
+                "{}: pairs images with {}, the run's towers read {}",
+                data.layout.pairs.display(),
+                kind.name(),
+                if self.towers.audio {
+                    "audio"
+                } else {
+                    "captions"
+                }
+            );
+        }
+        self.check_images(&data.images, &data.layout.images.display().to_string())
+    }
+
+    /// Fails when `images` (read from `origin`) have another channel count than the image
+    /// tower reads.
+    pub fn check_images(&self, images: &ImageSet, origin: &str) -> anyhow::Result<()> {
+        if images.channels != self.towers.image_channels {
+            bail!(
+                "{origin}: images have {} channel(s); the run's image tower reads {}",
+                images.channels,
+                self.towers.image_channels
+            );
+        }
         Ok(())
     }
 
@@ -338,14 +371,14 @@ pub fn pretrain_with<M: PairMethod>(
 ) -> anyhow::Result<TrainSummary> {
     let method_config =
         read_settings::<M::Config>(&cfg.method_config, &Settings::of("config.toml"))?;
-    let partners = PreparedPartners::new(&data.partners, tokenizer, cfg.towers.text_model.max_len);
-    let size = cfg.image_size;
+    cfg.check_data(data)?;
+    let partners = PreparedPartners::of(&data.partners, tokenizer, cfg.towers.text_model.max_len)?;
     let mut source = PairBatches::new(
         data,
         &partners,
         cfg.batch_size,
         cfg.seed,
-        train_augmentation(size, cfg.crop_min, cfg.flip),
+        train_augmentation(cfg.image_size, cfg.crop_min, cfg.flip),
     );
     let n = source.len();
     if n < 2 {
@@ -354,8 +387,7 @@ pub fn pretrain_with<M: PairMethod>(
             data.layout.pairs.display()
         );
     }
-    let batch = cfg.batch_size.min(n);
-    source.batch = batch;
+    let batch = source.batch;
     let device = cfg.device.device()?.autodiff();
     let towers = initial_towers(cfg, &device)?;
     let model = seeded_init(&device, cfg.seed ^ METHOD_STREAM, || {

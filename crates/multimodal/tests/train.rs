@@ -49,7 +49,7 @@ fn train_captions(method: PairMethodKind) -> (f64, f64) {
     let summary = pretrain(&cfg, &data, Some(&tokenizer), &run, &quiet()).unwrap();
     assert_eq!(summary.steps, 60);
     let towers = load_towers(&cfg, &run, &Device::flex()).unwrap();
-    let prepared = PreparedPartners::new(&data.partners, Some(&tokenizer), 32);
+    let prepared = PreparedPartners::of(&data.partners, Some(&tokenizer), 32).unwrap();
     let r = evaluate_retrieval(&towers, &data, &prepared, Split::Test, cfg.image_size).unwrap();
     (summary.final_loss, r.text_to_image.r1)
 }
@@ -102,7 +102,8 @@ fn a_locked_image_tower_keeps_its_weights_and_speech_pairs_train() {
     let after = load_towers(&cfg, &run, &device).unwrap();
     let images: Vec<usize> = (0..4).collect();
     let features = |t: &autodidact_multimodal::towers::Towers| {
-        let (values, shape) = autodidact_multimodal::batch::plain_images(&data.images, &images);
+        let (values, shape) =
+            autodidact_multimodal::batch::plain_images(&data.images, &images, SIDE as usize);
         t.image
             .valid()
             .forward(autodidact_multimodal::batch::images_tensor(

@@ -99,7 +99,7 @@ impl Method for Clip {
         let (images, partners) = embed_batch(&self.towers, &batch);
         let scale = clamped_scale(self.logit_scale.val(), self.max_scale);
         let scale_now = scale.clone().into_scalar::<f32>() as f64;
-        let accuracy = batch_accuracy(&images.clone().detach().matmul(partners.clone().detach().transpose()));
+        let accuracy = batch_accuracy(&images, &partners);
         let loss = clip_loss(images.clone(), partners, scale);
         StepOutput::new(loss, images)
             .with_metric("scale", scale_now)

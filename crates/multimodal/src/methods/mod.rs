@@ -25,8 +25,12 @@ pub fn embed_batch(towers: &Towers, batch: &PairBatch) -> (Tensor<2>, Tensor<2>)
 }
 
 /// Share of a batch's images whose own partner scores highest among the batch's partners (and
-/// the same for partners): what "right" means at Recall@1 inside a batch.
-pub fn batch_accuracy(similarity: &Tensor<2>) -> f64 {
+/// the same for partners): what "right" means at Recall@1 inside a batch. Read off the graph.
+pub fn batch_accuracy(images: &Tensor<2>, partners: &Tensor<2>) -> f64 {
+    let similarity = images
+        .clone()
+        .detach()
+        .matmul(partners.clone().detach().transpose());
     let [n, _] = similarity.dims();
     let device = similarity.device();
     let truth = Tensor::<1, Int>::arange(0..n as i64, &device);

@@ -96,7 +96,7 @@ impl Method for Siglip {
         let scale = self.logit_scale.val().exp();
         let scale_now = scale.clone().into_scalar::<f32>() as f64;
         let bias_now = self.bias.val().into_scalar::<f32>() as f64;
-        let accuracy = batch_accuracy(&images.clone().detach().matmul(partners.clone().detach().transpose()));
+        let accuracy = batch_accuracy(&images, &partners);
         let loss = siglip_loss(images.clone(), partners, scale, self.bias.val());
         StepOutput::new(loss, images)
             .with_metric("scale", scale_now)
