@@ -55,6 +55,10 @@ rm -f "$out"/*.json
 workloads=(
     "simclr-step-cnn|simclr-step --encoder cnn --device $device $warm|simclr-step --encoder cnn --device $torch_device $warm"
     "forward-cnn|forward --encoder cnn --device $device $warm|forward --encoder cnn --device $torch_device $warm"
+    # The Transformer steps at their recipes' shapes; text-step and mlm-step count tokens.
+    "vit-step|vit-step --device $device $warm|vit-step --device $torch_device $warm"
+    "text-step|text-step --device $device $warm|text-step --device $torch_device $warm"
+    "mlm-step|mlm-step --device $device $warm|mlm-step --device $torch_device $warm"
 )
 if [[ "$device" == cpu ]]; then
     # wav2vec2-step counts clips per second in the images/s column (Hugging Face's

@@ -13,7 +13,8 @@ def load(pattern):
 
 def main(out):
     names = sorted({os.path.basename(p).split(".")[0] for p in glob.glob(os.path.join(out, "*.json"))})
-    print(f"{'workload':<22} {'ours img/s':>11} {'torch img/s':>12} {'ratio':>6} {'ours MiB':>9} {'torch MiB':>10}")
+    # Items per second: images, clips (wav2vec2-step) or tokens (text-step, mlm-step).
+    print(f"{'workload':<22} {'ours /s':>11} {'torch /s':>12} {'ratio':>6} {'ours MiB':>9} {'torch MiB':>10}")
     for name in names:
         ours = load(os.path.join(out, f"{name}.ours.*.json"))
         ref = load(os.path.join(out, f"{name}.torch.*.json"))

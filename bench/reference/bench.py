@@ -4,6 +4,7 @@
     python bench.py forward     [--encoder cnn|resnet18] [--device cpu|cuda] [--json F]
     python bench.py knn         [--json F]
     python bench.py wav2vec2-step [--batch-size 8] [--device cpu|cuda] [--json F]   (needs transformers)
+    python bench.py vit-step|text-step|mlm-step [--device cpu|cuda] [--json F]     (transformer_steps.py)
 
 Median of the timed repeats after warm-up, like the Rust side; threads default to the core count.
 """
@@ -268,9 +269,49 @@ def wav2vec2_step(args):
     }
 
 
+def transformer_step(args):
+    """vit-step (images/s), text-step and mlm-step (tokens/s): transformer_steps.py's models."""
+    from transformer_steps import build
+
+    model, opt, loss_fn, items = build(args.workload, args.batch_size, args.device)
+    model.train()
+    losses = []
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+
+    times = timed(args.warmup, args.steps, args.device, step)
+    med = statistics.median(times)
+    return {
+        "bench": args.workload,
+        "images_per_s": items / med,
+        "median_s": med,
+        "repeats": len(times),
+        "peak_rss_mib": peak_rss_mib(),
+        "settings": {
+            "stack": f"pytorch {torch.__version__} eager, fused attention",
+            "batch_size": args.batch_size,
+            "unit": "images" if args.workload == "vit-step" else "tokens",
+            "device": args.device,
+            "threads": torch.get_num_threads(),
+            "first_loss": losses[0],
+            "last_loss": losses[-1],
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+    }
+
+
+STEP_BATCH = {"simclr-step": 128, "wav2vec2-step": 8, "vit-step": 128, "text-step": 32, "mlm-step": 64}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=["simclr-step", "forward", "knn", "wav2vec2-step"])
+    p.add_argument("workload", choices=["simclr-step", "forward", "knn", "wav2vec2-step", "vit-step", "text-step",
+                                        "mlm-step"])
     p.add_argument("--encoder", choices=["cnn", "resnet18"], default="cnn")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=None)
@@ -283,8 +324,9 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.batch_size is None:
-        args.batch_size = {"simclr-step": 128, "wav2vec2-step": 8}.get(args.workload, 256)
-    workloads = {"simclr-step": simclr_step, "forward": forward, "knn": knn, "wav2vec2-step": wav2vec2_step}
+        args.batch_size = STEP_BATCH.get(args.workload, 256)
+    workloads = {"simclr-step": simclr_step, "forward": forward, "knn": knn, "wav2vec2-step": wav2vec2_step,
+                 "vit-step": transformer_step, "text-step": transformer_step, "mlm-step": transformer_step}
     result = workloads[args.workload](args)
     print(f"{result['bench']}: {result['images_per_s']:.1f} images/s (median {result['median_s']:.4f} s, "
           f"peak RSS {result['peak_rss_mib']:.0f} MiB) {json.dumps(result['settings'])}")

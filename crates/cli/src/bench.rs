@@ -12,9 +12,10 @@ use autodidact_core::split::parse_fractions;
 use autodidact_core::train::checkpoint::write_atomic;
 use autodidact_series::methods::SeriesMethodKind;
 use autodidact_series::ucr::{UcrBenchConfig, UcrReport, UcrRow, bench_problem, find_problems};
+use autodidact_text::bench::{TextObjective, TextStepBench};
 use autodidact_vision::bench::{
     BenchResult, augment::AugmentBench, forward::ForwardBench, knn::KnnBench,
-    simclr_step::SimclrStepBench,
+    simclr_step::SimclrStepBench, vit_step::VitStepBench,
 };
 use autodidact_vision::encoders::EncoderKind;
 use autodidact_vision::train::config::DeviceChoice;
@@ -103,6 +104,46 @@ enum Workload {
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
     },
+    /// One MAE step of recipes/mnist-mae.toml: the tiny ViT on 1x28x28 digits in 7x7 patches,
+    /// 75% hidden, batch 128 (images/s).
+    VitStep {
+        #[arg(long, default_value_t = 128, value_parser = flags::int(1..=4_096))]
+        batch_size: usize,
+        #[command(flatten)]
+        step: StepFlags,
+    },
+    /// One causal-LM step of recipes/tinyshakespeare-clm.toml: `mini` (4 x 192), context 128,
+    /// batch 32, 65 characters (tokens/s in the images_per_s field).
+    TextStep {
+        #[arg(long, default_value_t = 32, value_parser = flags::int(1..=4_096))]
+        batch_size: usize,
+        #[command(flatten)]
+        step: StepFlags,
+    },
+    /// One masked-LM step of recipes/sst2-mlm.toml: `mini`, 64 packed rows of 64 tokens,
+    /// 8,000 pieces, 15% selected (tokens/s in the images_per_s field).
+    MlmStep {
+        #[arg(long, default_value_t = 64, value_parser = flags::int(1..=4_096))]
+        batch_size: usize,
+        #[command(flatten)]
+        step: StepFlags,
+    },
+}
+
+/// The flags every Transformer step benchmark shares.
+#[derive(Args, Debug)]
+struct StepFlags {
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 20, value_parser = flags::int(1..=100_000))]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3, value_parser = flags::int(0..=100_000))]
+    warmup: usize,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Use Burn's own operations instead of autodidact's kernels.
+    #[arg(long)]
+    plain_kernels: bool,
 }
 
 #[derive(Args, Debug)]
@@ -158,6 +199,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             device,
             ..Default::default()
         })?,
+        Workload::VitStep { batch_size, step } => {
+            autodidact_vision::bench::vit_step::run(&VitStepBench {
+                batch_size,
+                steps: step.steps,
+                warmup: step.warmup,
+                device: step.device,
+                plain_kernels: step.plain_kernels,
+                ..Default::default()
+            })?
+        }
+        Workload::TextStep { batch_size, step } => text_step(TextObjective::Clm, batch_size, step)?,
+        Workload::MlmStep { batch_size, step } => text_step(TextObjective::Mlm, batch_size, step)?,
         Workload::SimclrStep {
             encoder,
             batch_size,
@@ -208,6 +261,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         result.write_json(&path)?;
     }
     Ok(())
+}
+
+fn text_step(
+    objective: TextObjective,
+    batch_size: usize,
+    step: StepFlags,
+) -> anyhow::Result<BenchResult> {
+    autodidact_text::bench::run(&TextStepBench {
+        batch_size,
+        steps: step.steps,
+        warmup: step.warmup,
+        device: step.device,
+        plain_kernels: step.plain_kernels,
+        ..TextStepBench::recipe(objective)
+    })
 }
 
 fn run_ucr(args: UcrArgs, json: Option<&Path>) -> anyhow::Result<()> {

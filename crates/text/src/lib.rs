@@ -2,6 +2,7 @@
 //! generation, search and few-label transfer.
 
 pub mod batch;
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod generate;

@@ -6,5 +6,6 @@ pub mod augment;
 pub mod forward;
 pub mod knn;
 pub mod simclr_step;
+pub mod vit_step;
 
 pub use autodidact_core::bench::{BenchResult, median, peak_rss_mib, pseudo_random, time_repeats};
