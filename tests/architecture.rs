@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 /// Each crate of ours and the crates of ours it may depend on.
 const CRATES: [(&str, &[&str]); 8] = [
-    ("crates/core", &[]),
+    ("crates/core", &["autodidact-kernels"]),
     ("crates/audio", &["autodidact-core"]),
     ("crates/kernels", &[]),
     ("crates/series", &["autodidact-core"]),
-    ("crates/text", &["autodidact-core"]),
+    ("crates/text", &["autodidact-core", "autodidact-kernels"]),
     ("crates/vision", &["autodidact-core", "autodidact-kernels"]),
     (
         "crates/multimodal",

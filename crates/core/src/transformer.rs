@@ -2,13 +2,30 @@
 //! wav2vec 2.0's context network): multi-head self-attention and a GELU MLP, each on a residual
 //! branch behind a LayerNorm, with GPT-2's initialisation.
 
+use autodidact_kernels::burn_attention::self_attention;
+use autodidact_kernels::burn_gelu::gelu;
+use autodidact_kernels::burn_layer_norm::layer_norm;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{gelu, softmax};
 
 /// Standard deviation of the initial weights (GPT-2's).
 pub const INIT_STD: f64 = 0.02;
+
+/// Every LayerNorm's epsilon (Burn's default, written out: the fused kernel is told it).
+pub const NORM_EPSILON: f64 = 1e-5;
+
+/// A LayerNorm of width `d` with [`NORM_EPSILON`].
+pub fn norm(d: usize, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(d)
+        .with_epsilon(NORM_EPSILON)
+        .init(device)
+}
+
+/// `norm.forward(x)` of a norm made by [`norm`], through the fused kernel on the CPU.
+pub fn apply_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
+    layer_norm(norm, NORM_EPSILON, x)
+}
 
 /// Dropout whose masks come from the device's generator, which the training loop seeds from the
 /// run's seed and the step (Burn's `Dropout` does the same draw; this one is only active when
@@ -51,10 +68,10 @@ impl TransformerBlock {
     pub fn new(d: usize, n_heads: usize, n_layers: usize, device: &Device) -> Self {
         let residual = INIT_STD / (2.0 * n_layers as f64).sqrt();
         Self {
-            norm1: LayerNormConfig::new(d).init(device),
+            norm1: norm(d, device),
             qkv: linear(d, 3 * d, INIT_STD, device),
             proj: linear(d, d, residual, device),
-            norm2: LayerNormConfig::new(d).init(device),
+            norm2: norm(d, device),
             fc1: linear(d, 4 * d, INIT_STD, device),
             fc2: linear(4 * d, d, residual, device),
             n_heads,
@@ -64,25 +81,12 @@ impl TransformerBlock {
     /// `x`: `[B, T, D]`. `bias`: `[B or 1, 1, T or 1, T]`, added to the attention scores (-1e9
     /// where attention is not allowed). `p`: dropout on both branches when `train`.
     pub fn forward(&self, x: Tensor<3>, bias: &Tensor<4>, p: f64, train: bool) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let (h, dh) = (self.n_heads, d / self.n_heads);
-        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
-        let split = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * d, d)
-                .reshape([b, t, h, dh])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (split(0), split(1), split(2));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + bias.clone();
-        let context = softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, t, d]);
+        let qkv = self.qkv.forward(apply_norm(&self.norm1, x.clone()));
+        let context = self_attention(qkv, bias, self.n_heads);
         let x = x + dropout(self.proj.forward(context), p, train);
         let mlp = self
             .fc2
-            .forward(gelu(self.fc1.forward(self.norm2.forward(x.clone()))));
+            .forward(gelu(self.fc1.forward(apply_norm(&self.norm2, x.clone()))));
         x + dropout(mlp, p, train)
     }
 }

@@ -7,8 +7,9 @@
 //! samples side by side that every GEMM has about [`CHUNK_COLUMNS`] columns, the weight gradient
 //! is one `[O, n] x [n, K]` product per chunk, and chunks run in parallel.
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
+
+use super::matmul::matmul;
 
 /// Target width (output pixels) of one chunk's GEMM.
 const CHUNK_COLUMNS: usize = 1024;
@@ -127,58 +128,6 @@ fn col2im(s: &ConvShape, col: &[f32], stride_cols: usize, offset: usize, dx: &mu
                 }
             }
         }
-    }
-}
-
-/// `dst[m, n] (+)= lhs[m, k] * rhs[k, n]`, all row-major with the given row strides; `lhs_t`
-/// / `rhs_t` read the operand transposed (stored `[k, m]` / `[n, k]`).
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_t: bool,
-    rhs: &[f32],
-    rhs_t: bool,
-) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    let (lhs_cs, lhs_rs) = if lhs_t {
-        (m as isize, 1)
-    } else {
-        (1, k as isize)
-    };
-    let (rhs_cs, rhs_rs) = if rhs_t {
-        (k as isize, 1)
-    } else {
-        (1, n as isize)
-    };
-    // SAFETY: the assert above bounds every index the strides reach: dst is m x n row-major,
-    // lhs m x k (or its transpose) and rhs k x n (or its transpose), each densely packed.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs,
-            lhs_rs,
-            rhs.as_ptr(),
-            rhs_cs,
-            rhs_rs,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
     }
 }
 

@@ -1,11 +1,19 @@
-//! Hand-written CPU kernels for the hot spots of training (convolution, BatchNorm + ReLU) and
-//! their hooks into Burn: each `burn_*` module registers a backend extension for Flex with its own
+//! Hand-written CPU kernels for the hot spots of training (convolution, BatchNorm + ReLU, attention, LayerNorm, GELU)
+//! and their hooks into Burn: each `burn_*` module registers a backend extension for Flex with its own
 //! backward pass and falls back to Burn's layers on other devices.
 
+pub mod approx;
+pub mod attention;
 pub mod batch_norm;
+pub mod burn_attention;
 pub mod burn_bn;
 pub mod burn_conv;
+pub mod burn_gelu;
+pub mod burn_layer_norm;
 pub mod conv;
+pub mod gelu;
+pub mod layer_norm;
+mod matmul;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,6 +35,10 @@ pub fn fused() -> bool {
 
 /// Whether the hand-written kernels handle tensors on `device`: they are on, and `device`
 /// computes on the Flex CPU backend (with or without autodiff).
+pub fn fused_on(device: &Device) -> bool {
+    is_flex(device)
+}
+
 fn is_flex(device: &Device) -> bool {
     fused()
         && matches!(

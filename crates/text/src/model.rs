@@ -4,12 +4,12 @@
 //! transposed (GPT-2's and BERT's weight tying).
 
 use burn::module::ParamGroup;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use autodidact_core::transformer::{
-    INIT_STD, TransformerBlock as Block, dropout, normal, padding_bias,
+    INIT_STD, TransformerBlock as Block, apply_norm, dropout, norm, normal, padding_bias,
 };
 
 /// Sizes of the Transformer.
@@ -83,7 +83,7 @@ impl TextEncoder {
             blocks: (0..cfg.n_layers)
                 .map(|_| Block::new(cfg.d_model, cfg.n_heads, cfg.n_layers, device))
                 .collect(),
-            norm: LayerNormConfig::new(cfg.d_model).init(device),
+            norm: norm(cfg.d_model, device),
             causal,
             dropout: cfg.dropout,
             d_model: cfg.d_model,
@@ -176,7 +176,7 @@ impl TextEncoder {
         for block in &self.blocks {
             x = block.forward(x, &bias, self.dropout, train);
         }
-        self.norm.forward(x)
+        apply_norm(&self.norm, x)
     }
 
     /// Next-token (or masked-token) logits `[B, T, vocab]` from hidden states, through the tied

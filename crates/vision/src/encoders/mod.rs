@@ -1,6 +1,7 @@
 //! Encoders (sample batch -> representation) and heads.
 
 pub mod cnn;
+pub mod fused_encoder;
 
 pub mod resnet;
 pub mod vit;

@@ -2,11 +2,12 @@
 //! or 64 tokens; 7x7 gives 16 on 28x28), width 128, 4 pre-norm blocks with 4 heads, fixed 2-D
 //! sine-cosine positions, no CLS token: the representation is the mean of the patch tokens.
 
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
+
+use super::fused_encoder::{ENCODER_NORM_EPSILON, encoder_forward};
+use autodidact_kernels::burn_layer_norm::layer_norm;
 
 /// Default side of a square patch in pixels (28 / 4 = 7 and 32 / 4 = 8 patches a side).
 pub const VIT_PATCH: usize = 4;
@@ -16,6 +17,8 @@ pub const VIT_DIM: usize = 128;
 pub const VIT_DEPTH: usize = 4;
 /// Attention heads (32 dimensions each).
 pub const VIT_HEADS: usize = 4;
+/// Epsilon of the LayerNorm after the blocks (MAE's).
+pub const FINAL_NORM_EPSILON: f64 = 1e-6;
 
 /// `[B, C, H, W] -> [B, N, p * p * C]`, patches in row-major order, each patch's values ordered
 /// (row, column, channel) as in MAE's `patchify`. Pixels past the last whole patch are dropped.
@@ -89,11 +92,12 @@ impl Vit {
         Self {
             patch_embed: LinearConfig::new(patch * patch * in_channels, VIT_DIM).init(device),
             blocks: TransformerEncoderConfig::new(VIT_DIM, 4 * VIT_DIM, VIT_HEADS, depth)
+                .with_layer_norm_eps(ENCODER_NORM_EPSILON)
                 .with_norm_first(true)
                 .with_dropout(0.0)
                 .init(device),
             norm: LayerNormConfig::new(VIT_DIM)
-                .with_epsilon(1e-6)
+                .with_epsilon(FINAL_NORM_EPSILON)
                 .init(device),
             patch,
             dim: VIT_DIM,
@@ -138,8 +142,11 @@ impl Vit {
 
     /// The transformer and its final norm over any subset of tokens.
     pub fn encode_tokens(&self, tokens: Tensor<3>) -> Tensor<3> {
-        self.norm
-            .forward(self.blocks.forward(TransformerEncoderInput::new(tokens)))
+        layer_norm(
+            &self.norm,
+            FINAL_NORM_EPSILON,
+            encoder_forward(&self.blocks, tokens),
+        )
     }
 
     /// All patch tokens of full images, `[B, gh * gw, D]`, and the grid `(gh, gw)`.

@@ -7,9 +7,7 @@
 use std::path::Path;
 
 use burn::module::Param;
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -19,7 +17,9 @@ use super::masking::{PatchMask, vit_patches_tile};
 use super::{ImageMethod, Method, MethodSettings, StepOutput};
 use crate::augment::image::AugmentConfig;
 use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
-use crate::encoders::vit::{Vit, patchify, position_embedding, unpatchify};
+use crate::encoders::fused_encoder::{ENCODER_NORM_EPSILON, encoder_forward};
+use crate::encoders::vit::{FINAL_NORM_EPSILON, Vit, patchify, position_embedding, unpatchify};
+use autodidact_kernels::burn_layer_norm::layer_norm;
 use crate::eval::grid::write_image_grid;
 use autodidact_core::eval::knn::KnnFeatures;
 use autodidact_core::train::limits::{self, Settings};
@@ -102,9 +102,11 @@ impl Mae {
         let y = Tensor::cat(vec![y, mask_tokens], 1)
             .gather(1, mask.restore_indices(DECODER_DIM, &device))
             + position_embedding(DECODER_DIM, gh, gw, &device);
-        let y = self
-            .decoder_norm
-            .forward(self.decoder.forward(TransformerEncoderInput::new(y)));
+        let y = layer_norm(
+            &self.decoder_norm,
+            FINAL_NORM_EPSILON,
+            encoder_forward(&self.decoder, y),
+        );
         let pred = self.decoder_pred.forward(y);
         let hidden = Tensor::from_data(TensorData::new(mask.hidden(), [b, n]), &device);
         let [_, _, d] = latent.dims();
@@ -215,11 +217,12 @@ impl ImageMethod for Mae {
                 DECODER_HEADS,
                 cfg.mae_decoder_depth,
             )
+            .with_layer_norm_eps(ENCODER_NORM_EPSILON)
             .with_norm_first(true)
             .with_dropout(0.0)
             .init(device),
             decoder_norm: LayerNormConfig::new(DECODER_DIM)
-                .with_epsilon(1e-6)
+                .with_epsilon(FINAL_NORM_EPSILON)
                 .init(device),
             decoder_pred: LinearConfig::new(DECODER_DIM, patch_dim).init(device),
             mask_ratio: cfg.mask_ratio,
