@@ -5,6 +5,7 @@
 use autodidact_kernels::burn_attention::self_attention;
 use autodidact_kernels::burn_gelu::gelu;
 use autodidact_kernels::burn_layer_norm::layer_norm;
+use autodidact_kernels::burn_linear::linear as apply_linear;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -81,12 +82,11 @@ impl TransformerBlock {
     /// `x`: `[B, T, D]`. `bias`: `[B or 1, 1, T or 1, T]`, added to the attention scores (-1e9
     /// where attention is not allowed). `p`: dropout on both branches when `train`.
     pub fn forward(&self, x: Tensor<3>, bias: &Tensor<4>, p: f64, train: bool) -> Tensor<3> {
-        let qkv = self.qkv.forward(apply_norm(&self.norm1, x.clone()));
+        let qkv = apply_linear(&self.qkv, apply_norm(&self.norm1, x.clone()));
         let context = self_attention(qkv, bias, self.n_heads);
-        let x = x + dropout(self.proj.forward(context), p, train);
-        let mlp = self
-            .fc2
-            .forward(gelu(self.fc1.forward(apply_norm(&self.norm2, x.clone()))));
+        let x = x + dropout(apply_linear(&self.proj, context), p, train);
+        let hidden = gelu(apply_linear(&self.fc1, apply_norm(&self.norm2, x.clone())));
+        let mlp = apply_linear(&self.fc2, hidden);
         x + dropout(mlp, p, train)
     }
 }

@@ -1,4 +1,4 @@
-//! Hand-written CPU kernels for the hot spots of training (convolution, BatchNorm + ReLU, attention, LayerNorm, GELU)
+//! Hand-written CPU kernels for the hot spots of training (convolution, BatchNorm + ReLU, fully connected layers, attention, LayerNorm, GELU)
 //! and their hooks into Burn: each `burn_*` module registers a backend extension for Flex with its own
 //! backward pass and falls back to Burn's layers on other devices.
 
@@ -10,9 +10,11 @@ pub mod burn_bn;
 pub mod burn_conv;
 pub mod burn_gelu;
 pub mod burn_layer_norm;
+pub mod burn_linear;
 pub mod conv;
 pub mod gelu;
 pub mod layer_norm;
+pub mod linear;
 mod matmul;
 
 use std::sync::atomic::{AtomicBool, Ordering};

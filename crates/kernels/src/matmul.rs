@@ -1,5 +1,6 @@
 //! The one matrix product the kernels need: dense row-major operands, optionally read
-//! transposed, through the `gemm` crate on the calling thread (callers parallelise outside it).
+//! transposed, through the `gemm` crate: on the calling thread (callers that parallelise
+//! outside it) or split across the thread pool (one big product).
 
 use gemm::{Parallelism, gemm};
 
@@ -16,6 +17,33 @@ pub(crate) fn matmul(
     lhs_t: bool,
     rhs: &[f32],
     rhs_t: bool,
+) {
+    product(
+        m,
+        n,
+        k,
+        dst,
+        accumulate,
+        lhs,
+        lhs_t,
+        rhs,
+        rhs_t,
+        Parallelism::None,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_t: bool,
+    rhs: &[f32],
+    rhs_t: bool,
+    parallelism: Parallelism,
 ) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     let (lhs_cs, lhs_rs) = if lhs_t {
@@ -50,7 +78,43 @@ pub(crate) fn matmul(
             false,
             false,
             false,
-            Parallelism::None,
+            parallelism,
         );
     }
+}
+
+/// Products at least this big (m * n * k) are split across the thread pool by `gemm` itself.
+const PARALLEL_WORK: usize = 1 << 21;
+
+/// [`matmul`] for one big product: `gemm` splits the output across the thread pool (the same
+/// tiles whatever the number of threads, so the result is too).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_parallel(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_t: bool,
+    rhs: &[f32],
+    rhs_t: bool,
+) {
+    let parallelism = if m * n * k >= PARALLEL_WORK {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    product(
+        m,
+        n,
+        k,
+        dst,
+        accumulate,
+        lhs,
+        lhs_t,
+        rhs,
+        rhs_t,
+        parallelism,
+    )
 }

@@ -7,11 +7,11 @@
 use burn::nn::activation::Activation;
 use burn::nn::transformer::{TransformerEncoder, TransformerEncoderInput, TransformerEncoderLayer};
 use burn::prelude::*;
-use burn::tensor::module::linear;
 
 use autodidact_kernels::burn_attention::self_attention;
 use autodidact_kernels::burn_gelu::gelu;
 use autodidact_kernels::burn_layer_norm::layer_norm;
+use autodidact_kernels::burn_linear::{linear, linear_parts};
 
 /// The LayerNorm epsilon of every encoder built here (Burn's default, written out: Burn keeps a
 /// layer's epsilon private, and the fused kernel must be told it).
@@ -61,18 +61,18 @@ fn layer_forward(layer: &TransformerEncoderLayer, x: Tensor<3>) -> Tensor<3> {
             .collect(),
         0,
     );
-    let qkv = linear(
+    let qkv = linear_parts(
         layer_norm(&layer.norm_2, ENCODER_NORM_EPSILON, x.clone()),
         weight,
-        Some(bias),
+        bias,
     );
     let no_bias = Tensor::<4>::zeros([1, 1, 1, t], &x.device());
     let context = self_attention(qkv, &no_bias, mha.n_heads);
-    let x = x + mha.output.forward(context);
+    let x = x + linear(&mha.output, context);
     let ff = &layer.pwff;
     let normed = layer_norm(&layer.norm_1, ENCODER_NORM_EPSILON, x.clone());
-    let h = gelu(ff.linear_inner.forward(normed));
-    x + ff.linear_outer.forward(h)
+    let h = gelu(linear(&ff.linear_inner, normed));
+    x + linear(&ff.linear_outer, h)
 }
 
 #[cfg(test)]
