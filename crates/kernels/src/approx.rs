@@ -51,7 +51,8 @@ const ROUND: f32 = 12_582_912.0;
 pub fn exp_nonpositive(x: f32) -> f32 {
     let below = x < -87.0;
     let x = x.clamp(-87.0, 0.0);
-    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let k = shifted - ROUND;
     // ln 2 in two parts (355/512 exactly, then the rest), so that k * ln 2 is exact enough.
     let r = x - k * (355.0 / 512.0) - k * (-2.121_944_4e-4_f64 as f32);
     let mut p = EXP_P[0] as f32;
@@ -59,7 +60,13 @@ pub fn exp_nonpositive(x: f32) -> f32 {
         p = p * r + c as f32;
     }
     let e = p * r * r + r + 1.0;
-    let e = e * f32::from_bits(((k as i32 + 127) as u32) << 23);
+    // 2^k from the integer in `shifted`'s low mantissa bits: integer lanes the compiler
+    // vectorises, where a float-to-int cast would not be.
+    let biased = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    let e = e * f32::from_bits(biased << 23);
     if below { 0.0 } else { e }
 }
 

@@ -7,6 +7,46 @@ use rayon::prelude::*;
 
 /// Rows per parallel task (fixed, for reproducible sums).
 const BLOCK_ROWS: usize = 64;
+/// Inputs smaller than this many values run on the calling thread: waking the pool would cost
+/// more than the work (the same blocks either way, so the same sums).
+const PARALLEL_VALUES: usize = 1 << 16;
+
+/// Lanes of the sums below: eight running sums (one vector register) instead of one chain, so
+/// the compiler vectorises them; added up in a fixed order.
+const LANES: usize = 8;
+
+/// The sum of `f(v)` over `values`.
+#[inline(always)]
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// The sum of `a[i] * b[i]`.
+#[inline(always)]
+fn lane_sum2(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let rest: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *acc += x * y;
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
 
 /// `(y, mean, rstd)`: `y = (x - mean) * rstd * gamma + beta` per row of `width` values, with
 /// each row's mean and `1 / sqrt(var + epsilon)` (biased variance) kept for the backward pass.
@@ -25,11 +65,8 @@ pub fn layer_norm_forward(
     let rows = x.len() / width;
     let mut y = vec![0.0; x.len()];
     let (mut mean, mut rstd) = (vec![0.0; rows], vec![0.0; rows]);
-    y.par_chunks_mut(BLOCK_ROWS * width)
-        .zip(mean.par_chunks_mut(BLOCK_ROWS))
-        .zip(rstd.par_chunks_mut(BLOCK_ROWS))
-        .enumerate()
-        .for_each(|(block, ((y, mean), rstd))| {
+    let normalise_block =
+        |(block, ((y, mean), rstd)): (usize, ((&mut [f32], &mut [f32]), &mut [f32]))| {
             let x = &x[block * BLOCK_ROWS * width..][..y.len()];
             for (r, (y, x)) in y
                 .chunks_exact_mut(width)
@@ -45,7 +82,20 @@ pub fn layer_norm_forward(
                 mean[r] = m;
                 rstd[r] = s;
             }
-        });
+        };
+    if x.len() < PARALLEL_VALUES {
+        y.chunks_mut(BLOCK_ROWS * width)
+            .zip(mean.chunks_mut(BLOCK_ROWS))
+            .zip(rstd.chunks_mut(BLOCK_ROWS))
+            .enumerate()
+            .for_each(normalise_block);
+    } else {
+        y.par_chunks_mut(BLOCK_ROWS * width)
+            .zip(mean.par_chunks_mut(BLOCK_ROWS))
+            .zip(rstd.par_chunks_mut(BLOCK_ROWS))
+            .enumerate()
+            .for_each(normalise_block);
+    }
     (y, mean, rstd)
 }
 
@@ -61,41 +111,52 @@ pub fn layer_norm_backward(
     assert_eq!(x.len(), dy.len(), "layer_norm: gradient length");
     assert_eq!(x.len(), mean.len() * width, "layer_norm: statistics");
     let mut dx = vec![0.0; x.len()];
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
-        .par_chunks_mut(BLOCK_ROWS * width)
-        .enumerate()
-        .map(|(block, dx)| {
-            let start = block * BLOCK_ROWS;
-            let x = &x[start * width..][..dx.len()];
-            let dy = &dy[start * width..][..dx.len()];
-            let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
-            let mut xhat = vec![0.0f32; width];
-            for (r, ((dx, x), dy)) in dx
-                .chunks_exact_mut(width)
-                .zip(x.chunks_exact(width))
-                .zip(dy.chunks_exact(width))
-                .enumerate()
+    let block_gradients = |(block, dx): (usize, &mut [f32])| {
+        let start = block * BLOCK_ROWS;
+        let x = &x[start * width..][..dx.len()];
+        let dy = &dy[start * width..][..dx.len()];
+        let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
+        let (mut xhat, mut g) = (vec![0.0f32; width], vec![0.0f32; width]);
+        for (r, ((dx, x), dy)) in dx
+            .chunks_exact_mut(width)
+            .zip(x.chunks_exact(width))
+            .zip(dy.chunks_exact(width))
+            .enumerate()
+        {
+            let (m, s) = (mean[start + r], rstd[start + r]);
+            let params = dgamma.iter_mut().zip(dbeta.iter_mut());
+            for (((((xh, g), &x), &dy), &gamma), (dg, db)) in xhat
+                .iter_mut()
+                .zip(g.iter_mut())
+                .zip(x)
+                .zip(dy)
+                .zip(gamma)
+                .zip(params)
             {
-                let (m, s) = (mean[start + r], rstd[start + r]);
-                let (mut sum_g, mut sum_gx) = (0.0f32, 0.0f32);
-                let params = dgamma.iter_mut().zip(dbeta.iter_mut());
-                for ((((xh, &x), &dy), &g), (dg, db)) in
-                    xhat.iter_mut().zip(x).zip(dy).zip(gamma).zip(params)
-                {
-                    *xh = (x - m) * s;
-                    *dg += dy * *xh;
-                    *db += dy;
-                    sum_g += dy * g;
-                    sum_gx += dy * g * *xh;
-                }
-                let (mean_g, mean_gx) = (sum_g / width as f32, sum_gx / width as f32);
-                for (((dx, &dy), &g), &xh) in dx.iter_mut().zip(dy).zip(gamma).zip(&xhat) {
-                    *dx = s * (dy * g - mean_g - xh * mean_gx);
-                }
+                *xh = (x - m) * s;
+                *g = dy * gamma;
+                *dg += dy * *xh;
+                *db += dy;
             }
-            (dgamma, dbeta)
-        })
-        .collect();
+            let mean_g = lane_sum(&g, |v| v) / width as f32;
+            let mean_gx = lane_sum2(&g, &xhat) / width as f32;
+            for ((dx, &g), &xh) in dx.iter_mut().zip(&g).zip(&xhat) {
+                *dx = s * (g - mean_g - xh * mean_gx);
+            }
+        }
+        (dgamma, dbeta)
+    };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = if x.len() < PARALLEL_VALUES {
+        dx.chunks_mut(BLOCK_ROWS * width)
+            .enumerate()
+            .map(block_gradients)
+            .collect()
+    } else {
+        dx.par_chunks_mut(BLOCK_ROWS * width)
+            .enumerate()
+            .map(block_gradients)
+            .collect()
+    };
     let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
     for (g, b) in &partials {
         dgamma.iter_mut().zip(g).for_each(|(a, v)| *a += v);
@@ -187,6 +248,47 @@ mod tests {
                 loss(&x, &gamma, &b, &w)
             });
             check(db, d, format!("dbeta[{k}]"));
+        }
+    }
+
+    #[test]
+    fn inputs_big_enough_for_the_pool_give_the_formulas_values() {
+        let (rows, width) = (1100, 64);
+        assert!(rows * width >= PARALLEL_VALUES);
+        let x = values(rows * width, 21);
+        let gamma = values(width, 22);
+        let beta = values(width, 23);
+        let dy = values(rows * width, 24);
+        let (y, mean, rstd) = layer_norm_forward(&x, &gamma, &beta, 1e-5);
+        let (dx, dgamma, dbeta) = layer_norm_backward(&x, &gamma, &mean, &rstd, &dy);
+        let xhat = |r: usize, i: usize| {
+            let row = &x[r * width..][..width];
+            let m = row.iter().map(|&v| v as f64).sum::<f64>() / width as f64;
+            let var = row.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / width as f64;
+            (row[i] as f64 - m) / (var + 1e-5).sqrt()
+        };
+        for r in [0, 555, 1099] {
+            let want = xhat(r, 5) * gamma[5] as f64 + beta[5] as f64;
+            assert!((y[r * width + 5] as f64 - want).abs() < 1e-4, "y row {r}");
+        }
+        for i in [0, 31, 63] {
+            let want_g: f64 = (0..rows)
+                .map(|r| dy[r * width + i] as f64 * xhat(r, i))
+                .sum();
+            let want_b: f64 = (0..rows).map(|r| dy[r * width + i] as f64).sum();
+            assert!(
+                (dgamma[i] as f64 - want_g).abs() < 1e-3 * (1.0 + want_g.abs()),
+                "dgamma[{i}]"
+            );
+            assert!(
+                (dbeta[i] as f64 - want_b).abs() < 1e-3 * (1.0 + want_b.abs()),
+                "dbeta[{i}]"
+            );
+        }
+        // Each row's input gradient sums to zero (the mean is subtracted).
+        for r in [3, 700] {
+            let sum: f32 = dx[r * width..][..width].iter().sum();
+            assert!(sum.abs() < 1e-3, "row {r}: {sum}");
         }
     }
 }
