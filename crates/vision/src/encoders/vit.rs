@@ -8,6 +8,7 @@ use burn::prelude::*;
 
 use super::fused_encoder::{ENCODER_NORM_EPSILON, encoder_forward};
 use autodidact_kernels::burn_layer_norm::layer_norm;
+use autodidact_kernels::burn_linear::linear;
 
 /// Default side of a square patch in pixels (28 / 4 = 7 and 32 / 4 = 8 patches a side).
 pub const VIT_PATCH: usize = 4;
@@ -137,7 +138,7 @@ impl Vit {
     /// `gh x gw` grid.
     pub fn embed_patches(&self, patches: Tensor<3>, gh: usize, gw: usize) -> Tensor<3> {
         let pos = position_embedding(self.dim, gh, gw, &patches.device());
-        self.patch_embed.forward(patches) + pos
+        linear(&self.patch_embed, patches) + pos
     }
 
     /// The transformer and its final norm over any subset of tokens.

@@ -20,6 +20,7 @@ use crate::encoders::{EncoderKind, ImageEncoder, Pooling};
 use crate::encoders::fused_encoder::{ENCODER_NORM_EPSILON, encoder_forward};
 use crate::encoders::vit::{FINAL_NORM_EPSILON, Vit, patchify, position_embedding, unpatchify};
 use autodidact_kernels::burn_layer_norm::layer_norm;
+use autodidact_kernels::burn_linear::linear;
 use crate::eval::grid::write_image_grid;
 use autodidact_core::eval::knn::KnnFeatures;
 use autodidact_core::train::limits::{self, Settings};
@@ -94,7 +95,7 @@ impl Mae {
         let visible = tokens.gather(1, mask.keep_indices(vit.dim, &device));
         let latent = vit.encode_tokens(visible);
 
-        let y = self.decoder_embed.forward(latent.clone());
+        let y = linear(&self.decoder_embed, latent.clone());
         let mask_tokens =
             self.mask_token
                 .val()
@@ -107,7 +108,7 @@ impl Mae {
             FINAL_NORM_EPSILON,
             encoder_forward(&self.decoder, y),
         );
-        let pred = self.decoder_pred.forward(y);
+        let pred = linear(&self.decoder_pred, y);
         let hidden = Tensor::from_data(TensorData::new(mask.hidden(), [b, n]), &device);
         let [_, _, d] = latent.dims();
         MaeOutput {
