@@ -48,6 +48,9 @@ fn lane_sum2(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
+/// One block of rows in the forward pass: its index, then its outputs, means and `rstd`s.
+type RowBlock<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
+
 /// `(y, mean, rstd)`: `y = (x - mean) * rstd * gamma + beta` per row of `width` values, with
 /// each row's mean and `1 / sqrt(var + epsilon)` (biased variance) kept for the backward pass.
 pub fn layer_norm_forward(
@@ -65,24 +68,23 @@ pub fn layer_norm_forward(
     let rows = x.len() / width;
     let mut y = vec![0.0; x.len()];
     let (mut mean, mut rstd) = (vec![0.0; rows], vec![0.0; rows]);
-    let normalise_block =
-        |(block, ((y, mean), rstd)): (usize, ((&mut [f32], &mut [f32]), &mut [f32]))| {
-            let x = &x[block * BLOCK_ROWS * width..][..y.len()];
-            for (r, (y, x)) in y
-                .chunks_exact_mut(width)
-                .zip(x.chunks_exact(width))
-                .enumerate()
-            {
-                let m = x.iter().sum::<f32>() / width as f32;
-                let var = x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / width as f32;
-                let s = 1.0 / (var + epsilon).sqrt();
-                for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-                    *y = (x - m) * s * g + b;
-                }
-                mean[r] = m;
-                rstd[r] = s;
+    let normalise_block = |(block, ((y, mean), rstd)): RowBlock| {
+        let x = &x[block * BLOCK_ROWS * width..][..y.len()];
+        for (r, (y, x)) in y
+            .chunks_exact_mut(width)
+            .zip(x.chunks_exact(width))
+            .enumerate()
+        {
+            let m = x.iter().sum::<f32>() / width as f32;
+            let var = x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / width as f32;
+            let s = 1.0 / (var + epsilon).sqrt();
+            for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+                *y = (x - m) * s * g + b;
             }
-        };
+            mean[r] = m;
+            rstd[r] = s;
+        }
+    };
     if x.len() < PARALLEL_VALUES {
         y.chunks_mut(BLOCK_ROWS * width)
             .zip(mean.chunks_mut(BLOCK_ROWS))
