@@ -37,17 +37,8 @@ enum Workload {
         encoder: EncoderKind,
         #[arg(long, default_value_t = 128, value_parser = flags::int(1..=4_096))]
         batch_size: usize,
-        /// Timed steps (the median is reported).
-        #[arg(long, default_value_t = 20, value_parser = flags::int(1..=100_000))]
-        steps: usize,
-        /// Untimed steps first.
-        #[arg(long, default_value_t = 3, value_parser = flags::int(0..=100_000))]
-        warmup: usize,
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-        device: DeviceChoice,
-        /// Use Burn's own convolution and BatchNorm instead of autodidact's kernels.
-        #[arg(long)]
-        plain_kernels: bool,
+        #[command(flatten)]
+        step: StepFlags,
     },
     /// Encoder inference (eval mode) on RGB 32x32 images.
     Forward {
@@ -95,14 +86,8 @@ enum Workload {
     Wav2vec2Step {
         #[arg(long, default_value_t = 8, value_parser = flags::int(1..=4_096))]
         batch_size: usize,
-        /// Timed steps (the median is reported).
-        #[arg(long, default_value_t = 20, value_parser = flags::int(1..=100_000))]
-        steps: usize,
-        /// Untimed steps first.
-        #[arg(long, default_value_t = 3, value_parser = flags::int(0..=100_000))]
-        warmup: usize,
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-        device: DeviceChoice,
+        #[command(flatten)]
+        step: StepFlags,
     },
     /// One MAE step of recipes/mnist-mae.toml: the tiny ViT on 1x28x28 digits in 7x7 patches,
     /// 75% hidden, batch 128 (images/s).
@@ -130,7 +115,7 @@ enum Workload {
     },
 }
 
-/// The flags every Transformer step benchmark shares.
+/// The flags every training-step benchmark shares.
 #[derive(Args, Debug)]
 struct StepFlags {
     /// Timed steps (the median is reported).
@@ -144,6 +129,13 @@ struct StepFlags {
     /// Use Burn's own operations instead of autodidact's kernels.
     #[arg(long)]
     plain_kernels: bool,
+}
+
+impl StepFlags {
+    /// Sets the kernels for the whole process (the workloads whose crates do not set them).
+    fn apply_kernels(&self) {
+        autodidact_kernels::set_fused(!self.plain_kernels);
+    }
 }
 
 #[derive(Args, Debug)]
@@ -187,18 +179,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Workload::Ucr(ucr) => return run_ucr(ucr, args.json.as_deref()),
         Workload::Mfcc(mfcc) => return run_mfcc(mfcc, args.json.as_deref()),
         Workload::Probe(probe) => return run_probe(probe, args.json.as_deref()),
-        Workload::Wav2vec2Step {
-            batch_size,
-            steps,
-            warmup,
-            device,
-        } => autodidact_audio::bench::run(&autodidact_audio::bench::Wav2Vec2StepBench {
-            batch_size,
-            steps,
-            warmup,
-            device,
-            ..Default::default()
-        })?,
+        Workload::Wav2vec2Step { batch_size, step } => {
+            step.apply_kernels();
+            autodidact_audio::bench::run(&autodidact_audio::bench::Wav2Vec2StepBench {
+                batch_size,
+                steps: step.steps,
+                warmup: step.warmup,
+                device: step.device,
+                ..Default::default()
+            })?
+        }
         Workload::VitStep { batch_size, step } => {
             autodidact_vision::bench::vit_step::run(&VitStepBench {
                 batch_size,
@@ -214,17 +204,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Workload::SimclrStep {
             encoder,
             batch_size,
-            steps,
-            warmup,
-            device,
-            plain_kernels,
+            step,
         } => autodidact_vision::bench::simclr_step::run(&SimclrStepBench {
             encoder,
             batch_size,
-            steps,
-            warmup,
-            device,
-            plain_kernels,
+            steps: step.steps,
+            warmup: step.warmup,
+            device: step.device,
+            plain_kernels: step.plain_kernels,
             ..Default::default()
         })?,
         Workload::Forward {

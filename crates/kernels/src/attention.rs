@@ -100,6 +100,7 @@ pub fn attention_forward(
         d,
         "attention: the width is not a multiple of the heads"
     );
+    let scale = s.scale();
     let mut context = vec![0.0; s.batch * t * d];
     let mut probs = vec![0.0; s.batch * h * t * t];
     context
@@ -121,7 +122,7 @@ pub fn attention_forward(
                 let p = &mut p_b[head * t * t..][..t * t];
                 matmul(t, t, dh, p, false, &q, false, &k, true);
                 for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                    softmax_row(row, bias.map(|bias| bias.row(b, i, t)), s.scale());
+                    softmax_row(row, bias.map(|bias| bias.row(b, i, t)), scale);
                 }
                 matmul(t, dh, t, &mut o, false, p, false, &v, false);
                 scatter(&o, dh, out, d, head * dh);
@@ -193,11 +194,7 @@ pub fn attention_backward(
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use crate::test_values as values;
 
     /// The attention of one head of one sequence, written out naively in f64.
     fn naive(

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::attention::{AttentionShape, Bias, attention_backward, attention_forward};
-use super::is_flex;
+use super::fused_on;
 
 /// The attention as a backend operation; the bias is a constant (no gradient).
 #[backend_extension(Flex, Autodiff)]
@@ -124,7 +124,7 @@ fn kernel_takes(qkv: &Tensor<3>, bias: &Tensor<4>, heads: usize) -> bool {
 /// again: `[B, T, D]`. `bias` (a constant, broadcast as `[B or 1, 1, T or 1, T]`) is added to the
 /// scores, -1e9 where attention is not allowed.
 pub fn self_attention(qkv: Tensor<3>, bias: &Tensor<4>, heads: usize) -> Tensor<3> {
-    if is_flex(&qkv.device()) && kernel_takes(&qkv, bias, heads) {
+    if fused_on(&qkv.device()) && kernel_takes(&qkv, bias, heads) {
         return Tensor::<3>::from_dispatch(<Dispatch as FusedAttention>::fused_self_attention(
             qkv.into_dispatch(),
             bias.clone().into_dispatch(),

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu as relu_op;
 
 use super::batch_norm::{BnShape, batch_stats, bn_backward, bn_forward};
-use super::is_flex;
+use super::fused_on;
 
 /// BatchNorm as two backend operations: the batch statistics (not differentiated: the backward of
 /// the normalisation accounts for them) and the normalisation with an optional ReLU.
@@ -192,7 +192,7 @@ fn normalize_op(bn: &BatchNorm, x: Tensor<4>, stats: Tensor<2>, relu: bool) -> T
 /// autodiff device). Updates the running statistics exactly as [`BatchNorm::forward`] does.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let device = x.device();
-    if is_flex(&device) && !device.is_autodiff() {
+    if fused_on(&device) && !device.is_autodiff() {
         // Inference: the running statistics, one pass.
         let stats = Tensor::cat(
             vec![
@@ -203,7 +203,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
         );
         return normalize_op(bn, x, stats, relu);
     }
-    if !(is_flex(&device) && bn.training.is_enabled()) {
+    if !(fused_on(&device) && bn.training.is_enabled()) {
         let y = bn.forward(x);
         return if relu { relu_op(y) } else { y };
     }

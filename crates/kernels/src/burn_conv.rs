@@ -15,7 +15,7 @@ use burn::prelude::*;
 use super::conv::{
     Columns, ConvShape, KEEP_COLUMNS_MAX_BYTES, conv2d_backward, conv2d_forward_keep,
 };
-use super::is_flex;
+use super::fused_on;
 
 /// The convolution as a backend operation: square kernel, symmetric padding, no groups or bias.
 #[backend_extension(Flex, Autodiff)]
@@ -137,7 +137,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Valid => Some(0),
         _ => None,
     };
-    let fits = is_flex(&x.device())
+    let fits = fused_on(&x.device())
         && conv.bias.is_none()
         && conv.groups == 1
         && kh == kw

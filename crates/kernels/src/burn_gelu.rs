@@ -10,8 +10,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 
+use super::fused_on;
 use super::gelu::{gelu_backward, gelu_forward};
-use super::is_flex;
 
 /// GELU as a backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -70,7 +70,7 @@ impl<C: CheckpointStrategy> FusedGelu for Autodiff<Flex, C> {
 /// `burn::tensor::activation::gelu(x)` (the exact, erf form): the kernels of [`super::gelu`] on
 /// Flex, Burn's activation elsewhere.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if !is_flex(&x.device()) {
+    if !fused_on(&x.device()) {
         return burn::tensor::activation::gelu(x);
     }
     Tensor::<D>::from_dispatch(<Dispatch as FusedGelu>::fused_gelu(x.into_dispatch()))

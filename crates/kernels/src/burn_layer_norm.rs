@@ -11,7 +11,7 @@ use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::nn::LayerNorm;
 use burn::prelude::*;
 
-use super::is_flex;
+use super::fused_on;
 use super::layer_norm::{layer_norm_backward, layer_norm_forward};
 
 /// LayerNorm over the last dimension as a backend operation.
@@ -25,10 +25,6 @@ pub trait FusedLayerNorm: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-fn values(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
 /// `(y, mean, rstd)`.
 fn forward(
     x: &FlexTensor,
@@ -36,7 +32,11 @@ fn forward(
     beta: &FlexTensor,
     epsilon: f64,
 ) -> (FlexTensor, Vec<f32>, Vec<f32>) {
-    let (xc, g, b) = (values(x), values(gamma), values(beta));
+    let (xc, g, b) = (
+        x.to_contiguous(),
+        gamma.to_contiguous(),
+        beta.to_contiguous(),
+    );
     let (y, mean, rstd) = layer_norm_forward(
         xc.storage::<f32>(),
         g.storage::<f32>(),
@@ -69,7 +69,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, gamma, mean, rstd) = ops.state;
-        let (xc, g) = (values(&x), values(&gamma));
+        let (xc, g) = (x.to_contiguous(), gamma.to_contiguous());
         let (dx, dgamma, dbeta) = layer_norm_backward(
             xc.storage::<f32>(),
             g.storage::<f32>(),
@@ -128,7 +128,7 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, epsilon: f64, x: Tensor<D>) 
     let Some(beta) = norm.beta.as_ref() else {
         return norm.forward(x);
     };
-    if !is_flex(&x.device()) {
+    if !fused_on(&x.device()) {
         return norm.forward(x);
     }
     Tensor::<D>::from_dispatch(<Dispatch as FusedLayerNorm>::fused_layer_norm(

@@ -11,7 +11,7 @@ use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use super::is_flex;
+use super::fused_on;
 use super::linear::{LinearShape, linear_backward, linear_forward};
 
 /// A fully connected layer with a bias as a backend operation.
@@ -110,7 +110,7 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
 /// `x W + b` for `x` `[.., d_in]`, `weight` `[d_in, d_out]`, `bias` `[d_out]`: one fused
 /// operation on Flex, Burn's `linear` elsewhere.
 pub fn linear_parts<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
-    if !is_flex(&x.device()) {
+    if !fused_on(&x.device()) {
         return burn::tensor::module::linear(x, weight, Some(bias));
     }
     Tensor::<D>::from_dispatch(<Dispatch as FusedLinear>::fused_linear(

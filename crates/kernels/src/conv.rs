@@ -334,11 +334,7 @@ fn backward_chunk(
 mod tests {
     use super::*;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use crate::test_values as values;
 
     /// The definition, loop by loop.
     fn naive_forward(s: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f32> {

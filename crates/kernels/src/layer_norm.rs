@@ -171,9 +171,11 @@ pub fn layer_norm_backward(
 mod tests {
     use super::*;
 
+    /// Inputs in `[-2, 2)`.
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 250.0 - 2.0)
+        crate::test_values(n, seed)
+            .iter()
+            .map(|v| 2.0 * v)
             .collect()
     }
 

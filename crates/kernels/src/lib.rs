@@ -38,15 +38,19 @@ pub fn fused() -> bool {
 /// Whether the hand-written kernels handle tensors on `device`: they are on, and `device`
 /// computes on the Flex CPU backend (with or without autodiff).
 pub fn fused_on(device: &Device) -> bool {
-    is_flex(device)
-}
-
-fn is_flex(device: &Device) -> bool {
     fused()
         && matches!(
             device.clone().without_autodiff().as_dispatch(),
             DispatchDevice::Flex(_)
         )
+}
+
+/// Deterministic test inputs in `[-1, 1)`, different for each `seed` (test helper).
+#[cfg(test)]
+fn test_values(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
 }
 
 /// Asserts two tensors agree element by element within 1e-4 relative (test helper).

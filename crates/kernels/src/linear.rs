@@ -55,11 +55,7 @@ pub fn linear_backward(
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use crate::test_values as values;
 
     #[test]
     fn forward_and_backward_match_the_sums_they_stand_for() {

@@ -23,10 +23,13 @@ pub fn encoder_forward(encoder: &TransformerEncoder, x: Tensor<3>) -> Tensor<3> 
     if !encoder.layers.iter().all(|l| kernels_cover(l, &x.device())) {
         return encoder.forward(TransformerEncoderInput::new(x));
     }
+    let [_, t, _] = x.dims();
+    // Every token attends to every token: a zero bias, shared by the layers.
+    let no_bias = Tensor::<4>::zeros([1, 1, 1, t], &x.device());
     encoder
         .layers
         .iter()
-        .fold(x, |x, layer| layer_forward(layer, x))
+        .fold(x, |x, layer| layer_forward(layer, x, &no_bias))
 }
 
 fn kernels_cover(layer: &TransformerEncoderLayer, device: &Device) -> bool {
@@ -44,8 +47,7 @@ fn kernels_cover(layer: &TransformerEncoderLayer, device: &Device) -> bool {
 
 /// One pre-norm layer, as `TransformerEncoderLayer::forward` computes it (its `norm_2` before the
 /// attention, `norm_1` before the feed-forward).
-fn layer_forward(layer: &TransformerEncoderLayer, x: Tensor<3>) -> Tensor<3> {
-    let [_, t, _] = x.dims();
+fn layer_forward(layer: &TransformerEncoderLayer, x: Tensor<3>, no_bias: &Tensor<4>) -> Tensor<3> {
     let mha = &layer.mha;
     let projections = [&mha.query, &mha.key, &mha.value];
     let weight = Tensor::cat(projections.iter().map(|l| l.weight.val()).collect(), 1);
@@ -66,8 +68,7 @@ fn layer_forward(layer: &TransformerEncoderLayer, x: Tensor<3>) -> Tensor<3> {
         weight,
         bias,
     );
-    let no_bias = Tensor::<4>::zeros([1, 1, 1, t], &x.device());
-    let context = self_attention(qkv, &no_bias, mha.n_heads);
+    let context = self_attention(qkv, no_bias, mha.n_heads);
     let x = x + linear(&mha.output, context);
     let ff = &layer.pwff;
     let normed = layer_norm(&layer.norm_1, ENCODER_NORM_EPSILON, x.clone());
