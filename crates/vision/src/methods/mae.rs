@@ -92,7 +92,7 @@ impl Mae {
         let n = gh * gw;
         let patches = patchify(x, vit.patch);
         let tokens = vit.embed_patches(patches.clone(), gh, gw);
-        let visible = tokens.gather(1, mask.keep_indices(vit.dim, &device));
+        let visible = mask.visible(tokens);
         let latent = vit.encode_tokens(visible);
 
         let y = linear(&self.decoder_embed, latent.clone());
@@ -100,8 +100,7 @@ impl Mae {
             self.mask_token
                 .val()
                 .expand([b as i64, (n - mask.keep) as i64, DECODER_DIM as i64]);
-        let y = Tensor::cat(vec![y, mask_tokens], 1)
-            .gather(1, mask.restore_indices(DECODER_DIM, &device))
+        let y = mask.restore(Tensor::cat(vec![y, mask_tokens], 1))
             + position_embedding(DECODER_DIM, gh, gw, &device);
         let y = layer_norm(
             &self.decoder_norm,

@@ -72,32 +72,41 @@ impl PatchMask {
         out
     }
 
-    /// Gather indices `[B, keep, width]` picking the visible tokens out of `[B, n, width]`.
-    pub fn keep_indices(&self, width: usize, device: &Device) -> Tensor<3, Int> {
-        let mut v = Vec::with_capacity(self.batch() * self.keep * width);
-        for ids in &self.shuffle {
-            for &p in &ids[..self.keep] {
-                v.extend(std::iter::repeat_n(p as i64, width));
-            }
-        }
-        Tensor::from_data(TensorData::new(v, [self.batch(), self.keep, width]), device)
+    /// The visible tokens `[B, keep, D]` of `tokens` `[B, n, D]`, in shuffle order.
+    pub fn visible(&self, tokens: Tensor<3>) -> Tensor<3> {
+        let rows = self
+            .shuffle
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ids)| ids[..self.keep].iter().map(move |&p| i * self.n + p));
+        select_rows(tokens, rows, self.keep)
     }
 
-    /// Gather indices `[B, n, width]` that put `[visible tokens, mask tokens]` (shuffled order)
-    /// back into patch order.
-    pub fn restore_indices(&self, width: usize, device: &Device) -> Tensor<3, Int> {
-        let mut v = Vec::with_capacity(self.batch() * self.n * width);
-        for ids in &self.shuffle {
-            let mut restore = vec![0i64; self.n];
+    /// `[B, n, D]` in patch order from `shuffled` `[B, n, D]` in shuffle order (the visible
+    /// tokens first, then one per hidden patch).
+    pub fn restore(&self, shuffled: Tensor<3>) -> Tensor<3> {
+        let rows = self.shuffle.iter().enumerate().flat_map(|(i, ids)| {
+            let mut slot = vec![0; self.n];
             for (j, &p) in ids.iter().enumerate() {
-                restore[p] = j as i64;
+                slot[p] = j;
             }
-            for r in restore {
-                v.extend(std::iter::repeat_n(r, width));
-            }
-        }
-        Tensor::from_data(TensorData::new(v, [self.batch(), self.n, width]), device)
+            slot.into_iter().map(move |j| i * self.n + j)
+        });
+        select_rows(shuffled, rows, self.n)
     }
+}
+
+/// `[B, per_sample, D]` made of the rows `rows` (indices into `[B * n]`) of `x` `[B, n, D]`:
+/// whole rows copied, where a gather along dimension 1 indexes every value.
+fn select_rows(x: Tensor<3>, rows: impl Iterator<Item = usize>, per_sample: usize) -> Tensor<3> {
+    let [b, n, d] = x.dims();
+    let device = x.device();
+    let rows: Vec<i64> = rows.map(|r| r as i64).collect();
+    let count = rows.len();
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [count]), &device);
+    x.reshape([b * n, d])
+        .select(0, rows)
+        .reshape([b, per_sample, d])
 }
 
 /// Inpainting's mask: `[B, 1, rows, cols]`, 1 on hidden pixels. Each sample gets 1 to 3
@@ -160,8 +169,19 @@ mod tests {
             .flat_map(|i| (0..6).map(move |p| (10 * i + p) as f32))
             .collect();
         let t = Tensor::<3>::from_data(TensorData::new(tokens.clone(), [2, 6, 1]), &device);
-        let visible = t.clone().gather(1, mask.keep_indices(1, &device));
+        let visible = mask.visible(t.clone());
         assert_eq!(visible.dims(), [2, 3, 1]);
+        let want: Vec<f32> = (0..2)
+            .flat_map(|i| {
+                mask.shuffle[i][..3]
+                    .iter()
+                    .map(move |&p| (10 * i + p) as f32)
+            })
+            .collect();
+        assert_eq!(
+            visible.clone().into_data().try_to_vec::<f32>().unwrap(),
+            want
+        );
         // Shuffled order: the visible tokens, then the hidden ones in shuffle order.
         let hidden_part = t.gather(1, {
             let v: Vec<i64> = mask
@@ -172,7 +192,7 @@ mod tests {
             Tensor::from_data(TensorData::new(v, [2, 3, 1]), &device)
         });
         let shuffled = Tensor::cat(vec![visible, hidden_part], 1);
-        let back = shuffled.gather(1, mask.restore_indices(1, &device));
+        let back = mask.restore(shuffled);
         assert_eq!(back.into_data().try_to_vec::<f32>().unwrap(), tokens);
     }
 
