@@ -1,11 +1,13 @@
 //! The one matrix product the kernels need: dense row-major operands, optionally read
 //! transposed, through the `gemm` crate: on the calling thread (callers that parallelise
-//! outside it) or split across the thread pool (one big product).
+//! outside it) or cut into blocks of output columns (or rows) across the thread pool (one big
+//! product).
 
 use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
 
-/// `dst[m, n] (+)= lhs[m, k] * rhs[k, n]`, all row-major with the given row strides; `lhs_t`
-/// / `rhs_t` read the operand transposed (stored `[k, m]` / `[n, k]`).
+/// `dst[m, n] (+)= lhs[m, k] * rhs[k, n]`, all row-major and densely packed; `lhs_t` / `rhs_t`
+/// read the operand transposed (stored `[k, m]` / `[n, k]`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     m: usize,
@@ -18,76 +20,33 @@ pub(crate) fn matmul(
     rhs: &[f32],
     rhs_t: bool,
 ) {
-    product(
-        m,
-        n,
-        k,
-        dst,
-        accumulate,
-        lhs,
-        lhs_t,
-        rhs,
-        rhs_t,
-        Parallelism::None,
-    )
+    let p = Product::new(m, n, k, dst, accumulate, lhs, lhs_t, rhs, rhs_t);
+    // SAFETY: `Product::new` checked that the whole product lies inside the buffers, and
+    // `dst` is borrowed mutably for the call.
+    unsafe { p.block(0..m, 0..n) }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn product(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_t: bool,
-    rhs: &[f32],
-    rhs_t: bool,
-    parallelism: Parallelism,
-) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    let (lhs_cs, lhs_rs) = if lhs_t {
-        (m as isize, 1)
-    } else {
-        (1, k as isize)
-    };
-    let (rhs_cs, rhs_rs) = if rhs_t {
-        (k as isize, 1)
-    } else {
-        (1, n as isize)
-    };
-    // SAFETY: the assert above bounds every index the strides reach: dst is m x n row-major,
-    // lhs m x k (or its transpose) and rhs k x n (or its transpose), each densely packed.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs,
-            lhs_rs,
-            rhs.as_ptr(),
-            rhs_cs,
-            rhs_rs,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+/// Products smaller than this (m * n * k) run on the calling thread.
+const PIECE_WORK: usize = 1 << 21;
+/// At most this many blocks per product.
+const MAX_PIECES: usize = 8;
+/// Blocks are at least this many columns (a multiple of `gemm`'s AVX-512 tile of 16-lane
+/// columns, 4 x 16) or, cut by rows, this many rows.
+const PIECE_COLS: usize = 64;
+const PIECE_ROWS: usize = 32;
+
+/// How many blocks `len` columns (or rows) of a product of `work` multiply-adds are cut into:
+/// a power of two that depends on the shape alone, so the result does not depend on the number
+/// of threads.
+fn pieces(work: usize, len: usize, least: usize) -> usize {
+    let most = (work / PIECE_WORK).min(len / least).clamp(1, MAX_PIECES);
+    1 << most.ilog2()
 }
 
-/// Products at least this big (m * n * k) are split across the thread pool by `gemm` itself.
-const PARALLEL_WORK: usize = 1 << 21;
-
-/// [`matmul`] for one big product: `gemm` splits the output across the thread pool (the same
-/// tiles whatever the number of threads, so the result is too).
+/// [`matmul`] for one big product: its output cut into blocks of columns (each reads only its
+/// columns of `rhs`, so nothing is packed twice), or of rows where there are too few columns,
+/// one `gemm` per block across the thread pool: one parallel region per product, where
+/// `gemm`'s own threading opens several.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul_parallel(
     m: usize,
@@ -100,21 +59,203 @@ pub(crate) fn matmul_parallel(
     rhs: &[f32],
     rhs_t: bool,
 ) {
-    let parallelism = if m * n * k >= PARALLEL_WORK {
-        Parallelism::Rayon(0)
+    let p = Product::new(m, n, k, dst, accumulate, lhs, lhs_t, rhs, rhs_t);
+    let work = m * n * k;
+    let by_cols = pieces(work, n, PIECE_COLS);
+    let by_rows = pieces(work, m, PIECE_ROWS);
+    // SAFETY (both branches): `Product::new` checked the whole product against the buffers,
+    // the blocks are disjoint parts of it, and `dst` stays borrowed mutably until they finish.
+    if by_cols > 1 {
+        let width = n.div_ceil(by_cols).next_multiple_of(16);
+        (0..n.div_ceil(width)).into_par_iter().for_each(|i| unsafe {
+            p.block(0..m, i * width..n.min((i + 1) * width));
+        });
+    } else if by_rows > 1 {
+        let height = m.div_ceil(by_rows);
+        (0..m.div_ceil(height))
+            .into_par_iter()
+            .for_each(|i| unsafe {
+                p.block(i * height..m.min((i + 1) * height), 0..n);
+            });
     } else {
-        Parallelism::None
-    };
-    product(
-        m,
-        n,
-        k,
-        dst,
-        accumulate,
-        lhs,
-        lhs_t,
-        rhs,
-        rhs_t,
-        parallelism,
-    )
+        unsafe { p.block(0..m, 0..n) }
+    }
+}
+
+/// A matrix read through a pointer with row and column strides.
+#[derive(Clone, Copy)]
+struct Strided {
+    ptr: *const f32,
+    rows: isize,
+    cols: isize,
+}
+
+impl Strided {
+    /// A dense row-major `[r, c]` matrix, or (`transposed`) the transpose of a dense `[c, r]`
+    /// one.
+    fn dense(data: &[f32], r: usize, c: usize, transposed: bool) -> Self {
+        assert!(
+            data.len() >= r * c,
+            "matmul: operand shorter than {r} x {c}"
+        );
+        let (rows, cols) = if transposed { (1, r) } else { (c, 1) };
+        Self {
+            ptr: data.as_ptr(),
+            rows: rows as isize,
+            cols: cols as isize,
+        }
+    }
+
+    fn at(self, row: usize, col: usize) -> *const f32 {
+        self.ptr
+            .wrapping_offset(row as isize * self.rows + col as isize * self.cols)
+    }
+}
+
+/// One checked product, computed block by block.
+struct Product {
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    accumulate: bool,
+    lhs: Strided,
+    rhs: Strided,
+}
+
+// SAFETY: the pointers are only read, except `dst`, and blocks write disjoint parts of it.
+unsafe impl Sync for Product {}
+
+impl Product {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        m: usize,
+        n: usize,
+        k: usize,
+        dst: &mut [f32],
+        accumulate: bool,
+        lhs: &[f32],
+        lhs_t: bool,
+        rhs: &[f32],
+        rhs_t: bool,
+    ) -> Self {
+        assert!(dst.len() >= m * n, "matmul: output shorter than {m} x {n}");
+        Self {
+            m,
+            n,
+            k,
+            dst: dst.as_mut_ptr(),
+            accumulate,
+            lhs: Strided::dense(lhs, m, k, lhs_t),
+            rhs: Strided::dense(rhs, k, n, rhs_t),
+        }
+    }
+
+    /// `dst[rows, cols] (+)= lhs[rows, :] * rhs[:, cols]`.
+    ///
+    /// # Safety
+    /// The ranges lie inside the product's shape, no other thread writes the same block, and
+    /// the buffers given to [`Product::new`] are still borrowed.
+    unsafe fn block(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
+        debug_assert!(rows.end <= self.m && cols.end <= self.n);
+        let (m, n, k) = (rows.len(), cols.len(), self.k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        let dst = self.dst.wrapping_add(rows.start * self.n + cols.start);
+        if k == 0 {
+            if !self.accumulate {
+                for r in 0..m {
+                    // SAFETY: row r of the block, inside dst by the caller's contract.
+                    unsafe { std::slice::from_raw_parts_mut(dst.add(r * self.n), n).fill(0.0) };
+                }
+            }
+            return;
+        }
+        let (lhs, rhs) = (self.lhs.at(rows.start, 0), self.rhs.at(0, cols.start));
+        // SAFETY: every index gemm reaches is inside the block of the checked product.
+        unsafe {
+            gemm(
+                m,
+                n,
+                k,
+                dst,
+                1,
+                self.n as isize,
+                self.accumulate,
+                lhs,
+                self.lhs.cols,
+                self.lhs.rows,
+                rhs,
+                self.rhs.cols,
+                self.rhs.rows,
+                if self.accumulate { 1.0 } else { 0.0 },
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `lhs * rhs` (+ `dst`) by the definition, in f64.
+    #[allow(clippy::too_many_arguments)]
+    fn by_definition(
+        (m, n, k): (usize, usize, usize),
+        dst: &[f32],
+        accumulate: bool,
+        lhs: &[f32],
+        lhs_t: bool,
+        rhs: &[f32],
+        rhs_t: bool,
+    ) -> Vec<f32> {
+        let a = |i: usize, p: usize| lhs[if lhs_t { p * m + i } else { i * k + p }] as f64;
+        let b = |p: usize, j: usize| rhs[if rhs_t { j * k + p } else { p * n + j }] as f64;
+        (0..m * n)
+            .map(|e| {
+                let (i, j) = (e / n, e % n);
+                let start = if accumulate { dst[e] as f64 } else { 0.0 };
+                (start + (0..k).map(|p| a(i, p) * b(p, j)).sum::<f64>()) as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blocked_products_match_the_definition() {
+        // Cut by columns (n = 200: blocks of 64, the last 8 wide), by rows (n = 40), and whole.
+        for (m, n, k) in [(300, 200, 70), (700, 40, 200), (5, 7, 3)] {
+            for (lhs_t, rhs_t, accumulate) in [
+                (false, false, false),
+                (true, false, true),
+                (false, true, true),
+                (true, true, false),
+            ] {
+                let lhs = crate::test_values(m * k, 1);
+                let rhs = crate::test_values(k * n, 2);
+                let start = crate::test_values(m * n, 3);
+                let want = by_definition((m, n, k), &start, accumulate, &lhs, lhs_t, &rhs, rhs_t);
+                for parallel in [false, true] {
+                    let mut dst = start.clone();
+                    let f = if parallel { matmul_parallel } else { matmul };
+                    f(m, n, k, &mut dst, accumulate, &lhs, lhs_t, &rhs, rhs_t);
+                    for (e, (got, want)) in dst.iter().zip(&want).enumerate() {
+                        assert!(
+                            (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                            "{m}x{n}x{k} lhs_t {lhs_t} rhs_t {rhs_t} acc {accumulate} \
+                             parallel {parallel} [{e}]: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(pieces(300 * 200 * 70, 200, PIECE_COLS) > 1);
+        assert_eq!(pieces(700 * 40 * 200, 40, PIECE_COLS), 1);
+        assert!(pieces(700 * 40 * 200, 700, PIECE_ROWS) > 1);
+    }
 }
