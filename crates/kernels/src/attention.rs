@@ -101,8 +101,8 @@ pub fn attention_forward(
         "attention: the width is not a multiple of the heads"
     );
     let scale = s.scale();
-    let mut context = vec![0.0; s.batch * t * d];
-    let mut probs = vec![0.0; s.batch * h * t * t];
+    let mut context = crate::output_buffer(s.batch * t * d);
+    let mut probs = crate::output_buffer(s.batch * h * t * t);
     context
         .par_chunks_mut(t * d)
         .zip(probs.par_chunks_mut(h * t * t))
@@ -152,7 +152,7 @@ pub fn attention_backward(
         "attention: context gradient"
     );
     let scale = s.scale();
-    let mut d_qkv = vec![0.0; qkv.len()];
+    let mut d_qkv = crate::output_buffer(qkv.len());
     d_qkv
         .par_chunks_mut(t * 3 * d)
         .enumerate()

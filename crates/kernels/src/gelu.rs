@@ -70,7 +70,7 @@ fn backward_chunk(x: &[f32], g: &[f32], dx: &mut [f32]) {
 
 /// GELU of every element of `x`.
 pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
-    let mut y = vec![0.0; x.len()];
+    let mut y = crate::output_buffer(x.len());
     if x.len() <= CHUNK {
         forward_chunk(x, &mut y);
     } else {
@@ -88,7 +88,7 @@ pub fn gelu_backward(x: &[f32], g: &[f32]) -> Vec<f32> {
         g.len(),
         "gelu_backward: input and gradient lengths"
     );
-    let mut dx = vec![0.0; x.len()];
+    let mut dx = crate::output_buffer(x.len());
     if x.len() <= CHUNK {
         backward_chunk(x, g, &mut dx);
     } else {

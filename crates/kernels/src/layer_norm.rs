@@ -66,8 +66,8 @@ pub fn layer_norm_forward(
     );
     assert_eq!(beta.len(), width, "layer_norm: beta");
     let rows = x.len() / width;
-    let mut y = vec![0.0; x.len()];
-    let (mut mean, mut rstd) = (vec![0.0; rows], vec![0.0; rows]);
+    let mut y = crate::output_buffer(x.len());
+    let (mut mean, mut rstd) = (crate::output_buffer(rows), crate::output_buffer(rows));
     let normalise_block = |(block, ((y, mean), rstd)): RowBlock| {
         let x = &x[block * BLOCK_ROWS * width..][..y.len()];
         for (r, (y, x)) in y
@@ -75,8 +75,8 @@ pub fn layer_norm_forward(
             .zip(x.chunks_exact(width))
             .enumerate()
         {
-            let m = x.iter().sum::<f32>() / width as f32;
-            let var = x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / width as f32;
+            let m = lane_sum(x, |v| v) / width as f32;
+            let var = lane_sum(x, |v| (v - m) * (v - m)) / width as f32;
             let s = 1.0 / (var + epsilon).sqrt();
             for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
                 *y = (x - m) * s * g + b;
@@ -112,7 +112,7 @@ pub fn layer_norm_backward(
     let width = gamma.len();
     assert_eq!(x.len(), dy.len(), "layer_norm: gradient length");
     assert_eq!(x.len(), mean.len() * width, "layer_norm: statistics");
-    let mut dx = vec![0.0; x.len()];
+    let mut dx = crate::output_buffer(x.len());
     let block_gradients = |(block, dx): (usize, &mut [f32])| {
         let start = block * BLOCK_ROWS;
         let x = &x[start * width..][..dx.len()];

@@ -38,10 +38,10 @@ pub fn linear_backward(
         s.rows * s.d_out,
         "linear: dy is not [rows, d_out]"
     );
-    let mut dx = vec![0.0; s.rows * s.d_in];
+    let mut dx = crate::output_buffer(s.rows * s.d_in);
     // dx = dy W^T; W is stored [d_in, d_out], read as its transpose.
     matmul_parallel(s.rows, s.d_in, s.d_out, &mut dx, false, dy, false, w, true);
-    let mut dw = vec![0.0; s.d_in * s.d_out];
+    let mut dw = crate::output_buffer(s.d_in * s.d_out);
     // dW = x^T dy; x is stored [rows, d_in], read as its transpose.
     matmul_parallel(s.d_in, s.d_out, s.rows, &mut dw, false, x, true, dy, false);
     let mut db = vec![0.0; s.d_out];
