@@ -328,7 +328,8 @@ def main():
     workloads = {"simclr-step": simclr_step, "forward": forward, "knn": knn, "wav2vec2-step": wav2vec2_step,
                  "vit-step": transformer_step, "text-step": transformer_step, "mlm-step": transformer_step}
     result = workloads[args.workload](args)
-    print(f"{result['bench']}: {result['images_per_s']:.1f} images/s (median {result['median_s']:.4f} s, "
+    unit = result["settings"].get("unit", "images")
+    print(f"{result['bench']}: {result['images_per_s']:.1f} {unit}/s (median {result['median_s']:.4f} s, "
           f"peak RSS {result['peak_rss_mib']:.0f} MiB) {json.dumps(result['settings'])}")
     if args.json:
         with open(args.json, "w") as f:

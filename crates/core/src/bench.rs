@@ -48,8 +48,9 @@ impl BenchResult {
         let mem = self
             .peak_rss_mib
             .map_or(String::new(), |m| format!(", peak RSS {m:.0} MiB"));
+        let unit = self.settings["unit"].as_str().unwrap_or("images");
         format!(
-            "{}: {:.1} images/s (median {:.4} s over {} repeats{mem}) {}",
+            "{}: {:.1} {unit}/s (median {:.4} s over {} repeats{mem}) {}",
             self.bench, self.images_per_s, self.median_s, self.repeats, self.settings
         )
     }
