@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::approx::exp_nonpositive;
+use super::lanes::{lane_max, lane_sum, lane_sum2};
 use super::matmul::matmul;
 
 /// Geometry of one attention call.
@@ -73,13 +74,9 @@ fn softmax_row(row: &mut [f32], bias: Option<&[f32]>, scale: f32) {
             .for_each(|(s, b)| *s = *s * scale + b),
         None => row.iter_mut().for_each(|s| *s *= scale),
     }
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-    let mut sum = 0.0;
-    for s in row.iter_mut() {
-        *s = exp_nonpositive(*s - max);
-        sum += *s;
-    }
-    let inv = 1.0 / sum;
+    let max = lane_max(row);
+    row.iter_mut().for_each(|s| *s = exp_nonpositive(*s - max));
+    let inv = 1.0 / lane_sum(row, |p| p);
     row.iter_mut().for_each(|p| *p *= inv);
 }
 
@@ -174,7 +171,7 @@ pub fn attention_backward(
                 matmul(t, t, dh, &mut ds, false, &g, false, &v, true);
                 // dS = P * (dP - rowsum(P * dP)), times the scale the scores were taken at.
                 for (dp, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
-                    let dot: f32 = dp.iter().zip(p).map(|(a, b)| a * b).sum();
+                    let dot = lane_sum2(dp, p);
                     dp.iter_mut()
                         .zip(p)
                         .for_each(|(g, &p)| *g = p * (*g - dot) * scale);

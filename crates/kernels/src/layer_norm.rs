@@ -5,48 +5,13 @@
 
 use rayon::prelude::*;
 
+use super::lanes::{lane_sum, lane_sum2};
+
 /// Rows per parallel task (fixed, for reproducible sums).
 const BLOCK_ROWS: usize = 64;
 /// Inputs smaller than this many values run on the calling thread: waking the pool would cost
 /// more than the work (the same blocks either way, so the same sums).
 const PARALLEL_VALUES: usize = 1 << 16;
-
-/// Lanes of the sums below: eight running sums (one vector register) instead of one chain, so
-/// the compiler vectorises them; added up in a fixed order.
-const LANES: usize = 8;
-
-/// The sum of `f(v)` over `values`.
-#[inline(always)]
-fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += f(v);
-        }
-    }
-    acc.iter().sum::<f32>() + rest
-}
-
-/// The sum of `a[i] * b[i]`.
-#[inline(always)]
-fn lane_sum2(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let rest: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
-            *acc += x * y;
-        }
-    }
-    acc.iter().sum::<f32>() + rest
-}
 
 /// One block of rows in the forward pass: its index, then its outputs, means and `rstd`s.
 type RowBlock<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));

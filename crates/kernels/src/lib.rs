@@ -13,6 +13,7 @@ pub mod burn_layer_norm;
 pub mod burn_linear;
 pub mod conv;
 pub mod gelu;
+mod lanes;
 pub mod layer_norm;
 pub mod linear;
 mod matmul;
