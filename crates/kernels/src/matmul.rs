@@ -30,10 +30,11 @@ pub(crate) fn matmul(
 const PIECE_WORK: usize = 1 << 21;
 /// At most this many blocks per product.
 const MAX_PIECES: usize = 8;
-/// Blocks are at least this many columns (a multiple of `gemm`'s AVX-512 tile of 16-lane
-/// columns, 4 x 16) or, cut by rows, this many rows.
-const PIECE_COLS: usize = 64;
-const PIECE_ROWS: usize = 32;
+/// `gemm`'s widest AVX-512 tile covers this many output columns (4 x 16 lanes); narrower
+/// remainders run on slower tiles.
+const TILE_COLS: usize = 64;
+/// Blocks cut by rows are at least this tall: each packs its own copy of the right operand.
+const PIECE_ROWS: usize = 256;
 
 /// How many blocks `len` columns (or rows) of a product of `work` multiply-adds are cut into:
 /// a power of two that depends on the shape alone, so the result does not depend on the number
@@ -44,9 +45,9 @@ fn pieces(work: usize, len: usize, least: usize) -> usize {
 }
 
 /// [`matmul`] for one big product: its output cut into blocks of columns (each reads only its
-/// columns of `rhs`, so nothing is packed twice), or of rows where there are too few columns,
-/// one `gemm` per block across the thread pool: one parallel region per product, where
-/// `gemm`'s own threading opens several.
+/// columns of `rhs`, so nothing is packed twice) or, where those would not be whole tiles and
+/// there are rows enough, of rows; one `gemm` per block across the thread pool: one parallel
+/// region per product, where `gemm`'s own threading opens several.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul_parallel(
     m: usize,
@@ -61,11 +62,12 @@ pub(crate) fn matmul_parallel(
 ) {
     let p = Product::new(m, n, k, dst, accumulate, lhs, lhs_t, rhs, rhs_t);
     let work = m * n * k;
-    let by_cols = pieces(work, n, PIECE_COLS);
+    let by_cols = pieces(work, n, TILE_COLS);
     let by_rows = pieces(work, m, PIECE_ROWS);
+    let whole_tiles = n.is_multiple_of(by_cols * TILE_COLS);
     // SAFETY (both branches): `Product::new` checked the whole product against the buffers,
     // the blocks are disjoint parts of it, and `dst` stays borrowed mutably until they finish.
-    if by_cols > 1 {
+    if by_cols > 1 && (whole_tiles || by_rows == 1) {
         let width = n.div_ceil(by_cols).next_multiple_of(16);
         (0..n.div_ceil(width)).into_par_iter().for_each(|i| unsafe {
             p.block(0..m, i * width..n.min((i + 1) * width));
@@ -228,8 +230,9 @@ mod tests {
 
     #[test]
     fn blocked_products_match_the_definition() {
-        // Cut by columns (n = 200: blocks of 64, the last 8 wide), by rows (n = 40), and whole.
-        for (m, n, k) in [(300, 200, 70), (700, 40, 200), (5, 7, 3)] {
+        // Cut by columns (n = 200: blocks of 112 and 88; too few rows for row blocks), by
+        // rows (n = 40; n = 200 with rows enough), and whole.
+        for (m, n, k) in [(300, 200, 70), (700, 40, 200), (600, 200, 70), (5, 7, 3)] {
             for (lhs_t, rhs_t, accumulate) in [
                 (false, false, false),
                 (true, false, true),
@@ -254,8 +257,8 @@ mod tests {
                 }
             }
         }
-        assert!(pieces(300 * 200 * 70, 200, PIECE_COLS) > 1);
-        assert_eq!(pieces(700 * 40 * 200, 40, PIECE_COLS), 1);
+        assert!(pieces(300 * 200 * 70, 200, TILE_COLS) > 1);
+        assert_eq!(pieces(700 * 40 * 200, 40, TILE_COLS), 1);
         assert!(pieces(700 * 40 * 200, 700, PIECE_ROWS) > 1);
     }
 }
