@@ -75,7 +75,7 @@ pub fn bn_forward(
     eps: f64,
     relu: bool,
 ) -> Vec<f32> {
-    let mut y = vec![0.0; x.len()];
+    let mut y = crate::output_buffer(x.len());
     let (scale, shift) = affine(gamma, beta, mean, var, eps);
     let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
     y.par_chunks_mut(s.plane)
@@ -111,6 +111,15 @@ fn affine(
         .unzip()
 }
 
+/// Zeroes the gradients `g` where the ReLU after `a * x + b` was off (a loop of its own, so
+/// that it vectorises).
+#[inline]
+fn relu_mask(g: &mut [f32], x: &[f32], a: f32, b: f32) {
+    for (g, &x) in g.iter_mut().zip(x) {
+        *g = if a * x + b > 0.0 { *g } else { 0.0 };
+    }
+}
+
 /// Gradients of [`bn_forward`] (with statistics of this same batch) given the output gradient:
 /// `(dx, dgamma, dbeta)`.
 #[allow(clippy::too_many_arguments)]
@@ -139,11 +148,10 @@ pub fn bn_backward(
             for r in s.runs(c) {
                 let (x, dy) = (&x[r.clone()], &dy[r]);
                 masked.clear();
-                masked.extend(x.iter().zip(dy).map(
-                    |(&x, &d)| {
-                        if relu && a * x + b <= 0.0 { 0.0 } else { d }
-                    },
-                ));
+                masked.extend_from_slice(dy);
+                if relu {
+                    relu_mask(&mut masked, x, a, b);
+                }
                 sum_g += lane_sum(&masked, |g| g);
                 let mut lanes = [0.0f32; 16];
                 let mut gs = masked.chunks_exact(16);
@@ -167,7 +175,7 @@ pub fn bn_backward(
     let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
     // Pass 2: dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)).
-    let mut dx = vec![0.0; x.len()];
+    let mut dx = crate::output_buffer(x.len());
     dx.par_chunks_mut(s.plane)
         .zip(x.par_chunks(s.plane).zip(dy.par_chunks(s.plane)))
         .enumerate()
@@ -178,10 +186,13 @@ pub fn bn_backward(
             let m = mean[c];
             let mean_g = (sums[c].0 / n) as f32;
             let mean_gx = (sums[c].1 / n) as f32;
-            for ((dx, &x), &d) in dx.iter_mut().zip(x).zip(dy) {
-                let g = if relu && a * x + b <= 0.0 { 0.0 } else { d };
+            dx.copy_from_slice(dy);
+            if relu {
+                relu_mask(dx, x, a, b);
+            }
+            for (dx, &x) in dx.iter_mut().zip(x) {
                 let xhat = (x - m) * inv_std;
-                *dx = a * (g - mean_g - xhat * mean_gx);
+                *dx = a * (*dx - mean_g - xhat * mean_gx);
             }
         });
     (dx, dgamma, dbeta)
