@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// Each crate of ours and the crates of ours it may depend on.
 const CRATES: [(&str, &[&str]); 8] = [
     ("crates/core", &["autodidact-kernels"]),
-    ("crates/audio", &["autodidact-core"]),
+    ("crates/audio", &["autodidact-core", "autodidact-kernels"]),
     ("crates/kernels", &[]),
     ("crates/series", &["autodidact-core"]),
     ("crates/text", &["autodidact-core", "autodidact-kernels"]),

@@ -3,16 +3,17 @@
 //! grouped convolution as relative positions, then pre-norm Transformer blocks).
 
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
+use burn::nn::{LayerNorm, Linear, LinearConfig, PaddingConfig1d};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{WaveBatch, length_mask, masked_mean};
 use crate::encoder::AudioEncoding;
 use autodidact_core::method::device_of;
 use autodidact_core::train::limits::{self, Settings};
-use autodidact_core::transformer::{TransformerBlock, padding_bias};
+use autodidact_core::transformer::{TransformerBlock, apply_norm, norm, padding_bias};
+use autodidact_kernels::burn_gelu::gelu;
+use autodidact_kernels::burn_linear::linear;
 
 /// The networks' sizes (part of the method's settings).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,7 +148,7 @@ impl ConvLayer {
     /// `[B, C_in, L]` -> `[B, C, L']`.
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = self.conv.forward(x).swap_dims(1, 2);
-        gelu(self.norm.forward(x)).swap_dims(1, 2)
+        gelu(apply_norm(&self.norm, x)).swap_dims(1, 2)
     }
 }
 
@@ -179,13 +180,13 @@ impl Wav2Vec2Encoder {
                 conv: Conv1dConfig::new(if i == 0 { 1 } else { c }, c, k)
                     .with_stride(s)
                     .init(device),
-                norm: LayerNormConfig::new(c).init(device),
+                norm: norm(c, device),
             })
             .collect();
         let k = sizes.pos_conv_kernel;
         Self {
             convs,
-            feature_norm: LayerNormConfig::new(c).init(device),
+            feature_norm: norm(c, device),
             projection: LinearConfig::new(c, d).init(device),
             // An even kernel would make one frame more than it reads: pad one less on the right.
             pos_conv: Conv1dConfig::new(d, d, k)
@@ -195,7 +196,7 @@ impl Wav2Vec2Encoder {
             blocks: (0..sizes.layers)
                 .map(|_| TransformerBlock::new(d, sizes.heads, sizes.layers, device))
                 .collect(),
-            final_norm: LayerNormConfig::new(d).init(device),
+            final_norm: norm(d, device),
             kernels: sizes.conv_kernels.clone(),
             strides: sizes.conv_strides.clone(),
             pos_kernel: k,
@@ -239,12 +240,12 @@ impl Wav2Vec2Encoder {
 
     /// The feature LayerNorm: what the quantizer reads.
     pub fn normalize(&self, features: Tensor<3>) -> Tensor<3> {
-        self.feature_norm.forward(features)
+        apply_norm(&self.feature_norm, features)
     }
 
     /// Normalised features `[B, T, C]` -> the context network's input `[B, T, D]`.
     pub fn project(&self, normalized: Tensor<3>) -> Tensor<3> {
-        self.projection.forward(normalized)
+        linear(&self.projection, normalized)
     }
 
     /// The output of every Transformer block, `[B, T, D]` each (the last after the final
@@ -263,7 +264,7 @@ impl Wav2Vec2Encoder {
         }
         // Never empty: without blocks the normalised input is the one state.
         let last = states.pop().unwrap_or(x);
-        states.push(self.final_norm.forward(last));
+        states.push(apply_norm(&self.final_norm, last));
         states
     }
 
