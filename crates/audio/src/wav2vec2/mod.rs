@@ -6,3 +6,4 @@
 pub mod masking;
 pub mod model;
 pub mod quantizer;
+pub mod taps;

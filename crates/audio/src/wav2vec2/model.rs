@@ -7,6 +7,7 @@ use burn::nn::{LayerNorm, Linear, LinearConfig, PaddingConfig1d};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::taps::conv1d_frames;
 use crate::batch::{WaveBatch, length_mask, masked_mean};
 use crate::encoder::AudioEncoding;
 use autodidact_core::method::device_of;
@@ -145,10 +146,9 @@ struct ConvLayer {
 }
 
 impl ConvLayer {
-    /// `[B, C_in, L]` -> `[B, C, L']`.
+    /// `[B, L, C_in]` -> `[B, L', C]` (channels last, as the LayerNorm reads them).
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.conv.forward(x).swap_dims(1, 2);
-        gelu(apply_norm(&self.norm, x)).swap_dims(1, 2)
+        gelu(apply_norm(&self.norm, conv1d_frames(&self.conv, x)))
     }
 }
 
@@ -232,10 +232,10 @@ impl Wav2Vec2Encoder {
     /// The feature encoder's frames `[B, T, C]` of `wave` (`[B, 1, L]`), before the feature
     /// LayerNorm (the feature penalty reads them here).
     pub fn conv_features(&self, wave: Tensor<3>) -> Tensor<3> {
+        let [b, _, l] = wave.dims();
         self.convs
             .iter()
-            .fold(wave, |x, layer| layer.forward(x))
-            .swap_dims(1, 2)
+            .fold(wave.reshape([b, l, 1]), |x, layer| layer.forward(x))
     }
 
     /// The feature LayerNorm: what the quantizer reads.
@@ -253,9 +253,9 @@ impl Wav2Vec2Encoder {
     pub fn context(&self, x: Tensor<3>, valid: Tensor<2>) -> Vec<Tensor<3>> {
         let [b, t, _] = x.dims();
         let x = x * valid.clone().reshape([b, t, 1]);
-        let pos = self.pos_conv.forward(x.clone().swap_dims(1, 2));
-        debug_assert_eq!(pos.dims()[2], t, "kernel {}", self.pos_kernel);
-        let mut x = x + gelu(pos).swap_dims(1, 2);
+        let pos = conv1d_frames(&self.pos_conv, x.clone());
+        debug_assert_eq!(pos.dims()[1], t, "kernel {}", self.pos_kernel);
+        let mut x = x + gelu(pos);
         let bias = padding_bias(valid);
         let mut states = Vec::with_capacity(self.blocks.len().max(1));
         for block in &self.blocks {
