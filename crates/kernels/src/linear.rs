@@ -3,7 +3,7 @@
 //! the bias in a second pass and zeroes and copies every product's output buffer; here the
 //! output starts as the bias rows and the product accumulates onto them.
 
-use super::matmul::matmul_parallel;
+use super::matmul::{matmul_parallel, matmul_parallel_onto_rows};
 
 /// Sizes of one layer application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,11 +18,8 @@ pub fn linear_forward(x: &[f32], w: &[f32], b: &[f32], s: LinearShape) -> Vec<f3
     assert_eq!(x.len(), s.rows * s.d_in, "linear: x is not [rows, d_in]");
     assert_eq!(w.len(), s.d_in * s.d_out, "linear: W is not [d_in, d_out]");
     assert_eq!(b.len(), s.d_out, "linear: b is not [d_out]");
-    let mut y = Vec::with_capacity(s.rows * s.d_out);
-    for _ in 0..s.rows {
-        y.extend_from_slice(b);
-    }
-    matmul_parallel(s.rows, s.d_out, s.d_in, &mut y, true, x, false, w, false);
+    let mut y = crate::output_buffer(s.rows * s.d_out);
+    matmul_parallel_onto_rows(s.rows, s.d_out, s.d_in, &mut y, b, x, false, w, false);
     y
 }
 

@@ -61,7 +61,33 @@ pub(crate) fn matmul_parallel(
     rhs_t: bool,
 ) {
     let p = Product::new(m, n, k, dst, accumulate, lhs, lhs_t, rhs, rhs_t);
-    let work = m * n * k;
+    in_blocks(&p);
+}
+
+/// [`matmul_parallel`] onto `rows` (`[n]`, e.g. a bias) repeated down the output, which each
+/// block writes into its own part before its product: whatever `dst` held is overwritten.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_parallel_onto_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    rows: &[f32],
+    lhs: &[f32],
+    lhs_t: bool,
+    rhs: &[f32],
+    rhs_t: bool,
+) {
+    assert_eq!(rows.len(), n, "matmul: the starting row is not [n]");
+    let mut p = Product::new(m, n, k, dst, true, lhs, lhs_t, rhs, rhs_t);
+    p.start_row = Some(rows.as_ptr());
+    in_blocks(&p);
+}
+
+/// Computes `p` in blocks across the thread pool (see [`matmul_parallel`]).
+fn in_blocks(p: &Product) {
+    let (m, n) = (p.m, p.n);
+    let work = m * n * p.k;
     let by_cols = pieces(work, n, TILE_COLS);
     let by_rows = pieces(work, m, PIECE_ROWS);
     let whole_tiles = n.is_multiple_of(by_cols * TILE_COLS);
@@ -121,6 +147,8 @@ struct Product {
     k: usize,
     dst: *mut f32,
     accumulate: bool,
+    /// A row of `n` values each block copies down its part of `dst` first.
+    start_row: Option<*const f32>,
     lhs: Strided,
     rhs: Strided,
 }
@@ -148,6 +176,7 @@ impl Product {
             k,
             dst: dst.as_mut_ptr(),
             accumulate,
+            start_row: None,
             lhs: Strided::dense(lhs, m, k, lhs_t),
             rhs: Strided::dense(rhs, k, n, rhs_t),
         }
@@ -165,6 +194,14 @@ impl Product {
             return;
         }
         let dst = self.dst.wrapping_add(rows.start * self.n + cols.start);
+        if let Some(start) = self.start_row {
+            // SAFETY: `start` holds n values (checked), the rows are the block's own.
+            let start = unsafe { std::slice::from_raw_parts(start.add(cols.start), n) };
+            for r in 0..m {
+                unsafe { std::slice::from_raw_parts_mut(dst.add(r * self.n), n) }
+                    .copy_from_slice(start);
+            }
+        }
         if k == 0 {
             if !self.accumulate {
                 for r in 0..m {
@@ -255,6 +292,21 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+        // Onto a repeated row, cut by columns and by rows.
+        for (m, n, k) in [(300, 200, 70), (600, 200, 70)] {
+            let (lhs, rhs) = (crate::test_values(m * k, 4), crate::test_values(k * n, 5));
+            let row = crate::test_values(n, 6);
+            let start: Vec<f32> = (0..m).flat_map(|_| row.iter().copied()).collect();
+            let want = by_definition((m, n, k), &start, true, &lhs, false, &rhs, false);
+            let mut dst = vec![f32::NAN; m * n];
+            matmul_parallel_onto_rows(m, n, k, &mut dst, &row, &lhs, false, &rhs, false);
+            for (e, (got, want)) in dst.iter().zip(&want).enumerate() {
+                assert!(
+                    (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "onto rows {m}x{n}x{k} [{e}]: {got} vs {want}"
+                );
             }
         }
         assert!(pieces(300 * 200 * 70, 200, TILE_COLS) > 1);
