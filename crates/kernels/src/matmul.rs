@@ -44,10 +44,10 @@ fn pieces(work: usize, len: usize, least: usize) -> usize {
     1 << most.ilog2()
 }
 
-/// [`matmul`] for one big product: its output cut into blocks of columns (each reads only its
-/// columns of `rhs`, so nothing is packed twice) or, where those would not be whole tiles and
-/// there are rows enough, of rows; one `gemm` per block across the thread pool: one parallel
-/// region per product, where `gemm`'s own threading opens several.
+/// [`matmul`] for one big product: its output cut into blocks of rows where there are rows
+/// enough (each block packs its own copy of `rhs`), else of whole tiles of columns (each reads
+/// only its columns of `rhs`); one `gemm` per block across the thread pool: one parallel region
+/// per product, where `gemm`'s own threading opens several.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul_parallel(
     m: usize,
@@ -90,21 +90,21 @@ fn in_blocks(p: &Product) {
     let work = m * n * p.k;
     let by_cols = pieces(work, n, TILE_COLS);
     let by_rows = pieces(work, m, PIECE_ROWS);
-    let whole_tiles = n.is_multiple_of(by_cols * TILE_COLS);
-    // SAFETY (both branches): `Product::new` checked the whole product against the buffers,
+    // SAFETY (all branches): `Product::new` checked the whole product against the buffers,
     // the blocks are disjoint parts of it, and `dst` stays borrowed mutably until they finish.
-    if by_cols > 1 && (whole_tiles || by_rows == 1) {
-        let width = n.div_ceil(by_cols).next_multiple_of(16);
-        (0..n.div_ceil(width)).into_par_iter().for_each(|i| unsafe {
-            p.block(0..m, i * width..n.min((i + 1) * width));
-        });
-    } else if by_rows > 1 {
+    if by_rows > 1 && by_rows >= by_cols {
         let height = m.div_ceil(by_rows);
         (0..m.div_ceil(height))
             .into_par_iter()
             .for_each(|i| unsafe {
                 p.block(i * height..m.min((i + 1) * height), 0..n);
             });
+    } else if by_cols > 1 {
+        // Whole tiles per block (at least `by_cols` blocks), so only the last ends narrow.
+        let width = TILE_COLS * (n.div_ceil(TILE_COLS) / by_cols).max(1);
+        (0..n.div_ceil(width)).into_par_iter().for_each(|i| unsafe {
+            p.block(0..m, i * width..n.min((i + 1) * width));
+        });
     } else {
         unsafe { p.block(0..m, 0..n) }
     }
@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn blocked_products_match_the_definition() {
-        // Cut by columns (n = 200: blocks of 112 and 88; too few rows for row blocks), by
+        // Cut by columns (n = 200: blocks of 128 and 72; too few rows for row blocks), by
         // rows (n = 40; n = 200 with rows enough), and whole.
         for (m, n, k) in [(300, 200, 70), (700, 40, 200), (600, 200, 70), (5, 7, 3)] {
             for (lhs_t, rhs_t, accumulate) in [
