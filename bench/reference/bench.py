@@ -256,6 +256,7 @@ def wav2vec2_step(args):
         "peak_rss_mib": peak_rss_mib(),
         "settings": {
             "stack": f"pytorch {torch.__version__} eager, transformers {transformers.__version__}",
+            "unit": "clips",
             "batch_size": b,
             "seconds": seconds,
             "rate": rate,

@@ -75,6 +75,7 @@ pub fn run(cfg: &Wav2Vec2StepBench) -> anyhow::Result<BenchResult> {
         cfg.batch_size,
         &times,
         json!({
+            "unit": "clips",
             "batch_size": cfg.batch_size,
             "seconds": cfg.seconds,
             "rate": cfg.rate,
