@@ -5,9 +5,11 @@
 //!   metrics, progress, seeding.
 //! - [`losses`], [`ema`], [`heads`]: the pieces self-supervised methods share.
 //! - [`eval`] and [`split`]: embeddings -> k-NN, linear probe, RBF SVM at label budgets; reports.
+//! - [`collective`]: the ranks of a run that spans processes, and what they do together.
 
 pub mod alloc;
 pub mod bench;
+pub mod collective;
 pub mod ema;
 pub mod error;
 pub mod eval;
