@@ -2,8 +2,7 @@
 //! compiler vectorises them; the lanes are combined in a fixed order, so results stay
 //! reproducible.
 
-/// Lanes of the sums below: eight running sums (one vector register) instead of one chain, so
-/// the compiler vectorises them; added up in a fixed order.
+/// Running sums (or maxima) per reduction: one 256-bit vector register.
 const LANES: usize = 8;
 
 /// The sum of `f(v)` over `values`.

@@ -12,12 +12,17 @@ use burn::tensor::Slice;
 
 use autodidact_kernels::burn_linear::linear_parts;
 
-/// `conv` (dilation 1, zero or explicit padding) applied to `x` `[B, L, C_in]`: `[B, T, C_out]`.
+/// `conv` (dilation 1, valid or explicit padding: wav2vec 2.0's) applied to `x` `[B, L, C_in]`: `[B, T, C_out]`.
 pub fn conv1d_frames(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
     let [c_out, _, k] = conv.weight.dims();
+    assert_eq!(
+        conv.dilation, 1,
+        "conv1d_frames: dilated convolutions are not taps"
+    );
     let (left, right) = match conv.padding {
+        PaddingConfig1d::Valid => (0, 0),
         PaddingConfig1d::Explicit(left, right) => (left, right),
-        _ => (0, 0),
+        ref other => panic!("conv1d_frames: padding {other:?} is not built here"),
     };
     let x = pad_time(x, left, right);
     let [_, l, c_in] = x.dims();

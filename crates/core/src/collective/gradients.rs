@@ -7,7 +7,7 @@ use burn::module::{ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use super::{Aborted, Collective};
+use super::{Aborted, Collective, append_values};
 
 /// Values per all-reduce (16 MiB of `f32`).
 pub const BUCKET_VALUES: usize = 1 << 22;
@@ -28,11 +28,13 @@ pub fn average_gradients<M: Module>(
         present: Vec::new(),
     };
     model.visit(&mut flat);
-    let (mut values, mut present) = (flat.values, flat.present);
+    // The presence flags ride at the end of the last bucket.
+    let (mut values, params) = (flat.values, flat.present.len());
+    values.extend_from_slice(&flat.present);
     for bucket in values.chunks_mut(BUCKET_VALUES) {
         world.all_reduce_sum(bucket)?;
     }
-    world.all_reduce_sum(&mut present)?;
+    let present = values.split_off(values.len() - params);
     let scale = 1.0 / world.size() as f32;
     values.iter_mut().for_each(|v| *v *= scale);
     let mut rebuild = Rebuild {
@@ -57,9 +59,7 @@ impl ModuleVisitor for Flatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         match self.grads.get::<D>(param.id) {
             Some(g) => {
-                let data = g.into_data().convert::<f32>();
-                self.values
-                    .extend_from_slice(data.as_slice::<f32>().expect("f32 gradient"));
+                append_values(&mut self.values, g);
                 self.present.push(1.0);
             }
             None => {

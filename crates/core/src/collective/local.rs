@@ -86,7 +86,11 @@ impl LocalRanks {
         state.slots[self.rank] = Some(mine);
         state.arrived += 1;
         if state.arrived == self.shared.size {
-            let all: Vec<Vec<f32>> = state.slots.iter_mut().map(|s| s.take().unwrap()).collect();
+            let all: Vec<Vec<f32>> = state
+                .slots
+                .iter_mut()
+                .map(|s| s.take().expect("every rank deposited"))
+                .collect();
             state.last = Arc::new(all);
             state.arrived = 0;
             state.generation += 1;

@@ -16,6 +16,12 @@ pub use gradients::{BUCKET_VALUES, average_gradients, parameter_order};
 pub use local::LocalRanks;
 pub use start::broadcast_module;
 
+/// Appends `t`'s values to `out` (parameters and gradients are exchanged as one flat buffer).
+fn append_values<const D: usize>(out: &mut Vec<f32>, t: burn::prelude::Tensor<D>) {
+    let data = t.into_data().convert::<f32>();
+    out.extend_from_slice(data.as_slice::<f32>().expect("converted to f32"));
+}
+
 /// A collective operation failed: another rank aborted (or was lost) and the run must stop.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("rank {rank} of the run stopped: {message}")]

@@ -3,7 +3,7 @@
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
-use super::{Aborted, Collective};
+use super::{Aborted, Collective, append_values};
 
 /// `model` with `root`'s parameter values on every rank (ids and training state kept).
 pub fn broadcast_module<M: Module>(
@@ -17,9 +17,7 @@ pub fn broadcast_module<M: Module>(
     struct Flatten(Vec<f32>);
     impl ModuleVisitor for Flatten {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let data = param.val().into_data().convert::<f32>();
-            self.0
-                .extend_from_slice(data.as_slice::<f32>().expect("f32 parameter"));
+            append_values(&mut self.0, param.val());
         }
     }
     let mut flat = Flatten(Vec::new());
