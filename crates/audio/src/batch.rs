@@ -1,6 +1,9 @@
 //! A batch of log-mel spectrograms for an encoder: each standardised on its own (mean 0,
 //! deviation 1 over its values), zero-padded to the longest, with each one's frame count.
 
+use std::ops::Range;
+
+use autodidact_core::train::shard::{Shard, rows};
 use burn::prelude::*;
 
 use crate::features::LogMel;
@@ -122,4 +125,31 @@ pub fn masked_mean(x: Tensor<3>, valid: Tensor<2>) -> Tensor<2> {
     let w = valid.reshape([b, t, 1]);
     let count = w.clone().sum_dim(1).clamp_min(1.0);
     ((x * w).sum_dim(1) / count).reshape([b, d])
+}
+
+impl Shard for MelBatch {
+    fn samples(&self) -> usize {
+        self.batch
+    }
+
+    fn slice_samples(self, range: Range<usize>) -> Self {
+        Self {
+            values: rows(&self.values, self.frames * self.n_mels, range.clone()),
+            lengths: self.lengths[range.clone()].to_vec(),
+            batch: range.len(),
+            ..self
+        }
+    }
+}
+
+impl Shard for ClipBatch {
+    fn samples(&self) -> usize {
+        self.clips.len()
+    }
+
+    fn slice_samples(mut self, range: Range<usize>) -> Self {
+        self.clips.truncate(range.end);
+        self.clips.drain(..range.start);
+        self
+    }
 }

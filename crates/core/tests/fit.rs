@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::rc::Rc;
 
+use autodidact_core::collective::{Collective, LocalRanks};
 use autodidact_core::error::TrainError;
 use autodidact_core::method::{Method, StepOutput};
 use autodidact_core::train::fit::{
@@ -14,6 +15,7 @@ use autodidact_core::train::metrics::{TrainOptions, read_metrics};
 use autodidact_core::train::optim::OptimizerConfig;
 use autodidact_core::train::progress::{Observer, Silent, StepReport};
 use autodidact_core::train::seed::{mix, seeded_init};
+use autodidact_core::train::shard::Shard;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use rand::rngs::StdRng;
@@ -47,6 +49,20 @@ struct Pairs {
     x: Tensor<2>,
     y: Tensor<2>,
     step: usize,
+}
+
+impl Shard for Pairs {
+    fn samples(&self) -> usize {
+        self.x.dims()[0]
+    }
+
+    fn slice_samples(self, range: std::ops::Range<usize>) -> Self {
+        Self {
+            x: self.x.slice_samples(range.clone()),
+            y: self.y.slice_samples(range),
+            step: self.step,
+        }
+    }
 }
 
 impl Method for Toy {
@@ -470,4 +486,128 @@ fn held_out_loss_is_measured_every_n_steps_and_at_the_end() {
         .map(|m| m.step)
         .collect();
     assert_eq!(measured, [3, 6, 7]);
+}
+
+/// The encoder's weight and bias values.
+fn weights(toy: &Toy) -> Vec<f32> {
+    let mut values = toy
+        .encoder
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let bias = toy.encoder.bias.as_ref().unwrap().val().into_data();
+    values.extend(bias.try_to_vec::<f32>().unwrap());
+    values
+}
+
+fn losses(dir: &Path) -> Vec<f64> {
+    read_metrics(dir).unwrap().iter().map(|l| l.loss).collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32], tolerance: f32) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= tolerance, "{g} vs {w}");
+    }
+}
+
+#[test]
+fn two_ranks_with_half_batches_follow_one_process_with_the_whole_batch() {
+    let single = tempfile::tempdir().unwrap();
+    let one = run(
+        toy(|_| ()),
+        Budget::Steps(50),
+        single.path(),
+        &quiet(),
+        &mut Silent,
+    )
+    .unwrap();
+    let want = losses(single.path());
+    assert_eq!(want.len(), 50);
+
+    let ranks = tempfile::tempdir().unwrap();
+    let fitted = LocalRanks::run(2, |world| {
+        // Rank 1 initialises differently: the run starts from rank 0's parameters.
+        let model = seeded_init(&device(), 1 + world.rank() as u64, || Toy::new(&device()));
+        run(
+            model,
+            Budget::Steps(50),
+            ranks.path(),
+            &quiet(),
+            &mut Silent,
+        )
+        .unwrap()
+    });
+    let got = losses(ranks.path());
+    assert_eq!(got.len(), 50, "rank 0 alone writes the metrics");
+    for (step, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-4 * w.abs(), "step {step}: {g} vs {w}");
+    }
+    for f in &fitted {
+        assert_eq!(f.summary.steps, 50);
+        assert_close(&weights(&f.model), &weights(&one.model), 1e-5);
+    }
+}
+
+#[test]
+fn a_run_stopped_on_two_ranks_resumes_in_one_process_and_the_reverse() {
+    let single = tempfile::tempdir().unwrap();
+    let whole = run(
+        toy(|_| ()),
+        Budget::Steps(20),
+        single.path(),
+        &quiet(),
+        &mut Silent,
+    )
+    .unwrap();
+    let stop = TrainOptions {
+        stop_after: Some(6),
+        ..quiet()
+    };
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    let on_ranks = |dir: &Path, opts: &TrainOptions| {
+        LocalRanks::run(2, |_| {
+            run(toy(|_| ()), Budget::Steps(20), dir, opts, &mut Silent).unwrap()
+        })
+    };
+
+    let a = tempfile::tempdir().unwrap();
+    on_ranks(a.path(), &stop);
+    let resumed = run(
+        toy(|_| ()),
+        Budget::Steps(20),
+        a.path(),
+        &resume,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(resumed.summary.steps, 20);
+    assert_close(&weights(&resumed.model), &weights(&whole.model), 1e-5);
+
+    let b = tempfile::tempdir().unwrap();
+    run(toy(|_| ()), Budget::Steps(20), b.path(), &stop, &mut Silent).unwrap();
+    for f in on_ranks(b.path(), &resume) {
+        assert_eq!(f.summary.steps, 20);
+        assert_close(&weights(&f.model), &weights(&whole.model), 1e-5);
+    }
+}
+
+#[test]
+fn a_failing_rank_ends_the_others_naming_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = LocalRanks::run(2, |world| {
+        // Rank 1's loss turns NaN at step 3; rank 0 would go on.
+        let nan_at = if world.rank() == 1 { 3 } else { usize::MAX };
+        let model = toy(|t| t.nan_at = nan_at);
+        run(model, Budget::Steps(20), dir.path(), &quiet(), &mut Silent).map(|f| f.summary.steps)
+    });
+    let own = results[1].as_ref().unwrap_err().to_string();
+    assert!(own.contains("NaN") || own.contains("not finite"), "{own}");
+    let other = format!("{:#}", results[0].as_ref().unwrap_err());
+    assert!(other.contains("rank 1"), "{other}");
 }

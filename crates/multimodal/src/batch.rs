@@ -1,6 +1,9 @@
 //! Batches of pairs: images (augmented in training) beside one partner each, captions as token
 //! ids or recordings as log-mel spectrograms, both prepared once before training.
 
+use std::ops::Range;
+
+use autodidact_core::train::shard::{Shard, rows};
 use burn::prelude::*;
 
 use crate::data::{PairData, Partners};
@@ -226,5 +229,23 @@ impl BatchSource for PairBatches<'_> {
             image_shape: [images.len(), set.channels, size, size],
             partners: self.partners.batch(&partners),
         })
+    }
+}
+
+impl Shard for PairBatch {
+    fn samples(&self) -> usize {
+        self.len()
+    }
+
+    fn slice_samples(self, range: Range<usize>) -> Self {
+        let [_, c, h, w] = self.image_shape;
+        Self {
+            images: rows(&self.images, c * h * w, range.clone()),
+            image_shape: [range.len(), c, h, w],
+            partners: match self.partners {
+                PartnerBatch::Text(t) => PartnerBatch::Text(t.slice_samples(range)),
+                PartnerBatch::Audio(a) => PartnerBatch::Audio(a.slice_samples(range)),
+            },
+        }
     }
 }

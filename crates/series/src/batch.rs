@@ -1,5 +1,8 @@
 //! Series to tensors: per-channel standardisation, padding to a common length, windows.
 
+use std::ops::Range;
+
+use autodidact_core::train::shard::{Shard, rows};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +138,22 @@ impl SeriesBatch {
             device,
         );
         (x, valid)
+    }
+}
+
+impl Shard for SeriesBatch {
+    fn samples(&self) -> usize {
+        self.batch
+    }
+
+    fn slice_samples(self, range: Range<usize>) -> Self {
+        Self {
+            values: rows(&self.values, self.len * self.channels, range.clone()),
+            valid: rows(&self.valid, self.len, range.clone()),
+            batch: range.len(),
+            lengths: self.lengths[range].to_vec(),
+            ..self
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 //! embeddings) and sentences packed into full rows (masked language modelling). Every batch is a
 //! pure function of the seed and the step.
 
+use std::ops::Range;
+
+use autodidact_core::train::shard::{Shard, rows};
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -188,6 +191,35 @@ pub fn packed_batch(texts: &[Vec<u32>], rows: &[Vec<usize>], len: usize, pad: u3
         segments,
         batch: rows.len(),
         len,
+    }
+}
+
+impl Shard for TokenBatch {
+    fn samples(&self) -> usize {
+        self.batch
+    }
+
+    fn slice_samples(self, range: Range<usize>) -> Self {
+        let row = self.len;
+        let part = |v: &[i64]| {
+            if v.is_empty() {
+                Vec::new()
+            } else {
+                rows(v, row, range.clone())
+            }
+        };
+        Self {
+            ids: part(&self.ids),
+            next: part(&self.next),
+            valid: rows(&self.valid, row, range.clone()),
+            segments: if self.segments.is_empty() {
+                Vec::new()
+            } else {
+                rows(&self.segments, row, range.clone())
+            },
+            batch: range.len(),
+            len: row,
+        }
     }
 }
 

@@ -19,6 +19,16 @@ pub fn average_gradients<M: Module>(
     grads: GradientsParams,
     world: &dyn Collective,
 ) -> Result<GradientsParams, Aborted> {
+    average_gradients_and(model, grads, &mut [], world)
+}
+
+/// [`average_gradients`], also averaging `extra` (the step's loss...) in the same exchange.
+pub fn average_gradients_and<M: Module>(
+    model: &M,
+    grads: GradientsParams,
+    extra: &mut [f32],
+    world: &dyn Collective,
+) -> Result<GradientsParams, Aborted> {
     if world.size() == 1 {
         return Ok(grads);
     }
@@ -28,14 +38,20 @@ pub fn average_gradients<M: Module>(
         present: Vec::new(),
     };
     model.visit(&mut flat);
-    // The presence flags ride at the end of the last bucket.
+    // The presence flags and the extra values ride at the end of the last bucket.
     let (mut values, params) = (flat.values, flat.present.len());
     values.extend_from_slice(&flat.present);
+    values.extend_from_slice(extra);
     for bucket in values.chunks_mut(BUCKET_VALUES) {
         world.all_reduce_sum(bucket)?;
     }
-    let present = values.split_off(values.len() - params);
     let scale = 1.0 / world.size() as f32;
+    let summed = values.split_off(values.len() - extra.len());
+    extra
+        .iter_mut()
+        .zip(summed)
+        .for_each(|(e, sum)| *e = sum * scale);
+    let present = values.split_off(values.len() - params);
     values.iter_mut().for_each(|v| *v *= scale);
     let mut rebuild = Rebuild {
         values: &values,

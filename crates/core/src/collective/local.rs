@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use super::{Aborted, Collective};
 
 /// One rank of a world of threads (see [`LocalRanks::run`]).
+#[derive(Clone)]
 pub struct LocalRanks {
     rank: usize,
     shared: Arc<Shared>,
@@ -31,7 +32,7 @@ struct State {
 
 impl LocalRanks {
     /// Runs `f` on `size` ranks, each on its own thread, and returns their results in rank
-    /// order. A rank that panics aborts the others (their operations fail instead of waiting
+    /// order. Each rank is its thread's [`super::current`] world. A rank that panics aborts the others (their operations fail instead of waiting
     /// for it), and the panic is then raised here.
     pub fn run<T: Send>(size: usize, f: impl Fn(LocalRanks) -> T + Sync) -> Vec<T> {
         assert!(size > 0, "a world needs at least one rank");
@@ -54,7 +55,10 @@ impl LocalRanks {
                         shared: shared.clone(),
                     };
                     let f = &f;
-                    scope.spawn(move || f(ranks))
+                    scope.spawn(move || {
+                        let world: Arc<dyn Collective> = Arc::new(ranks.clone());
+                        super::with_world(world, || f(ranks))
+                    })
                 })
                 .collect();
             handles

@@ -8,12 +8,18 @@
 //! Every reduction sums the ranks' values in rank order, so its result does not depend on
 //! which rank arrives first.
 
+mod current;
 mod gradients;
 mod local;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod start;
 
-pub use gradients::{BUCKET_VALUES, average_gradients, parameter_order};
+pub use current::{current, install, with_world};
+pub use gradients::{BUCKET_VALUES, average_gradients, average_gradients_and, parameter_order};
 pub use local::LocalRanks;
+#[cfg(feature = "mpi")]
+pub use mpi::MpiWorld;
 pub use start::broadcast_module;
 
 /// Appends `t`'s values to `out` (parameters and gradients are exchanged as one flat buffer).

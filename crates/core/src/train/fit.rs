@@ -1,6 +1,8 @@
 //! The one training loop every method of every modality runs: batch of the step, forward under
 //! the step's seed, NaN stop, collapse watch, backward, optimiser, schedule, after-step hook,
-//! time-budget planning, held-out loss, metrics, checkpoints, exact resume.
+//! time-budget planning, held-out loss, metrics, checkpoints, exact resume. Under MPI (or
+//! [`crate::collective::LocalRanks`]) the same loop is data-parallel ([`super::ranks`]): each
+//! rank trains on its slice of the global batch, gradients are averaged, rank 0 plans and writes.
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,8 +16,10 @@ use super::metrics::{
     COLLAPSE_SPREAD, MetricsLine, MetricsLog, Rate, TrainOptions, TrainSummary, check_loss,
 };
 use super::optim::{OptimizerConfig, build_optimizer};
-use super::progress::{Observer, StepReport};
+use super::progress::{Observer, Silent, StepReport};
+use super::ranks::{Next, Plan, Ranks};
 use super::seed::{mix, with_seeded_device};
+use super::shard::{Shard, part_of};
 use crate::losses::normalized_spread;
 use crate::method::{AfterStep, Method};
 
@@ -51,6 +55,13 @@ pub trait BatchSource {
     /// The batch of `step`, or `None` when the data is exhausted (which ends the run). Steps
     /// are asked for in order, starting wherever the run resumes.
     fn batch(&mut self, step: usize) -> Option<Self::Batch>;
+
+    /// Asks the source to yield only rank `rank` of `size`'s part of each global batch (see
+    /// [`super::shard`]); a source that returns false yields whole batches, which the loop
+    /// splits. Called once, before the first batch, in data-parallel runs only.
+    fn yield_part(&mut self, _rank: usize, _size: usize) -> bool {
+        false
+    }
 }
 
 /// How long to train.
@@ -142,7 +153,9 @@ pub struct Fitted<M> {
 }
 
 /// Trains `model` (freshly initialised; replaced by the newest checkpoint on `--resume`) on
-/// `source` into `run_dir`, reporting to `observer`.
+/// `source` into `run_dir`, reporting to `observer`. In a data-parallel run (the calling
+/// thread's [`crate::collective::current`] world has several ranks) every rank calls it alike;
+/// rank 0 alone writes and reports, and an error on any rank ends them all.
 #[allow(clippy::too_many_arguments)]
 pub fn fit<M, S>(
     model: M,
@@ -150,13 +163,47 @@ pub fn fit<M, S>(
     settings: &LoopSettings,
     run_dir: &Path,
     opts: &TrainOptions,
-    mut heldout: Option<&mut dyn Heldout<M>>,
+    heldout: Option<&mut dyn Heldout<M>>,
     observer: &mut dyn Observer,
 ) -> anyhow::Result<Fitted<M>>
 where
     M: Method,
+    M::Batch: Shard,
     S: BatchSource<Batch = M::Batch>,
 {
+    let mut ranks = Ranks::current();
+    let mut silent = Silent;
+    let observer = if ranks.is_root() {
+        observer
+    } else {
+        &mut silent
+    };
+    let fitted = fit_ranks(
+        model, source, settings, run_dir, opts, heldout, observer, &mut ranks,
+    );
+    if let Err(err) = &fitted {
+        ranks.abort(err);
+    }
+    fitted
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_ranks<M, S>(
+    model: M,
+    source: &mut S,
+    settings: &LoopSettings,
+    run_dir: &Path,
+    opts: &TrainOptions,
+    mut heldout: Option<&mut dyn Heldout<M>>,
+    observer: &mut dyn Observer,
+    ranks: &mut Ranks,
+) -> anyhow::Result<Fitted<M>>
+where
+    M: Method,
+    M::Batch: Shard,
+    S: BatchSource<Batch = M::Batch>,
+{
+    let root = ranks.is_root();
     let device = model
         .devices()
         .into_iter()
@@ -167,13 +214,28 @@ where
         Budget::Steps(n) => Some(n),
         Budget::Minutes { .. } => None,
     });
-    let (mut model, mut optim, mut state) = checkpoints.start(
-        model,
-        build_optimizer(&settings.optimizer),
-        fresh,
-        opts.resume,
-        observer,
-    )?;
+    // Rank 0 first: it recovers the run folder and sets damaged checkpoints aside; the others
+    // then read the checkpoint it chose.
+    let mut start = |model| {
+        checkpoints.start(
+            model,
+            build_optimizer(&settings.optimizer),
+            fresh.clone(),
+            opts.resume,
+            observer,
+        )
+    };
+    let started = if root {
+        Some(start(model.clone())?)
+    } else {
+        None
+    };
+    ranks.after_root()?;
+    let (model, mut optim, mut state) = match started {
+        Some(started) => started,
+        None => start(model)?,
+    };
+    let mut model = ranks.start(model, state.step)?;
     let encoder_path = run_dir.join("encoder.safetensors");
     if state.finished {
         return Ok(Fitted {
@@ -182,7 +244,10 @@ where
             finished_now: false,
         });
     }
-    let mut metrics = MetricsLog::open(run_dir, state.step)?;
+    let mut metrics = root
+        .then(|| MetricsLog::open(run_dir, state.step))
+        .transpose()?;
+    let split_here = ranks.size() > 1 && !source.yield_part(ranks.rank(), ranks.size());
     let (budget_s, max_steps) = match settings.budget {
         Budget::Minutes { minutes, max_steps } => (Some(minutes * 60.0), max_steps),
         Budget::Steps(_) => (None, None),
@@ -197,21 +262,44 @@ where
     let mut measured_at = None;
 
     loop {
-        if state.total_steps.is_some_and(|t| state.step >= t)
+        // Rank 0's clock decides, for every rank.
+        let next = if state.total_steps.is_some_and(|t| state.step >= t)
             || max_steps.is_some_and(|m| state.step >= m)
             || budget_s.is_some_and(|b| elapsed() >= b)
         {
-            state.finished = true;
-            break;
-        }
-        if opts.stop_after.is_some_and(|s| steps_this_session >= s) {
-            break;
+            Next::Finish
+        } else if opts.stop_after.is_some_and(|s| steps_this_session >= s) {
+            Next::Stop
+        } else {
+            Next::Go
+        };
+        let plan = ranks.agree(Plan {
+            next,
+            total_steps: state.total_steps,
+        })?;
+        state.total_steps = plan.total_steps;
+        match plan.next {
+            Next::Finish => {
+                state.finished = true;
+                break;
+            }
+            Next::Stop => break,
+            Next::Go => {}
         }
         let Some(batch) = source.batch(state.step) else {
             state.finished = true;
             break;
         };
-        let seed = mix(settings.seed ^ settings.stream, state.step as u64);
+        let batch = if split_here {
+            part_of(batch, ranks.rank(), ranks.size())?
+        } else {
+            batch
+        };
+        let mut seed = mix(settings.seed ^ settings.stream, state.step as u64);
+        if ranks.size() > 1 {
+            // Each rank's slice draws its own dropout and masks.
+            seed = mix(seed, ranks.rank() as u64);
+        }
         let out = with_seeded_device(&device, seed, || model.step(batch, seed));
         let loss = out.loss.clone().into_scalar::<f32>() as f64;
         check_loss(loss, state.step, &checkpoints)?;
@@ -223,6 +311,7 @@ where
         };
         let lr = settings.lr_at(state.step, state.total_steps);
         let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        let (grads, loss) = ranks.average(&model, grads, loss)?;
         let grad_norm = log_now.then(|| gradient_norm(&model, &grads));
         model = optim.step(lr, model, grads);
         state.step += 1;
@@ -271,7 +360,10 @@ where
         let measure = heldout
             .as_ref()
             .is_some_and(|h| state.step.is_multiple_of(h.every()) || at_end);
-        if measure && let Some(h) = heldout.as_mut() {
+        if measure
+            && root
+            && let Some(h) = heldout.as_mut()
+        {
             state.val_loss = h.loss(&model);
             measured_at = Some(state.step);
         }
@@ -297,7 +389,9 @@ where
                 .map(|t| t.saturating_sub(state.step) as f64 * units_per_step / per_s.max(1e-9)),
             val_loss,
         });
-        if log_now || measure {
+        if let Some(metrics) = metrics.as_mut()
+            && (log_now || measure)
+        {
             metrics.write(&MetricsLine {
                 step: state.step,
                 epoch: state.step as f64 / settings.steps_per_epoch,
@@ -326,14 +420,30 @@ where
                 ));
             }
         }
-        if state.step.is_multiple_of(settings.checkpoint_every) {
+        if root && state.step.is_multiple_of(settings.checkpoint_every) {
             state.elapsed_s = now;
             checkpoints.save(&model, &optim, &state)?;
             save_encoder(model.encoder(), &encoder_path)?;
         }
     }
+    if let Some((seconds, bytes)) = ranks.exchange_cost() {
+        observer.message(&format!(
+            "{} ranks: gradient exchange {:.1} ms per step, {:.1} MB from each rank",
+            ranks.size(),
+            seconds * 1e3,
+            bytes as f64 / 1e6
+        ));
+    }
     observer.finish();
+    if !root {
+        return Ok(Fitted {
+            summary: TrainSummary::of_finished(&state, encoder_path),
+            model,
+            finished_now: state.finished,
+        });
+    }
     if let Some(h) = heldout.as_mut()
+        && let Some(metrics) = metrics.as_mut()
         && measured_at != Some(state.step)
     {
         // The run stopped between measurements (its time ran out, or it was interrupted).
