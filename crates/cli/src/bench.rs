@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use super::bench_audio::{MfccArgs, run_mfcc};
 use super::bench_probe::{ProbeArgs, run_probe};
 use super::flags;
+use autodidact_core::collective::current;
 use autodidact_core::eval::protocol::parse_protocols;
 use autodidact_core::split::parse_fractions;
 use autodidact_core::train::checkpoint::write_atomic;
@@ -172,7 +173,16 @@ struct UcrArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(path) = &args.json {
+    let world = current();
+    if world.size() > 1 && !matches!(args.workload, Workload::SimclrStep { .. }) {
+        anyhow::bail!(
+            "of the benchmarks, only simclr-step runs data-parallel on {} ranks; launch the others without mpirun",
+            world.size()
+        );
+    }
+    if let Some(path) = &args.json
+        && world.is_root()
+    {
         flags::output_file("--json", path)?;
     }
     let result: BenchResult = match args.workload {
@@ -244,7 +254,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         })?,
     };
     println!("{}", result.summary());
-    if let Some(path) = args.json {
+    if let Some(path) = args.json
+        && world.is_root()
+    {
         result.write_json(&path)?;
     }
     Ok(())

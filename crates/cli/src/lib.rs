@@ -20,6 +20,7 @@ mod pretrain_audio;
 mod pretrain_pairs;
 mod pretrain_series;
 mod pretrain_text;
+mod ranks;
 mod run_dir;
 mod search;
 mod search_args;
@@ -35,9 +36,16 @@ pub fn main() {
         Ok(args) => args,
         Err(err) => exit_on_bad_flags(err),
     };
-    if let Err(err) = run(args) {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+    let launch = match ranks::Launch::join() {
+        Ok(launch) => launch,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
+    };
+    match run(args, &launch) {
+        Ok(()) => launch.finish(),
+        Err(err) => launch.fail(&err),
     }
 }
 
@@ -86,7 +94,23 @@ enum Command {
 }
 
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+impl Command {
+    fn verb(&self) -> &'static str {
+        match self {
+            Command::Pretrain(_) => "pretrain",
+            Command::Eval(_) => "eval",
+            Command::Embed(_) => "embed",
+            Command::Demo(_) => "demo",
+            Command::Bench(_) => "bench",
+            Command::Generate(_) => "generate",
+            Command::Search(_) => "search",
+        }
+    }
+}
+
+pub fn run(cli: Cli, launch: &ranks::Launch) -> anyhow::Result<()> {
+    let data_parallel = matches!(cli.command, Command::Pretrain(_) | Command::Bench(_));
+    launch.check(cli.command.verb(), data_parallel)?;
     match cli.command {
         Command::Pretrain(args) => pretrain::run(args),
         Command::Eval(args) => eval::run(args),

@@ -10,6 +10,7 @@ use super::methods::{
 };
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, load_data, print_summary};
+use autodidact_core::collective::current;
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
 use autodidact_core::train::optim::{OptimizerConfig, OptimizerKind};
 use autodidact_core::train::run_folder::RunFolder;
@@ -45,14 +46,18 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     });
     if args.resume {
         refuse_settings_on_resume(&args)?;
-        // The lock first: nothing is read or written while another process trains here.
-        let folder = RunFolder::resume(&out)?;
+        // The lock first: nothing is read or written while another process trains here. Rank 0
+        // of a data-parallel run holds it for all its ranks.
+        let _folder = current()
+            .is_root()
+            .then(|| RunFolder::resume(&out))
+            .transpose()?;
         return match run_method(&out.join("config.toml"))?.modality() {
-            Modality::Series => super::pretrain_series::resume(folder.path()),
-            Modality::Text => super::pretrain_text::resume(folder.path()),
-            Modality::Audio => super::pretrain_audio::resume(folder.path()),
-            Modality::Pairs => super::pretrain_pairs::resume(folder.path()),
-            Modality::Image => resume_images(folder.path(), args.no_cache),
+            Modality::Series => super::pretrain_series::resume(&out),
+            Modality::Text => super::pretrain_text::resume(&out),
+            Modality::Audio => super::pretrain_audio::resume(&out),
+            Modality::Pairs => super::pretrain_pairs::resume(&out),
+            Modality::Image => resume_images(&out, args.no_cache),
         };
     }
     args.check_modality(method.modality())?;

@@ -7,6 +7,7 @@ use anyhow::bail;
 
 use super::pretrain_args::{PretrainArgs, StepRunFields};
 use super::run_dir::{in_new_folder, print_summary};
+use autodidact_core::collective::current;
 use autodidact_core::train::metrics::TrainOptions;
 use autodidact_multimodal::data::PairData;
 use autodidact_multimodal::methods::PairMethodKind;
@@ -55,7 +56,9 @@ pub(super) fn run(
     let tokenizer = caption_tokenizer(&cfg, &data)?;
     let summary = in_new_folder(out, args.force, &data_path, |dir| {
         cfg.save(&dir.join("config.toml"))?;
-        if let Some(tokenizer) = &tokenizer {
+        if let Some(tokenizer) = &tokenizer
+            && current().is_root()
+        {
             tokenizer.save(&dir.join(TOKENIZER_FILE))?;
         }
         println!(

@@ -7,6 +7,7 @@ use anyhow::bail;
 use super::methods::apply_temperature;
 use super::pretrain_args::PretrainArgs;
 use super::run_dir::{in_new_folder, print_summary};
+use autodidact_core::collective::current;
 use autodidact_core::train::metrics::TrainOptions;
 use autodidact_text::data::{TextUnit, load_text_problem, read_corpus, text_problem_corpus};
 use autodidact_text::methods::TextMethodKind;
@@ -133,7 +134,9 @@ pub(super) fn run(
     };
     let corpus = TextCorpus::new(&texts, &tokenizer, method.input(), cfg.heldout_fraction);
     let summary = in_new_folder(out, args.force, &data_path, |dir| {
-        tokenizer.save(&dir.join("tokenizer.json"))?;
+        if current().is_root() {
+            tokenizer.save(&dir.join("tokenizer.json"))?;
+        }
         cfg.save(&dir.join("config.toml"))?;
         println!(
             "pre-training {} ({} layers x {}, {} tokens of context, {:?} tokenizer of {} entries) on {} from {}",

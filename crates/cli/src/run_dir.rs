@@ -9,6 +9,7 @@ use burn::prelude::*;
 
 use super::methods::Modality;
 use super::methods::run_method;
+use autodidact_core::collective::current;
 use autodidact_core::train::checkpoint::load_run_encoder;
 use autodidact_core::train::metrics::TrainSummary;
 use autodidact_core::train::run_folder::RunFolder;
@@ -192,6 +193,11 @@ pub fn in_new_folder(
     data: &Path,
     train: impl FnOnce(&Path) -> anyhow::Result<TrainSummary>,
 ) -> anyhow::Result<TrainSummary> {
+    if !current().is_root() {
+        // Rank 0 creates and holds the folder; the other ranks of a data-parallel run write
+        // nothing into it.
+        return train(out);
+    }
     let folder = RunFolder::create(out, force, &[data])?;
     if folder.replaced() {
         eprintln!("note: {}: replacing the earlier run in it", out.display());

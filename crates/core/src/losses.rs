@@ -4,6 +4,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 
+use crate::collective::gather_rows;
+
 /// Row-wise L2 normalisation.
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
@@ -11,21 +13,55 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
 }
 
 /// NT-Xent (SimCLR's InfoNCE over 2N samples): the positive of row i of `z1` is row i of `z2` and
-/// vice versa; every other sample of the 2N is a negative. Mean over the 2N anchors.
+/// vice versa; every other sample of the 2N is a negative. Mean over the 2N anchors. In a
+/// data-parallel run the candidates are the global batch's ([`global_rows`]): this rank's
+/// anchors against every rank's views.
 pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f64) -> Tensor<1> {
     let [n, _] = z1.dims();
     let device = z1.device();
-    let z = l2_normalize(Tensor::cat(vec![z1, z2], 0));
-    let logits = z.clone().matmul(z.transpose()).div_scalar(temperature);
+    let (z1, z2) = (l2_normalize(z1), l2_normalize(z2));
+    let (all1, start) = global_rows(z1.clone());
+    let (all2, _) = global_rows(z2.clone());
+    let total = all1.dims()[0];
+    let anchors = Tensor::cat(vec![z1, z2], 0);
+    let candidates = Tensor::cat(vec![all1, all2], 0);
+    let logits = anchors
+        .matmul(candidates.transpose())
+        .div_scalar(temperature);
+    // Anchor a is candidate `own(a)`, and its other view's column is its target.
+    let own = |a: usize| {
+        if a < n {
+            start + a
+        } else {
+            total + start + a - n
+        }
+    };
+    let positive = |a: usize| {
+        if a < n {
+            total + start + a
+        } else {
+            start + a - n
+        }
+    };
+    let mut self_mask = vec![false; 2 * n * 2 * total];
+    (0..2 * n).for_each(|a| self_mask[a * 2 * total + own(a)] = true);
+    let self_mask =
+        Tensor::<2, Bool>::from_data(TensorData::new(self_mask, [2 * n, 2 * total]), &device);
     // A sample is never its own negative. -1e9 would overflow in f16; -1e4/T is safely small.
-    let self_mask = Tensor::<2>::eye(2 * n, &device).bool();
     let logits = logits.mask_fill(self_mask, -1.0e4);
-    let targets = Tensor::<1, Int>::arange(0..(2 * n) as i64, &device)
-        .add_scalar(n as i64)
-        .remainder_scalar((2 * n) as i64);
+    let targets: Vec<i64> = (0..2 * n).map(|a| positive(a) as i64).collect();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [2 * n]), &device);
     CrossEntropyLossConfig::new()
         .init(&device)
         .forward(logits, targets)
+}
+
+/// Every rank's rows of `local` and where this rank's start ([`gather_rows`]); `local` itself in
+/// a single process.
+pub fn global_rows(local: Tensor<2>) -> (Tensor<2>, usize) {
+    // Under MPI a lost rank ends this process before an error could come back; between threads
+    // ([`crate::collective::LocalRanks`]) the other rank's failure is re-raised where it began.
+    gather_rows(local).unwrap_or_else(|stopped| panic!("{stopped}"))
 }
 
 /// Row-wise cosine similarity of two `[N, D]` batches: `[N]`.
@@ -264,6 +300,26 @@ mod tests {
     fn tensor(rows: &[[f32; 2]]) -> Tensor<2> {
         let data: Vec<f32> = rows.iter().flatten().copied().collect();
         Tensor::from_data(TensorData::new(data, [rows.len(), 2]), &Device::flex())
+    }
+
+    #[test]
+    fn nt_xent_on_two_ranks_averages_to_the_whole_batchs_loss() {
+        let rows: Vec<[f32; 2]> = (0..8)
+            .map(|i| [((i * 5) % 7) as f32 - 3.0, ((i * 3) % 5) as f32 - 2.0])
+            .collect();
+        let (z1, z2) = (tensor(&rows[..4]), tensor(&rows[4..]));
+        let whole = nt_xent(z1.clone(), z2.clone(), 0.5).into_scalar::<f32>();
+        let parts = crate::collective::LocalRanks::run(2, |world| {
+            let r = crate::collective::Collective::rank(&world);
+            let local = |z: &Tensor<2>| z.clone().narrow(0, 2 * r, 2);
+            nt_xent(local(&z1), local(&z2), 0.5).into_scalar::<f32>()
+        });
+        let mean = (parts[0] + parts[1]) / 2.0;
+        assert!((mean - whole).abs() < 1e-5, "{mean} vs {whole}");
+        assert!(
+            (parts[0] - parts[1]).abs() > 1e-4,
+            "the ranks' anchors differ"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ fn losses(encoder: EncoderKind, batch_size: usize, steps: usize, plain: bool) ->
         plain_kernels: plain,
         ..Default::default()
     };
-    run_steps(&cfg).expect("steps run").0
+    run_steps(&cfg).expect("steps run").losses
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! which rank arrives first.
 
 mod current;
+mod gather;
 mod gradients;
 mod local;
 #[cfg(feature = "mpi")]
@@ -16,6 +17,7 @@ mod mpi;
 mod start;
 
 pub use current::{current, install, with_world};
+pub use gather::gather_rows;
 pub use gradients::{BUCKET_VALUES, average_gradients, average_gradients_and, parameter_order};
 pub use local::LocalRanks;
 #[cfg(feature = "mpi")]

@@ -30,8 +30,8 @@ pub struct MpiWorld {
 
 struct Inner {
     world: SimpleCommunicator,
-    // Dropped after `world`: finalises MPI.
-    _universe: Universe,
+    /// Finalises MPI when dropped ([`MpiWorld::finish`]).
+    universe: Option<Universe>,
 }
 
 // SAFETY: MPI is initialised with `Threading::Serialized` and every call goes through the mutex,
@@ -58,11 +58,18 @@ impl MpiWorld {
         Ok(Some(Self {
             inner: Mutex::new(Inner {
                 world,
-                _universe: universe,
+                universe: Some(universe),
             }),
             rank,
             size,
         }))
+    }
+
+    /// Finalises MPI once every rank has arrived here; later operations must not be called.
+    pub fn finish(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.world.barrier();
+        inner.universe.take();
     }
 
     fn with<T>(&self, f: impl FnOnce(&SimpleCommunicator) -> T) -> T {

@@ -56,11 +56,35 @@ fn probe(device: &Device) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a run's settings to `path` as TOML (atomically): the one writer of every `config.toml`.
+/// Writes a run's settings to `path` as TOML (atomically), with the number of ranks it trains on
+/// (`world_size`): the one writer of every `config.toml`. In a data-parallel run only rank 0
+/// writes; the others return at once.
 pub fn save_settings<T: Serialize>(settings: &T, path: &Path) -> anyhow::Result<()> {
+    let world = crate::collective::current();
+    if !world.is_root() {
+        return Ok(());
+    }
     let text = toml::to_string_pretty(settings).context("cannot serialise the run config")?;
+    let text = with_top_level(&text, &format!("{WORLD_SIZE} = {}", world.size()));
     crate::train::checkpoint::write_atomic(path, text.as_bytes())
 }
+
+/// `text` (a TOML document) with `line` added last among its top-level keys, before its first
+/// table.
+fn with_top_level(text: &str, line: &str) -> String {
+    let at = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .find(|&i| text[i..].starts_with('['))
+        .unwrap_or(text.len());
+    let (keys, tables) = text.split_at(at);
+    let keys = keys.trim_end_matches('\n');
+    let before = if keys.is_empty() { "" } else { "\n" };
+    let after = if tables.is_empty() { "" } else { "\n" };
+    format!("{keys}{before}{line}\n{after}{tables}")
+}
+
+/// The key of `config.toml` that records how many ranks the run was started on.
+pub const WORLD_SIZE: &str = "world_size";
 
 /// A TOML error in one line: where it is (when known) and what is wrong.
 pub fn toml_error(text: &str, err: &toml::de::Error) -> String {
@@ -95,6 +119,24 @@ pub fn load_settings<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_world_size_goes_last_among_the_top_level_keys() {
+        let line = "world_size = 2";
+        assert_eq!(
+            with_top_level("a = 1\n\n[t]\nb = 2\n", line),
+            "a = 1\nworld_size = 2\n\n[t]\nb = 2\n"
+        );
+        assert_eq!(with_top_level("a = 1\n", line), "a = 1\nworld_size = 2\n");
+        assert_eq!(
+            with_top_level("[t]\nb = 2\n", line),
+            "world_size = 2\n\n[t]\nb = 2\n"
+        );
+        let parsed: toml::Table =
+            toml::from_str(&with_top_level("a = 1\n\n[t]\nb = 2\n", line)).unwrap();
+        assert_eq!(parsed["world_size"].as_integer(), Some(2));
+        assert_eq!(parsed["t"]["b"].as_integer(), Some(2));
+    }
 
     #[test]
     fn a_toml_error_names_its_line_on_one_line() {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{Method, MethodSettings, PairMethod, StepOutput, batch_accuracy, embed_batch};
 use crate::batch::PairBatch;
 use crate::towers::Towers;
+use autodidact_core::losses::global_rows;
 use autodidact_core::train::limits::{self, Settings};
 
 #[derive(Module, Debug)]
@@ -65,14 +66,20 @@ pub fn clamped_scale(logit_scale: Tensor<1>, max_scale: f64) -> Tensor<1> {
     logit_scale.clamp_max(max_scale.ln()).exp()
 }
 
-/// CLIP's loss of unit embeddings `[B, D]` whose row `i` pairs with row `i`, at `scale`.
+/// CLIP's loss of unit embeddings `[B, D]` whose row `i` pairs with row `i`, at `scale`. In a
+/// data-parallel run each rank's images are scored against every rank's partners and its
+/// partners against every rank's images ([`global_rows`]).
 pub fn clip_loss(images: Tensor<2>, partners: Tensor<2>, scale: Tensor<1>) -> Tensor<1> {
     let [n, _] = images.dims();
     let device = images.device();
-    let logits = images.matmul(partners.transpose()) * scale.unsqueeze::<2>();
-    let targets = Tensor::<1, Int>::arange(0..n as i64, &device);
+    let (all_images, start) = global_rows(images.clone());
+    let (all_partners, _) = global_rows(partners.clone());
+    let scale = scale.unsqueeze::<2>();
+    let image_logits = images.matmul(all_partners.transpose()) * scale.clone();
+    let partner_logits = partners.matmul(all_images.transpose()) * scale;
+    let targets = Tensor::<1, Int>::arange(start as i64..(start + n) as i64, &device);
     let ce = CrossEntropyLossConfig::new().init(&device);
-    (ce.forward(logits.clone(), targets.clone()) + ce.forward(logits.transpose(), targets))
+    (ce.forward(image_logits, targets.clone()) + ce.forward(partner_logits, targets))
         .div_scalar(2.0)
 }
 
@@ -108,5 +115,32 @@ impl Method for Clip {
 
     fn encoder(&self) -> &Towers {
         &self.towers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autodidact_core::collective::{Collective, LocalRanks};
+    use autodidact_core::losses::l2_normalize;
+
+    fn unit_rows(seed: usize) -> Tensor<2> {
+        let values: Vec<f32> = (0..6 * 3)
+            .map(|i| (((i + seed) * 7) % 11) as f32 - 5.0)
+            .collect();
+        l2_normalize(Tensor::from_data(TensorData::new(values, [6, 3]), &Device::flex()))
+    }
+
+    #[test]
+    fn clip_loss_on_three_ranks_averages_to_the_whole_batchs() {
+        let (images, partners) = (unit_rows(0), unit_rows(3));
+        let scale = || Tensor::<1>::from_floats([2.0], &Device::flex());
+        let whole = clip_loss(images.clone(), partners.clone(), scale()).into_scalar::<f32>();
+        let parts = LocalRanks::run(3, |world| {
+            let rows = |t: &Tensor<2>| t.clone().narrow(0, 2 * world.rank(), 2);
+            clip_loss(rows(&images), rows(&partners), scale()).into_scalar::<f32>()
+        });
+        let mean = parts.iter().sum::<f32>() / 3.0;
+        assert!((mean - whole).abs() < 1e-5, "{mean} vs {whole}");
     }
 }

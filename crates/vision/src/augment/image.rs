@@ -403,6 +403,19 @@ pub fn augment_batch(
     cfg: &AugmentConfig,
     seed: u64,
 ) -> Vec<f32> {
+    augment_batch_from(set, indices, cfg, seed, 0)
+}
+
+/// Positions `first..` of a batch augmented by [`augment_batch`] with `seed`: the images at
+/// `indices` come out as they would at those positions of the whole batch (a data-parallel
+/// rank's part).
+pub fn augment_batch_from(
+    set: &ImageSet,
+    indices: &[usize],
+    cfg: &AugmentConfig,
+    seed: u64,
+    first: usize,
+) -> Vec<f32> {
     let per_image = set.channels * cfg.out_size * cfg.out_size;
     let mut out = vec![0.0; indices.len() * per_image];
     if per_image == 0 {
@@ -412,7 +425,7 @@ pub fn augment_batch(
         .zip(indices)
         .enumerate()
         .for_each(|(j, (dst, &i))| {
-            let mut rng = StdRng::seed_from_u64(mix(seed, j as u64));
+            let mut rng = StdRng::seed_from_u64(mix(seed, (first + j) as u64));
             augment_into(
                 set.image(i),
                 set.channels,

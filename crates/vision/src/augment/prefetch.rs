@@ -3,6 +3,7 @@
 //! Everything a batch holds is a pure function of `(seed, step)`, so a resumed run sees exactly the
 //! batches an uninterrupted one would have.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -12,7 +13,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::image::{AugmentConfig, augment_batch};
+use super::image::{AugmentConfig, augment_batch_from};
 use crate::data::ImageSet;
 use autodidact_core::train::seed::mix;
 
@@ -113,6 +114,25 @@ impl Prefetcher {
         end_step: Option<usize>,
         depth: usize,
     ) -> Prefetcher {
+        let part = 0..batch_size;
+        Self::spawn_part(
+            set, views, batch_size, part, seed, start_step, end_step, depth,
+        )
+    }
+
+    /// [`Prefetcher::spawn`] producing only positions `part` of each batch (a data-parallel
+    /// rank's slice), augmented as they are in the whole batch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn_part(
+        set: Arc<ImageSet>,
+        views: Vec<AugmentConfig>,
+        batch_size: usize,
+        part: Range<usize>,
+        seed: u64,
+        start_step: usize,
+        end_step: Option<usize>,
+        depth: usize,
+    ) -> Prefetcher {
         let sizes: Vec<usize> = views.iter().map(|v| v.out_size).collect();
         let mut order = EpochOrder::new(set.len(), batch_size, seed);
         let (sender, receiver) = sync_channel(depth);
@@ -125,18 +145,19 @@ impl Prefetcher {
             .spawn(move || {
                 let mut step = start_step;
                 while step < end_seen.load(Ordering::Relaxed) {
-                    let indices = order.indices(step).to_vec();
+                    let indices = order.indices(step)[part.clone()].to_vec();
                     let mut buffers = Vec::with_capacity(views.len());
                     for (v, cfg) in views.iter().enumerate() {
                         // Checked between views so a drop does not wait for a whole large batch.
                         if stopped.load(Ordering::Relaxed) {
                             return;
                         }
-                        buffers.push(augment_batch(&set, &indices, cfg, view_seed(seed, step, v)));
+                        let seed = view_seed(seed, step, v);
+                        buffers.push(augment_batch_from(&set, &indices, cfg, seed, part.start));
                     }
                     let batch = ViewBatch {
                         step,
-                        batch_size,
+                        batch_size: part.len(),
                         channels: set.channels,
                         sizes: sizes.clone(),
                         views: buffers,
@@ -194,6 +215,7 @@ impl Drop for Prefetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::augment::image::augment_batch;
     use std::collections::HashSet;
     use std::sync::Mutex;
     use std::time::Duration;
@@ -257,6 +279,22 @@ mod tests {
         }
         assert!(prefetch.next().is_none());
         assert!(prefetch.next().is_none());
+    }
+
+    #[test]
+    fn a_part_of_each_batch_is_those_rows_of_the_whole_batch() {
+        let set = image_set(20, 1, 8);
+        let views = vec![AugmentConfig::simclr(1, 8); 2];
+        let mut whole = Prefetcher::spawn(set.clone(), views.clone(), 6, 4, 0, Some(2), 2);
+        let mut part = Prefetcher::spawn_part(set, views, 6, 2..4, 4, 0, Some(2), 2);
+        for _ in 0..2 {
+            let (w, p) = (whole.next().unwrap(), part.next().unwrap());
+            assert_eq!(p.shape(0), [2, 1, 8, 8]);
+            for v in 0..2 {
+                assert_eq!(p.views[v], w.views[v][2 * 64..4 * 64].to_vec());
+            }
+        }
+        assert!(part.next().is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The image side of the one loop (`autodidact_core::train::fit`): augmented views from the
 //! prefetcher as the batch of each step, the warm-up + cosine schedule, pictures at the end.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use crate::augment::image::{AugmentConfig, normalise_batch};
 use crate::augment::prefetch::Prefetcher;
 use crate::data::ImageSet;
 use crate::methods::{ImageMethod, MethodVisitor, check_encoder};
+use autodidact_core::collective::current;
 use autodidact_core::method::read_settings;
 use autodidact_core::train::fit::{self, BatchSource, LoopSettings, Schedule};
 use autodidact_core::train::limits::Settings;
@@ -113,6 +115,7 @@ pub fn pretrain_with<M: ImageMethod>(
         end: epochs_end,
         device: device.clone(),
         prefetch: None,
+        part: 0..cfg.batch_size,
     };
     let mut progress = Progress::new(opts.quiet);
     let fitted = fit::fit(
@@ -124,7 +127,7 @@ pub fn pretrain_with<M: ImageMethod>(
         None,
         &mut progress,
     )?;
-    if fitted.finished_now {
+    if fitted.finished_now && current().is_root() {
         write_artifacts(
             &fitted.model,
             &data,
@@ -146,17 +149,30 @@ struct ViewBatches {
     end: Option<usize>,
     device: Device,
     prefetch: Option<Prefetcher>,
+    /// The positions of each batch this rank trains on (all of them in one process).
+    part: Range<usize>,
 }
 
 impl BatchSource for ViewBatches {
     type Batch = Vec<Tensor<4>>;
 
+    fn yield_part(&mut self, rank: usize, size: usize) -> bool {
+        // An uneven split is left to the loop, which names the batch size it cannot split.
+        if !self.batch_size.is_multiple_of(size) {
+            return false;
+        }
+        let per_rank = self.batch_size / size;
+        self.part = rank * per_rank..(rank + 1) * per_rank;
+        true
+    }
+
     fn batch(&mut self, step: usize) -> Option<Vec<Tensor<4>>> {
         if self.prefetch.is_none() {
-            self.prefetch = Some(Prefetcher::spawn(
+            self.prefetch = Some(Prefetcher::spawn_part(
                 self.data.clone(),
                 self.views.take()?,
                 self.batch_size,
+                self.part.clone(),
                 self.seed,
                 step,
                 self.end,
