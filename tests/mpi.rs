@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::fixtures::sentences;
+use common::fixtures::{sentences, write_folder};
 use common::{binary, loss_curve, run_cli, stderr};
 
 /// `mpirun -np <ranks> autodidact <args>`, each rank tagged with `tag` in its environment.
@@ -26,6 +26,10 @@ fn mpirun(ranks: usize, args: &[&str], tag: &str) -> Command {
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
         .env("AUTODIDACT_TEST_TAG", tag);
     command
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 fn output(mut command: Command) -> Output {
@@ -207,4 +211,46 @@ fn a_lost_rank_ends_the_others_and_the_checkpoint_resumes_under_mpirun_and_alone
     // 575 steps after the checkpoint the two have drifted apart by rounding only.
     let (a, b) = (ends[0].1, ends[1].1);
     assert!((a - b).abs() <= 0.02 * b.abs(), "{a} vs {b}");
+}
+
+#[test]
+fn simclr_with_sync_bn_on_two_ranks_follows_one_process() {
+    // Each rank augments its slice with the seeds those images have in the whole batch, the
+    // negatives are the global batch's with the whole loss's gradient, and BatchNorm normalises
+    // over the global batch: what is left is rounding.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("images");
+    write_folder(&data, 32);
+    let (single, ranks) = (tmp.path().join("single"), tmp.path().join("ranks"));
+    let args = |out: &Path| {
+        [
+            "pretrain",
+            "--method",
+            "simclr",
+            "--data",
+            data.to_str().unwrap(),
+            "--batch-size",
+            "16",
+            "--epochs",
+            "5",
+            "--log-every",
+            "1",
+            "--sync-bn",
+            "--no-cache",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+    };
+    let (single_args, ranks_args) = (args(&single), args(&ranks));
+    let out = run_cli(&strs(&single_args));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = output(mpirun(2, &strs(&ranks_args), "simclr"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (want, got) = (loss_curve(&single), loss_curve(&ranks));
+    assert_eq!(want.len(), 20);
+    assert_eq!(got.len(), want.len());
+    for ((step, g), (_, w)) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-3 * w.abs(), "step {step}: {g} vs {w}");
+    }
 }

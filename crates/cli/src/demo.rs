@@ -95,6 +95,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         method_config: MethodKind::Simclr.default_settings(),
         checkpoint_every: 1000,
         log_every: 5,
+        sync_bn: false,
     };
     cfg.save(&args.out.join("config.toml"))?;
     println!(

@@ -161,6 +161,7 @@ fn refuse_settings_on_resume(args: &PretrainArgs) -> anyhow::Result<()> {
         ("--lr", args.lr.is_some()),
         ("--weight-decay", args.weight_decay.is_some()),
         ("--temperature", args.temperature.is_some()),
+        ("--sync-bn", args.sync_bn),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
         bail!(
@@ -256,6 +257,7 @@ fn config_from_args(
         method_config,
         checkpoint_every: args.checkpoint_every,
         log_every: args.log_every,
+        sync_bn: args.sync_bn,
     })
 }
 

@@ -132,6 +132,10 @@ pub struct PretrainArgs {
     /// Do not read or write the decoded-image cache.
     #[arg(long)]
     pub(super) no_cache: bool,
+    /// Images, CNN encoders on the CPU: under mpirun, BatchNorm normalises over the global batch
+    /// (every rank's slice) instead of each rank's own.
+    #[arg(long)]
+    pub(super) sync_bn: bool,
 }
 
 impl PretrainArgs {
@@ -186,6 +190,7 @@ impl PretrainArgs {
             ("--encoder", self.encoder.is_some()),
             ("--vit-patch", self.vit_patch.is_some()),
             ("--no-cache", self.no_cache),
+            ("--sync-bn", self.sync_bn),
         ];
         let text = [
             ("--tokenizer", self.tokenizer.is_some()),

@@ -4,6 +4,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use autodidact_kernels::burn_bn::batch_norm;
+
 /// One hidden layer of an MLP head: Linear, optional BatchNorm, ReLU.
 #[derive(Module, Debug)]
 pub struct HiddenLayer {
@@ -41,11 +43,14 @@ impl MlpHead {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let x = self.hidden.iter().fold(x, |x, layer| {
             let x = layer.linear.forward(x);
-            let x = match &layer.bn {
-                Some(bn) => bn.forward(x),
-                None => x,
-            };
-            relu(x)
+            match &layer.bn {
+                // Through the CPU kernels (and `--sync-bn`) as `[N, D, 1, 1]`, ReLU fused.
+                Some(bn) => {
+                    let [n, d] = x.dims();
+                    batch_norm(bn, x.reshape([n, d, 1, 1]), true).reshape([n, d])
+                }
+                None => relu(x),
+            }
         });
         self.output.forward(x)
     }

@@ -4,7 +4,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 
-use crate::collective::gather_rows;
+use crate::collective::global_loss;
 
 /// Row-wise L2 normalisation.
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
@@ -14,54 +14,63 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
 
 /// NT-Xent (SimCLR's InfoNCE over 2N samples): the positive of row i of `z1` is row i of `z2` and
 /// vice versa; every other sample of the 2N is a negative. Mean over the 2N anchors. In a
-/// data-parallel run the candidates are the global batch's ([`global_rows`]): this rank's
-/// anchors against every rank's views.
+/// data-parallel run the negatives are the global batch's ([`across_ranks`]).
 pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f64) -> Tensor<1> {
     let [n, _] = z1.dims();
     let device = z1.device();
-    let (z1, z2) = (l2_normalize(z1), l2_normalize(z2));
-    let (all1, start) = global_rows(z1.clone());
-    let (all2, _) = global_rows(z2.clone());
-    let total = all1.dims()[0];
-    let anchors = Tensor::cat(vec![z1, z2], 0);
-    let candidates = Tensor::cat(vec![all1, all2], 0);
-    let logits = anchors
-        .matmul(candidates.transpose())
-        .div_scalar(temperature);
-    // Anchor a is candidate `own(a)`, and its other view's column is its target.
-    let own = |a: usize| {
-        if a < n {
-            start + a
-        } else {
-            total + start + a - n
-        }
-    };
-    let positive = |a: usize| {
-        if a < n {
-            total + start + a
-        } else {
-            start + a - n
-        }
-    };
-    let mut self_mask = vec![false; 2 * n * 2 * total];
-    (0..2 * n).for_each(|a| self_mask[a * 2 * total + own(a)] = true);
-    let self_mask =
-        Tensor::<2, Bool>::from_data(TensorData::new(self_mask, [2 * n, 2 * total]), &device);
-    // A sample is never its own negative. -1e9 would overflow in f16; -1e4/T is safely small.
-    let logits = logits.mask_fill(self_mask, -1.0e4);
-    let targets: Vec<i64> = (0..2 * n).map(|a| positive(a) as i64).collect();
-    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [2 * n]), &device);
-    CrossEntropyLossConfig::new()
-        .init(&device)
-        .forward(logits, targets)
+    let local = vec![l2_normalize(z1), l2_normalize(z2)];
+    across_ranks(local, Vec::new(), |all, _, start| {
+        let total = all[0].dims()[0];
+        let anchors = Tensor::cat(
+            vec![
+                all[0].clone().narrow(0, start, n),
+                all[1].clone().narrow(0, start, n),
+            ],
+            0,
+        );
+        let candidates = Tensor::cat(vec![all[0].clone(), all[1].clone()], 0);
+        let logits = anchors
+            .matmul(candidates.transpose())
+            .div_scalar(temperature);
+        // Anchor a is candidate `own(a)`; its other view is its target.
+        let own = |a: usize| {
+            if a < n {
+                start + a
+            } else {
+                total + start + a - n
+            }
+        };
+        let positive = |a: usize| {
+            if a < n {
+                total + start + a
+            } else {
+                start + a - n
+            }
+        };
+        let mut mask = vec![false; 2 * n * 2 * total];
+        (0..2 * n).for_each(|a| mask[a * 2 * total + own(a)] = true);
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [2 * n, 2 * total]), &device);
+        // A sample is never its own negative. -1e9 would overflow in f16; -1e4/T is safely small.
+        let logits = logits.mask_fill(mask, -1.0e4);
+        let targets: Vec<i64> = (0..2 * n).map(|a| positive(a) as i64).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [2 * n]), &device);
+        CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(logits, targets)
+    })
 }
 
-/// Every rank's rows of `local` and where this rank's start ([`gather_rows`]); `local` itself in
-/// a single process.
-pub fn global_rows(local: Tensor<2>) -> (Tensor<2>, usize) {
+/// [`global_loss`]: a loss over every rank's rows of `locals` and the `shared` parameters, this
+/// rank's anchors at `start` (a single process: `locals` and 0).
+pub fn across_ranks(
+    locals: Vec<Tensor<2>>,
+    shared: Vec<Tensor<1>>,
+    loss: impl Fn(&[Tensor<2>], &[Tensor<1>], usize) -> Tensor<1>,
+) -> Tensor<1> {
     // Under MPI a lost rank ends this process before an error could come back; between threads
-    // ([`crate::collective::LocalRanks`]) the other rank's failure is re-raised where it began.
-    gather_rows(local).unwrap_or_else(|stopped| panic!("{stopped}"))
+    // ([`crate::collective::LocalRanks`]) the failing rank's own error is re-raised where it
+    // began.
+    global_loss(locals, shared, loss).unwrap_or_else(|stopped| panic!("{stopped}"))
 }
 
 /// Row-wise cosine similarity of two `[N, D]` batches: `[N]`.
@@ -303,23 +312,44 @@ mod tests {
     }
 
     #[test]
-    fn nt_xent_on_two_ranks_averages_to_the_whole_batchs_loss() {
-        let rows: Vec<[f32; 2]> = (0..8)
-            .map(|i| [((i * 5) % 7) as f32 - 3.0, ((i * 3) % 5) as f32 - 2.0])
+    fn nt_xent_on_two_ranks_averages_to_the_whole_batchs_loss_and_gradient() {
+        let device = Device::flex().autodiff();
+        let rows: Vec<f32> = (0..8 * 2)
+            .map(|i| ((i * 5) % 7) as f32 - 3.0 + (i % 3) as f32 * 0.25)
             .collect();
-        let (z1, z2) = (tensor(&rows[..4]), tensor(&rows[4..]));
-        let whole = nt_xent(z1.clone(), z2.clone(), 0.5).into_scalar::<f32>();
+        let z = Tensor::<2>::from_data(TensorData::new(rows, [8, 2]), &device).require_grad();
+        let whole = nt_xent(z.clone().narrow(0, 0, 4), z.clone().narrow(0, 4, 4), 0.5);
+        let want = whole.clone().into_scalar::<f32>();
+        let want_grad = z.grad(&whole.backward()).unwrap().into_data();
+        let want_grad = want_grad.try_to_vec::<f32>().unwrap();
         let parts = crate::collective::LocalRanks::run(2, |world| {
             let r = crate::collective::Collective::rank(&world);
-            let local = |z: &Tensor<2>| z.clone().narrow(0, 2 * r, 2);
-            nt_xent(local(&z1), local(&z2), 0.5).into_scalar::<f32>()
+            let view = |v: usize| {
+                let rows = z.clone().narrow(0, 4 * v + 2 * r, 2).into_data();
+                Tensor::<2>::from_data(rows, &device).require_grad()
+            };
+            let (z1, z2) = (view(0), view(1));
+            let loss = nt_xent(z1.clone(), z2.clone(), 0.5);
+            let value = loss.clone().into_scalar::<f32>();
+            let grads = loss.backward();
+            let grad = |t: &Tensor<2>| t.grad(&grads).unwrap().into_data().try_to_vec::<f32>();
+            (value, grad(&z1).unwrap(), grad(&z2).unwrap())
         });
-        let mean = (parts[0] + parts[1]) / 2.0;
-        assert!((mean - whole).abs() < 1e-5, "{mean} vs {whole}");
+        let mean = (parts[0].0 + parts[1].0) / 2.0;
+        assert!((mean - want).abs() < 1e-5, "{mean} vs {want}");
         assert!(
-            (parts[0] - parts[1]).abs() > 1e-4,
+            (parts[0].0 - parts[1].0).abs() > 1e-4,
             "the ranks' anchors differ"
         );
+        // Rows of z: view 1 of rank 0, of rank 1, then view 2 of rank 0, of rank 1; each rank's
+        // gradient is of its own mean, so half of it is the whole mean's.
+        let got: Vec<f32> = [&parts[0].1, &parts[1].1, &parts[0].2, &parts[1].2]
+            .iter()
+            .flat_map(|g| g.iter().map(|v| v / 2.0))
+            .collect();
+        for (g, w) in got.iter().zip(&want_grad) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
     }
 
     #[test]

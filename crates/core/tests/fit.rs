@@ -611,3 +611,20 @@ fn a_failing_rank_ends_the_others_naming_itself() {
     let other = format!("{:#}", results[0].as_ref().unwrap_err());
     assert!(other.contains("rank 1"), "{other}");
 }
+
+#[test]
+fn rank_zeros_clock_ends_a_time_budget_on_every_rank_at_the_same_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Budget::Minutes {
+        minutes: 0.02,
+        max_steps: None,
+    };
+    let steps = LocalRanks::run(2, |world| {
+        // The ranks run at different paces; only rank 0's clock counts.
+        let model = toy(|t| t.sleep_ms = 4 + 6 * world.rank() as u64);
+        let fitted = run(model, budget, dir.path(), &quiet(), &mut Silent).unwrap();
+        (fitted.summary.steps, fitted.finished_now)
+    });
+    assert_eq!(steps[0], steps[1]);
+    assert!(steps[0].0 > 10 && steps[0].1, "{steps:?}");
+}

@@ -4,8 +4,31 @@
 //! Burn's generic BatchNorm swaps the batch and channel axes (a full copy) for every statistic
 //! and records half a dozen element-wise operations, each a pass over the activation; here the
 //! forward is three passes (mean, variance, output) and the backward two.
+//!
+//! Synchronised BatchNorm: with a [`RankSum`] the statistics are the global batch's (every rank
+//! of a data-parallel run together) and the backward uses the global sums of the gradient, as
+//! PyTorch's `SyncBatchNorm` does; the kernels stay ignorant of how the ranks talk.
+
+use std::sync::RwLock;
 
 use rayon::prelude::*;
+
+/// Sums per-channel values element-wise over the ranks of a data-parallel run, in place. Every
+/// rank calls it in the same order.
+pub type RankSum = fn(&mut [f64]);
+
+static SYNC: RwLock<Option<RankSum>> = RwLock::new(None);
+
+/// Makes every training-mode BatchNorm on the CPU kernels use the global batch's statistics,
+/// summed over the ranks by `sum` (`None`: each process's own batch, the default).
+pub fn set_sync(sum: Option<RankSum>) {
+    *SYNC.write().unwrap_or_else(|e| e.into_inner()) = sum;
+}
+
+/// The ranks' sum when BatchNorm is synchronised.
+pub fn sync() -> Option<RankSum> {
+    *SYNC.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Layout of a `[batch, channels, plane]` activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +66,35 @@ fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     }
     let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
     lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
+}
+
+/// Per-channel mean and biased variance of `x`, or with `ranks` of every rank's `x` together
+/// (the global mean first, then the squares about it).
+pub fn batch_stats_over(s: &BnShape, x: &[f32], ranks: Option<RankSum>) -> (Vec<f32>, Vec<f32>) {
+    let Some(rank_sum) = ranks else {
+        return batch_stats(s, x);
+    };
+    assert_eq!(x.len(), s.batch * s.channels * s.plane, "input length");
+    let mut sums: Vec<f64> = (0..s.channels)
+        .into_par_iter()
+        .map(|c| s.runs(c).map(|r| lane_sum(&x[r], |v| v)).sum())
+        .collect();
+    sums.push(s.count());
+    rank_sum(&mut sums);
+    let count = sums.pop().unwrap_or(1.0);
+    let mean: Vec<f32> = sums.iter().map(|&v| (v / count) as f32).collect();
+    let mut squares: Vec<f64> = (0..s.channels)
+        .into_par_iter()
+        .map(|c| {
+            let m = mean[c];
+            s.runs(c)
+                .map(|r| lane_sum(&x[r], |v| (v - m) * (v - m)))
+                .sum()
+        })
+        .collect();
+    rank_sum(&mut squares);
+    let var = squares.iter().map(|&v| (v / count) as f32).collect();
+    (mean, var)
 }
 
 /// Per-channel batch mean and biased variance (two passes: mean, then centred squares).
@@ -134,8 +186,26 @@ pub fn bn_backward(
     relu: bool,
     dy: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    bn_backward_over(s, x, gamma, beta, mean, var, eps, relu, dy, None)
+}
+
+/// [`bn_backward`] of a BatchNorm whose statistics were the global batch's
+/// ([`batch_stats_over`] with the same `ranks`): `dx` takes the ranks' summed gradient terms;
+/// `dgamma` and `dbeta` stay this rank's share (the ranks' gradients are averaged after).
+#[allow(clippy::too_many_arguments)]
+pub fn bn_backward_over(
+    s: &BnShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+    relu: bool,
+    dy: &[f32],
+    ranks: Option<RankSum>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (scale, shift) = affine(gamma, beta, mean, var, eps);
-    let n = s.count();
     // Pass 1, per channel: dbeta = sum(g), dgamma = sum(g * xhat) where g is dy masked by ReLU.
     let sums: Vec<(f64, f64)> = (0..s.channels)
         .into_par_iter()
@@ -174,6 +244,16 @@ pub fn bn_backward(
         .collect();
     let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    let (sums, n) = match ranks {
+        None => (sums, s.count()),
+        Some(rank_sum) => {
+            let mut flat: Vec<f64> = sums.iter().flat_map(|&(g, gx)| [g, gx]).collect();
+            flat.push(s.count());
+            rank_sum(&mut flat);
+            let n = flat.pop().unwrap_or(1.0);
+            (flat.chunks(2).map(|p| (p[0], p[1])).collect(), n)
+        }
+    };
     // Pass 2: dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)).
     let mut dx = crate::output_buffer(x.len());
     dx.par_chunks_mut(s.plane)

@@ -12,7 +12,7 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::activation::relu as relu_op;
 
-use super::batch_norm::{BnShape, batch_stats, bn_backward, bn_forward};
+use super::batch_norm::{BnShape, batch_stats_over, bn_backward_over, bn_forward, sync};
 use super::fused_on;
 
 /// BatchNorm as two backend operations: the batch statistics (not differentiated: the backward of
@@ -43,7 +43,7 @@ fn bn_shape(x: &FlexTensor) -> BnShape {
 fn stats(x: &FlexTensor) -> FlexTensor {
     let s = bn_shape(x);
     let x = x.to_contiguous();
-    let (mut mean, var) = batch_stats(&s, x.storage::<f32>());
+    let (mut mean, var) = batch_stats_over(&s, x.storage::<f32>(), sync());
     mean.extend(var);
     FlexTensor::from_data(TensorData::new(mean, [2, s.channels]))
 }
@@ -109,7 +109,7 @@ impl Backward<Flex, 3> for NormalizeBackward {
         let st = values(&stats);
         let (mean, var) = st.split_at(s.channels);
         let xc = x.to_contiguous();
-        let (dx, dgamma, dbeta) = bn_backward(
+        let (dx, dgamma, dbeta) = bn_backward_over(
             &s,
             xc.storage::<f32>(),
             &values(&gamma),
@@ -119,6 +119,7 @@ impl Backward<Flex, 3> for NormalizeBackward {
             epsilon,
             relu,
             dy.storage::<f32>(),
+            sync(),
         );
         let channel = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [s.channels]));
         if let Some(node) = node_x {

@@ -15,14 +15,16 @@ mod local;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod start;
+mod sums;
 
 pub use current::{current, install, with_world};
-pub use gather::gather_rows;
+pub use gather::global_loss;
 pub use gradients::{BUCKET_VALUES, average_gradients, average_gradients_and, parameter_order};
 pub use local::LocalRanks;
 #[cfg(feature = "mpi")]
 pub use mpi::MpiWorld;
-pub use start::broadcast_module;
+pub use start::{average_buffers, broadcast_module};
+pub use sums::sum_over_ranks;
 
 /// Appends `t`'s values to `out` (parameters and gradients are exchanged as one flat buffer).
 fn append_values<const D: usize>(out: &mut Vec<f32>, t: burn::prelude::Tensor<D>) {

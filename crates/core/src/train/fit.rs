@@ -420,6 +420,9 @@ where
                 ));
             }
         }
+        if state.step.is_multiple_of(settings.checkpoint_every) {
+            model = ranks.average_buffers(model)?;
+        }
         if root && state.step.is_multiple_of(settings.checkpoint_every) {
             state.elapsed_s = now;
             checkpoints.save(&model, &optim, &state)?;
@@ -435,6 +438,7 @@ where
         ));
     }
     observer.finish();
+    let model = ranks.average_buffers(model)?;
     if !root {
         return Ok(Fitted {
             summary: TrainSummary::of_finished(&state, encoder_path),

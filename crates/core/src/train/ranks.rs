@@ -9,7 +9,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 
-use crate::collective::{Collective, average_gradients_and, broadcast_module, current};
+use crate::collective::{
+    Collective, average_buffers, average_gradients_and, broadcast_module, current,
+};
 
 /// This process's world, as the loop uses it, with the cost of its gradient exchanges.
 pub struct Ranks {
@@ -84,6 +86,12 @@ impl Ranks {
             );
         }
         Ok(broadcast_module(model, self.world.as_ref(), 0)?)
+    }
+
+    /// `model` with its buffers (running statistics) averaged over the ranks: before rank 0
+    /// saves it.
+    pub fn average_buffers<M: Module>(&self, model: M) -> anyhow::Result<M> {
+        Ok(average_buffers(model, self.world.as_ref())?)
     }
 
     /// Rank 0's `plan`, on every rank.

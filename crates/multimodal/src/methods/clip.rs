@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{Method, MethodSettings, PairMethod, StepOutput, batch_accuracy, embed_batch};
 use crate::batch::PairBatch;
 use crate::towers::Towers;
-use autodidact_core::losses::global_rows;
+use autodidact_core::losses::across_ranks;
 use autodidact_core::train::limits::{self, Settings};
 
 #[derive(Module, Debug)]
@@ -68,19 +68,21 @@ pub fn clamped_scale(logit_scale: Tensor<1>, max_scale: f64) -> Tensor<1> {
 
 /// CLIP's loss of unit embeddings `[B, D]` whose row `i` pairs with row `i`, at `scale`. In a
 /// data-parallel run each rank's images are scored against every rank's partners and its
-/// partners against every rank's images ([`global_rows`]).
+/// partners against every rank's images ([`across_ranks`]).
 pub fn clip_loss(images: Tensor<2>, partners: Tensor<2>, scale: Tensor<1>) -> Tensor<1> {
     let [n, _] = images.dims();
     let device = images.device();
-    let (all_images, start) = global_rows(images.clone());
-    let (all_partners, _) = global_rows(partners.clone());
-    let scale = scale.unsqueeze::<2>();
-    let image_logits = images.matmul(all_partners.transpose()) * scale.clone();
-    let partner_logits = partners.matmul(all_images.transpose()) * scale;
-    let targets = Tensor::<1, Int>::arange(start as i64..(start + n) as i64, &device);
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    (ce.forward(image_logits, targets.clone()) + ce.forward(partner_logits, targets))
-        .div_scalar(2.0)
+    across_ranks(vec![images, partners], vec![scale], |all, shared, start| {
+        let (images, partners) = (&all[0], &all[1]);
+        let scale = shared[0].clone().unsqueeze::<2>();
+        let mine = |t: &Tensor<2>| t.clone().narrow(0, start, n);
+        let image_logits = mine(images).matmul(partners.clone().transpose()) * scale.clone();
+        let partner_logits = mine(partners).matmul(images.clone().transpose()) * scale;
+        let targets = Tensor::<1, Int>::arange(start as i64..(start + n) as i64, &device);
+        let ce = CrossEntropyLossConfig::new().init(&device);
+        (ce.forward(image_logits, targets.clone()) + ce.forward(partner_logits, targets))
+            .div_scalar(2.0)
+    })
 }
 
 impl PairMethod for Clip {

@@ -56,6 +56,9 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     /// Log metrics every this many steps.
     pub log_every: usize,
+    /// BatchNorm over the global batch of a data-parallel run (`--sync-bn`; CPU kernels only).
+    #[serde(default)]
+    pub sync_bn: bool,
 }
 
 fn default_vit_patch() -> usize {
@@ -104,6 +107,7 @@ impl RunConfig {
             method_config: method.default_settings(),
             checkpoint_every: 500,
             log_every: 10,
+            sync_bn: false,
         }
     }
 
@@ -163,6 +167,7 @@ mod tests {
             method_config: MethodKind::Mae.default_settings(),
             checkpoint_every: 500,
             log_every: 10,
+            sync_bn: false,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");

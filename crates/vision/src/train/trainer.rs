@@ -8,18 +8,19 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use burn::prelude::*;
 
-use super::config::{Budget, RunConfig};
+use super::config::{Budget, DeviceChoice, RunConfig};
 use crate::augment::image::{AugmentConfig, normalise_batch};
 use crate::augment::prefetch::Prefetcher;
 use crate::data::ImageSet;
 use crate::methods::{ImageMethod, MethodVisitor, check_encoder};
-use autodidact_core::collective::current;
+use autodidact_core::collective::{current, sum_over_ranks};
 use autodidact_core::method::read_settings;
 use autodidact_core::train::fit::{self, BatchSource, LoopSettings, Schedule};
 use autodidact_core::train::limits::Settings;
 use autodidact_core::train::metrics::{TrainOptions, TrainSummary};
 use autodidact_core::train::progress::Progress;
 use autodidact_core::train::seed::seeded_init;
+use autodidact_kernels::batch_norm::{RankSum, set_sync};
 
 /// Stream of the per-step seed handed to [`crate::methods::Method::step`] (apart from the
 /// augmentations').
@@ -75,6 +76,11 @@ pub fn pretrain_with<M: ImageMethod>(
     if cfg.batch_size < 2 {
         bail!("--batch-size must be at least 2 (contrastive losses need negatives)");
     }
+    if cfg.sync_bn && cfg.device != DeviceChoice::Cpu {
+        bail!("--sync-bn runs on the CPU kernels only; drop it with --device vulkan");
+    }
+    // Set for every run, so that a run after a synchronised one in the same process is not.
+    set_sync(cfg.sync_bn.then_some(sum_over_ranks as RankSum));
     let steps_per_epoch = n / cfg.batch_size;
     let device = cfg.device.device()?.autodiff();
     let method_config =
