@@ -37,7 +37,7 @@ impl Observer for Silent {
     fn message(&mut self, _: &str) {}
 }
 
-/// Bar or log lines, chosen by whether stdout is a terminal.
+/// Bar or log lines, chosen by whether stdout and stderr are terminals.
 pub struct Progress {
     bar: Option<ProgressBar>,
     last_line: Instant,
@@ -48,7 +48,10 @@ pub struct Progress {
 impl Progress {
     /// `quiet` prints nothing (library use and tests).
     pub fn new(quiet: bool) -> Self {
-        let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
+        // The bar draws on stderr: both must be a terminal (under mpirun stdout is a pty and
+        // stderr a pipe, where a bar would be invisible).
+        let on_terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+        let bar = (!quiet && on_terminal).then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
