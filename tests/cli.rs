@@ -96,6 +96,52 @@ fn pretrain_eval_embed_on_an_image_folder() {
     let (values, shape) = embed(run_s, data_s, &tmp.path().join("emb.npy"));
     assert_eq!(shape, vec![48, 256]);
     assert!(values.iter().all(|v| v.is_finite()));
+    // 48 test images are too few for a t-SNE map: the figures stand, a warning says why.
+    assert!(
+        stderr(&out).contains("no embedding pictures"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn eval_draws_an_embedding_map_and_a_neighbour_grid_into_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    write_folder(&data, 60);
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let out = pretrain(data_s, run_s, &["--epochs", "1", "--batch-size", "32"]);
+    assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
+    let eval = || {
+        autodidact(&[
+            "eval",
+            "--run",
+            run_s,
+            "--data",
+            data_s,
+            "--protocol",
+            "knn",
+            "--labels-per-class",
+            "all",
+            "--no-cache",
+        ])
+    };
+    let out = eval();
+    assert!(out.status.success(), "eval failed: {}", stderr(&out));
+    let map = run.join("plots").join("embedding-map.png");
+    let grid = run.join("plots").join("neighbours.png");
+    let first = std::fs::read(&map).unwrap();
+    let img = image::load_from_memory(&first).unwrap();
+    assert_eq!((img.width(), img.height()), (900, 600));
+    // 8 rows of a query and its 8 neighbours, 12-pixel images scaled to 72.
+    let tiles = image::open(&grid).unwrap();
+    assert_eq!(
+        (tiles.width(), tiles.height()),
+        (9 * 72 + 10 * 2, 8 * 72 + 9 * 2)
+    );
+    assert!(eval().status.success());
+    assert_eq!(std::fs::read(&map).unwrap(), first, "the map is seeded");
 }
 
 #[test]

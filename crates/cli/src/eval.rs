@@ -3,6 +3,7 @@
 use super::eval_args::EvalArgs;
 use super::flags;
 use super::methods::Modality;
+use super::pictures::write_image_pictures;
 use super::run_dir::run_modality;
 use autodidact_core::eval::report::{EvalReport, format_table};
 use autodidact_core::split::parse_budgets;
@@ -58,6 +59,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     let results = evaluate(&images, &cfg, &|line| println!("{line}"))?;
     println!("\n{}", format_table(&results));
+    let drawn = write_image_pictures(
+        &run.encoder,
+        pooling,
+        &test,
+        run.config.image_size,
+        &run.device,
+        &args.input.run,
+        args.seed,
+    );
+    match drawn {
+        Ok(paths) => paths.iter().for_each(|p| println!("wrote {}", p.display())),
+        // The figures stand without the pictures (too few test images for a map, say).
+        Err(err) => eprintln!("warning: no embedding pictures: {err:#}"),
+    }
     let report = EvalReport {
         pooling: Some(pooling.name().to_string()),
         knn_features: Some(cfg.features.knn),

@@ -14,6 +14,7 @@ mod eval_text;
 mod flags;
 mod generate;
 mod methods;
+mod pictures;
 mod pretrain;
 mod pretrain_args;
 mod pretrain_audio;

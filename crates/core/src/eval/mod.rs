@@ -3,6 +3,8 @@
 
 pub mod knn;
 pub mod linear;
+#[cfg(feature = "plot")]
+pub mod map;
 pub mod npy;
 #[cfg(feature = "plot")]
 pub mod plot;

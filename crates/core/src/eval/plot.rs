@@ -179,7 +179,7 @@ pub fn plot_accuracy_vs_labels(
 }
 
 /// `min..max` of `values` with 5 % margin (a unit margin around a single value).
-fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+pub(crate) fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
@@ -194,7 +194,7 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 /// Draws into an RGB buffer with `draw`, then writes it as PNG to `path` via a temporary file.
-fn render<F>(path: &Path, draw: F) -> anyhow::Result<()>
+pub(crate) fn render<F>(path: &Path, draw: F) -> anyhow::Result<()>
 where
     F: FnOnce(Area<'_>) -> Result<(), Box<dyn std::error::Error + '_>>,
 {
