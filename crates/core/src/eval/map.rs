@@ -10,25 +10,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::Embeddings;
-use super::plot::{padded_range, render};
+use super::plot::{PALETTE, padded_range, render};
 
 /// t-SNE's perplexity and iterations (van der Maaten's defaults, bhtsne's learning rate).
 const PERPLEXITY: f32 = 30.0;
 const EPOCHS: usize = 1000;
-
-/// Colours of the labels (Tableau 10, then repeating).
-const LABEL_COLOURS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 
 /// The rows of `e` placed in 2-D by t-SNE (Euclidean distances of the L2-normalised rows, so
 /// that neighbours are those of cosine similarity), `[n][2]`; the same for the same `seed`.
@@ -109,7 +95,7 @@ pub fn plot_map(
             .build_cartesian_2d(x, y)?;
         let classes = labels.iter().copied().max().unwrap_or(0) as usize + 1;
         for class in 0..classes {
-            let colour = LABEL_COLOURS[class % LABEL_COLOURS.len()];
+            let colour = PALETTE[class % PALETTE.len()];
             let dots = points
                 .iter()
                 .zip(labels)

@@ -14,14 +14,18 @@ const HEIGHT: u32 = 600;
 /// `crates/core/fonts/LICENSE`).
 static FONT: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
 
-/// Colours of successive series (Tableau 10).
-const PALETTE: [RGBColor; 6] = [
+/// Colours of successive series and labels (Tableau 10).
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// plotters' `ab_glyph` backend knows only fonts registered at run time.
