@@ -111,6 +111,20 @@ impl ModuleVisitor for Rebuild<'_> {
     }
 }
 
+/// How many values one [`average_gradients_and`] of `model` sends with `extra` values: every
+/// visited tensor (parameters and buffers), a presence flag each, and the extras.
+pub fn exchanged_values<M: Module>(model: &M, extra: usize) -> usize {
+    struct Count(usize);
+    impl ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0 += param.shape().num_elements() + 1;
+        }
+    }
+    let mut count = Count(extra);
+    model.visit(&mut count);
+    count.0
+}
+
 /// The ids of `model`'s parameters in visitor order (the order gradients are exchanged in).
 pub fn parameter_order<M: Module>(model: &M) -> Vec<ParamId> {
     struct Ids(Vec<ParamId>);

@@ -19,7 +19,9 @@ mod sums;
 
 pub use current::{current, install, with_world};
 pub use gather::global_loss;
-pub use gradients::{BUCKET_VALUES, average_gradients, average_gradients_and, parameter_order};
+pub use gradients::{
+    BUCKET_VALUES, average_gradients, average_gradients_and, exchanged_values, parameter_order,
+};
 pub use local::LocalRanks;
 #[cfg(feature = "mpi")]
 pub use mpi::MpiWorld;

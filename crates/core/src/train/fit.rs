@@ -422,11 +422,11 @@ where
         }
         if state.step.is_multiple_of(settings.checkpoint_every) {
             model = ranks.average_buffers(model)?;
-        }
-        if root && state.step.is_multiple_of(settings.checkpoint_every) {
-            state.elapsed_s = now;
-            checkpoints.save(&model, &optim, &state)?;
-            save_encoder(model.encoder(), &encoder_path)?;
+            if root {
+                state.elapsed_s = now;
+                checkpoints.save(&model, &optim, &state)?;
+                save_encoder(model.encoder(), &encoder_path)?;
+            }
         }
     }
     if let Some((seconds, bytes)) = ranks.exchange_cost() {

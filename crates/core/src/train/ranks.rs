@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 
 use crate::collective::{
-    Collective, average_buffers, average_gradients_and, broadcast_module, current,
+    Collective, average_buffers, average_gradients_and, broadcast_module, current, exchanged_values,
 };
 
 /// This process's world, as the loop uses it, with the cost of its gradient exchanges.
@@ -133,8 +133,7 @@ impl Ranks {
         self.exchange_s += started.elapsed().as_secs_f64();
         self.exchanges += 1;
         if self.exchange_values == 0 {
-            self.exchange_values =
-                crate::collective::parameter_order(model).len() + model.num_params() + extra.len();
+            self.exchange_values = exchanged_values(model, extra.len());
         }
         Ok((grads, f64::from(extra[0])))
     }

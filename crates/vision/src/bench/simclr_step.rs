@@ -14,7 +14,7 @@ use crate::train::config::DeviceChoice;
 use std::time::Instant;
 
 use autodidact_core::collective::{
-    average_gradients_and, broadcast_module, current, parameter_order,
+    average_gradients_and, broadcast_module, current, exchanged_values,
 };
 use autodidact_core::heads::MlpHead;
 use autodidact_core::train::seed::seeded_init;
@@ -125,7 +125,6 @@ pub fn run_steps(cfg: &SimclrStepBench) -> anyhow::Result<StepTimes> {
     if let Some(err) = failed {
         return Err(err.into());
     }
-    let params = parameter_order(&model).len();
     Ok(StepTimes {
         losses,
         exchange: if size > 1 {
@@ -134,7 +133,7 @@ pub fn run_steps(cfg: &SimclrStepBench) -> anyhow::Result<StepTimes> {
             Vec::new()
         },
         exchange_bytes: if size > 1 {
-            (model.num_params() + params + 1) * size_of::<f32>()
+            exchanged_values(&model, 1) * size_of::<f32>()
         } else {
             0
         },
