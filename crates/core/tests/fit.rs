@@ -235,6 +235,54 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     assert!(curve[19] < 0.5 * curve[0], "the toy learns: {curve:?}");
 }
 
+/// Asks the loop to stop once it has heard `after` steps.
+struct StopAfter {
+    after: usize,
+    heard: usize,
+}
+
+impl Observer for StopAfter {
+    fn step(&mut self, _: &StepReport) {
+        self.heard += 1;
+    }
+
+    fn message(&mut self, _: &str) {}
+
+    fn stop_requested(&mut self) -> bool {
+        self.heard >= self.after
+    }
+}
+
+#[test]
+fn an_observer_that_asks_to_stop_gets_a_checkpoint_the_run_resumes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stopper = StopAfter { after: 3, heard: 0 };
+    let stopped = run(
+        toy(|_| ()),
+        Budget::Steps(10),
+        dir.path(),
+        &quiet(),
+        &mut stopper,
+    )
+    .unwrap();
+    assert!(!stopped.finished_now);
+    assert_eq!(stopped.summary.steps, 3);
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    let resumed = run(
+        toy(|_| ()),
+        Budget::Steps(10),
+        dir.path(),
+        &resume,
+        &mut Silent,
+    )
+    .unwrap();
+    assert!(resumed.finished_now);
+    assert_eq!(resumed.summary.steps, 10);
+}
+
 #[test]
 fn a_finished_run_is_reported_from_its_state_without_training() {
     let dir = tempfile::tempdir().unwrap();

@@ -268,7 +268,9 @@ where
             || budget_s.is_some_and(|b| elapsed() >= b)
         {
             Next::Finish
-        } else if opts.stop_after.is_some_and(|s| steps_this_session >= s) {
+        } else if opts.stop_after.is_some_and(|s| steps_this_session >= s)
+            || observer.stop_requested()
+        {
             Next::Stop
         } else {
             Next::Go
