@@ -11,6 +11,7 @@ use burn::tensor::activation::relu;
 
 use crate::batch::{MelBatch, length_mask as frame_mask};
 use crate::features::{MelConfig, MelSpectrogram};
+use autodidact_core::export::onnx::OnnxGraph;
 use autodidact_core::method::device_of;
 
 /// Channels of the three blocks; each halves time and frequency.
@@ -119,6 +120,12 @@ pub trait AudioEncoding: Module + ModuleDisplay {
     /// One embedding per clip of `clips` (at `rate` Hz), `[B, dim]`, on the module's device;
     /// a clip's embedding does not depend on the others in the batch.
     fn embed(&self, clips: &[Vec<f32>], rate: u32) -> Tensor<2>;
+    /// `embed` as ONNX nodes on the graph input `input`, for encoders that export.
+    fn onnx(&self, _g: &mut OnnxGraph, _input: &str) -> anyhow::Result<String> {
+        anyhow::bail!(
+            "this encoder reads log-mel spectrograms computed inside autodidact; export writes wav2vec2 runs' encoders, which read the waveform"
+        )
+    }
 }
 
 impl AudioEncoding for AudioEncoder {

@@ -13,6 +13,7 @@ pub mod collective;
 pub mod ema;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod heads;
 pub mod losses;
 pub mod method;

@@ -2,6 +2,7 @@
 //! wav2vec 2.0's context network): multi-head self-attention and a GELU MLP, each on a residual
 //! branch behind a LayerNorm, with GPT-2's initialisation.
 
+use crate::export::onnx::OnnxGraph;
 use autodidact_kernels::burn_attention::self_attention;
 use autodidact_kernels::burn_gelu::gelu;
 use autodidact_kernels::burn_layer_norm::layer_norm;
@@ -88,6 +89,27 @@ impl TransformerBlock {
         let hidden = gelu(apply_linear(&self.fc1, apply_norm(&self.norm2, x.clone())));
         let mlp = apply_linear(&self.fc2, hidden);
         x + dropout(mlp, p, train)
+    }
+}
+
+impl TransformerBlock {
+    /// [`TransformerBlock::forward`] in evaluation as ONNX nodes on `x` (`[B, T, D]`), `bias`
+    /// as there.
+    pub fn onnx(&self, g: &mut OnnxGraph, name: &str, x: &str, bias: Option<&str>) -> String {
+        let d = self.proj.weight.dims()[0];
+        let normed = g.layer_norm(&format!("{name}.norm1"), &self.norm1, NORM_EPSILON, x);
+        let qkv = g.linear(&format!("{name}.qkv"), &self.qkv, &normed);
+        let q = g.columns(&qkv, 0, d);
+        let k = g.columns(&qkv, d, 2 * d);
+        let v = g.columns(&qkv, 2 * d, 3 * d);
+        let context = g.multi_head(&q, &k, &v, self.n_heads, d / self.n_heads, bias);
+        let attended = g.linear(&format!("{name}.proj"), &self.proj, &context);
+        let x = g.node("Add", &[x, &attended], &[]);
+        let normed = g.layer_norm(&format!("{name}.norm2"), &self.norm2, NORM_EPSILON, &x);
+        let hidden = g.linear(&format!("{name}.fc1"), &self.fc1, &normed);
+        let hidden = g.gelu(&hidden);
+        let mlp = g.linear(&format!("{name}.fc2"), &self.fc2, &hidden);
+        g.node("Add", &[&x, &mlp], &[])
     }
 }
 

@@ -8,6 +8,7 @@
 //! alone instead of convolving mostly zeros (the last blocks have dilation 512 and 1024, the
 //! UCR series are 24 to 251 steps long).
 
+use autodidact_core::export::onnx::{Attr, OnnxGraph};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
@@ -78,6 +79,43 @@ impl DilatedConv {
 }
 
 /// Two dilated convolutions with GELUs before them, and a residual connection.
+impl DilatedConv {
+    /// The three taps as one ONNX Conv on `[B, C, T]` (kernel 3, this dilation, padded by it:
+    /// the zeros `forward` shifts in), weight `[out, in, 3]` with tap `k` reading `t + (k-1) d`.
+    fn onnx(&self, g: &mut OnnxGraph, name: &str, x: &str) -> String {
+        let taps = self.taps.weight.val();
+        let [_, c_out] = taps.dims();
+        let c = self.c_in;
+        let w = taps.into_data().try_to_vec::<f32>().expect("f32 weights");
+        let mut kernel = vec![0.0; c_out * c * 3];
+        for k in 0..3 {
+            for i in 0..c {
+                for o in 0..c_out {
+                    kernel[(o * c + i) * 3 + k] = w[(k * c + i) * c_out + o];
+                }
+            }
+        }
+        let mut inputs = vec![
+            x.to_string(),
+            g.constant(&format!("{name}.taps.weight"), &[c_out, c, 3], &kernel),
+        ];
+        if let Some(b) = &self.taps.bias {
+            inputs.push(g.tensor(&format!("{name}.taps.bias"), b.val()));
+        }
+        let d = self.dilation as i64;
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        g.node(
+            "Conv",
+            &refs,
+            &[
+                Attr::Ints("dilations", &[d]),
+                Attr::Ints("pads", &[d, d]),
+                Attr::Ints("strides", &[1]),
+            ],
+        )
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     conv1: DilatedConv,
@@ -209,6 +247,38 @@ impl SeriesEncoder {
     /// [`forward_steps`](Self::forward_steps) without random masking, pooled.
     pub fn forward(&self, x: Tensor<3>, valid: Tensor<3>) -> Tensor<2> {
         Self::pool(self.forward_steps(x, valid.clone(), None), valid)
+    }
+
+    /// [`SeriesEncoder::forward`] of fully observed series as ONNX nodes: `x` is `[B, C, T]`
+    /// of raw values, standardised inside by the channels' `mean` and `std`.
+    pub fn onnx(&self, g: &mut OnnxGraph, x: &str, mean: &[f32], std: &[f32]) -> String {
+        let c = self.channels;
+        let mean = g.constant("scaler.mean", &[1, c, 1], mean);
+        let std = g.constant("scaler.std", &[1, c, 1], std);
+        let x = g.node("Sub", &[x, &mean], &[]);
+        let x = g.node("Div", &[&x, &std], &[]);
+        let x = g.node("Transpose", &[&x], &[Attr::Ints("perm", &[0, 2, 1])]);
+        // [B, T, hidden] for the linears, [B, hidden, T] for the convolutions.
+        let mut h = g.linear("input", &self.input, &x);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let name = format!("blocks.{i}");
+            let residual = match &block.projection {
+                Some(p) => g.linear(&format!("{name}.projection"), p, &h),
+                None => h.clone(),
+            };
+            let a = g.gelu(&h);
+            let a = g.node("Transpose", &[&a], &[Attr::Ints("perm", &[0, 2, 1])]);
+            let a = block.conv1.onnx(g, &format!("{name}.conv1"), &a);
+            let a = g.gelu(&a);
+            let a = block.conv2.onnx(g, &format!("{name}.conv2"), &a);
+            let a = g.node("Transpose", &[&a], &[Attr::Ints("perm", &[0, 2, 1])]);
+            h = g.node("Add", &[&a, &residual], &[]);
+        }
+        g.node(
+            "ReduceMax",
+            &[&h],
+            &[Attr::Ints("axes", &[1]), Attr::Int("keepdims", 0)],
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use autodidact_core::export::onnx::{Attr, OnnxGraph};
 use autodidact_core::transformer::{
     INIT_STD, TransformerBlock as Block, apply_norm, dropout, norm, normal, padding_bias,
 };
@@ -197,6 +198,58 @@ impl TextEncoder {
             Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &device),
         );
         hidden.matmul(rows.transpose())
+    }
+
+    /// The sentence embedding `embed_texts` gives, as ONNX nodes: `ids` (`[B, T]` int64),
+    /// `valid` (`[B, T]` float, 1 for real tokens) -> `[B, D]`.
+    pub fn onnx(&self, g: &mut OnnxGraph, ids: &str, valid: &str) -> String {
+        let tokens = g.tensor("token.weight", self.token.weight.val());
+        let x = g.node("Gather", &[&tokens, ids], &[Attr::Int("axis", 0)]);
+        let t = g.node(
+            "Shape",
+            &[ids],
+            &[Attr::Int("start", 1), Attr::Int("end", 2)],
+        );
+        let zero = g.ints(&[0]);
+        let first_axis = g.ints(&[0]);
+        let positions = g.tensor("position.weight", self.position.weight.val());
+        let positions = g.node("Slice", &[&positions, &zero, &t, &first_axis], &[]);
+        let mut x = g.node("Add", &[&x, &positions], &[]);
+        let as_keys = g.ints(&[0, 1, 1, -1]);
+        let keys = g.node("Reshape", &[valid, &as_keys], &[]);
+        let one = g.scalar(1.0);
+        let big = g.scalar(1e9);
+        let keys = g.node("Sub", &[&keys, &one], &[]);
+        let mut bias = g.node("Mul", &[&keys, &big], &[]);
+        if self.causal {
+            let n = self.max_len;
+            let future: Vec<f32> = (0..n * n)
+                .map(|i| if i % n > i / n { -1e9 } else { 0.0 })
+                .collect();
+            let future = g.constant("causal_mask", &[n, n], &future);
+            let both = g.node("Concat", &[&t, &t], &[Attr::Int("axis", 0)]);
+            let zeros = g.ints(&[0, 0]);
+            let axes = g.ints(&[0, 1]);
+            let future = g.node("Slice", &[&future, &zeros, &both, &axes], &[]);
+            bias = g.node("Add", &[&bias, &future], &[]);
+        }
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.onnx(g, &format!("blocks.{i}"), &x, Some(&bias));
+        }
+        let hidden = g.layer_norm(
+            "norm",
+            &self.norm,
+            autodidact_core::transformer::NORM_EPSILON,
+            &x,
+        );
+        let last = g.ints(&[2]);
+        let weights = g.node("Unsqueeze", &[valid, &last], &[]);
+        let kept = g.node("Mul", &[&hidden, &weights], &[]);
+        let time = g.ints(&[1]);
+        let sum = g.node("ReduceSum", &[&kept, &time], &[Attr::Int("keepdims", 0)]);
+        let count = g.node("ReduceSum", &[&weights, &time], &[Attr::Int("keepdims", 0)]);
+        let count = g.node("Max", &[&count, &one], &[]);
+        g.node("Div", &[&sum, &count], &[])
     }
 
     /// The mean of the hidden states of the valid tokens, `[B, D]` (the sentence embedding).

@@ -10,9 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::taps::conv1d_frames;
 use crate::batch::{WaveBatch, length_mask, masked_mean};
 use crate::encoder::AudioEncoding;
+use autodidact_core::export::onnx::{Attr, OnnxGraph};
 use autodidact_core::method::device_of;
 use autodidact_core::train::limits::{self, Settings};
-use autodidact_core::transformer::{TransformerBlock, apply_norm, norm, padding_bias};
+use autodidact_core::transformer::{
+    NORM_EPSILON, TransformerBlock, apply_norm, norm, padding_bias,
+};
 use autodidact_kernels::burn_gelu::gelu;
 use autodidact_kernels::burn_linear::linear;
 
@@ -278,6 +281,49 @@ impl Wav2Vec2Encoder {
 impl AudioEncoding for Wav2Vec2Encoder {
     fn dim(&self) -> usize {
         self.d_model()
+    }
+
+    /// `embed` of clips of one length as ONNX nodes: `wave` is `[B, 1, L]` raw samples,
+    /// standardised per clip inside.
+    fn onnx(&self, g: &mut OnnxGraph, wave: &str) -> anyhow::Result<String> {
+        let mean = g.node("ReduceMean", &[wave], &[Attr::Ints("axes", &[2])]);
+        let centred = g.node("Sub", &[wave, &mean], &[]);
+        let squares = g.node("Mul", &[&centred, &centred], &[]);
+        let var = g.node("ReduceMean", &[&squares], &[Attr::Ints("axes", &[2])]);
+        let tiny = g.scalar(1e-7);
+        let var = g.node("Add", &[&var, &tiny], &[]);
+        let std = g.node("Sqrt", &[&var], &[]);
+        let mut x = g.node("Div", &[&centred, &std], &[]);
+        let to_frames = [0, 2, 1];
+        for (i, layer) in self.convs.iter().enumerate() {
+            let y = g.conv1d(&format!("convs.{i}.conv"), &layer.conv, &x);
+            let y = g.node("Transpose", &[&y], &[Attr::Ints("perm", &to_frames)]);
+            let y = g.layer_norm(&format!("convs.{i}.norm"), &layer.norm, NORM_EPSILON, &y);
+            let y = g.gelu(&y);
+            x = g.node("Transpose", &[&y], &[Attr::Ints("perm", &to_frames)]);
+        }
+        let frames = g.node("Transpose", &[&x], &[Attr::Ints("perm", &to_frames)]);
+        let normed = g.layer_norm("feature_norm", &self.feature_norm, NORM_EPSILON, &frames);
+        let x = g.linear("projection", &self.projection, &normed);
+        let channels_first = g.node("Transpose", &[&x], &[Attr::Ints("perm", &to_frames)]);
+        let pos = g.conv1d("pos_conv", &self.pos_conv, &channels_first);
+        let pos = g.node("Transpose", &[&pos], &[Attr::Ints("perm", &to_frames)]);
+        let pos = g.gelu(&pos);
+        let mut x = g.node("Add", &[&x, &pos], &[]);
+        let mut states = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.onnx(g, &format!("blocks.{i}"), &x, None);
+            states.push(x.clone());
+        }
+        let last = states.pop().unwrap_or(x);
+        states.push(g.layer_norm("final_norm", &self.final_norm, NORM_EPSILON, &last));
+        let mut mix = states[0].clone();
+        for s in &states[1..] {
+            mix = g.node("Add", &[&mix, s], &[]);
+        }
+        let layers = g.scalar(states.len() as f32);
+        let mix = g.node("Div", &[&mix, &layers], &[]);
+        Ok(g.mean(&mix, &[1]))
     }
 
     /// The layer mix read is the uniform mean of every Transformer block's output, averaged over

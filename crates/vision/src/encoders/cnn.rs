@@ -7,6 +7,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
+use autodidact_core::export::onnx::OnnxGraph;
 use autodidact_kernels::burn_bn::batch_norm;
 use autodidact_kernels::burn_conv::conv2d;
 
@@ -37,6 +38,12 @@ impl ConvBnRelu {
     /// Input channels (read from the weight's shape, without initialising it).
     pub fn in_channels(&self) -> usize {
         self.conv.weight.lazy_shape()[1]
+    }
+
+    fn onnx(&self, g: &mut OnnxGraph, name: &str, x: &str) -> String {
+        let y = g.conv2d(&format!("{name}.conv"), &self.conv, x);
+        let y = g.batch_norm(&format!("{name}.bn"), &self.bn, &y);
+        g.relu(&y)
     }
 }
 
@@ -81,5 +88,14 @@ impl SmallCnn {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.pool.forward(self.feature_map(x)).flatten(1, 3)
+    }
+
+    /// [`SmallCnn::forward`] as ONNX nodes on `x`.
+    pub fn onnx(&self, g: &mut OnnxGraph, x: &str) -> String {
+        let mut x = x.to_string();
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.onnx(g, &format!("blocks.{i}"), &x);
+        }
+        g.mean(&x, &[2, 3])
     }
 }

@@ -210,6 +210,21 @@ impl ImageEncoder {
         }
     }
 
+    /// The mean-pooled representation ([`Pooling::Mean`]) of `side x side` images `x` as ONNX
+    /// nodes.
+    pub fn onnx(
+        &self,
+        g: &mut autodidact_core::export::onnx::OnnxGraph,
+        x: &str,
+        side: usize,
+    ) -> String {
+        match self {
+            ImageEncoder::Cnn(e) => e.onnx(g, x),
+            ImageEncoder::Resnet18(e) => e.onnx(g, x),
+            ImageEncoder::Vit(e) => e.onnx(g, x, side),
+        }
+    }
+
     /// Downsampling factor of [`ImageEncoder::feature_map`].
     pub fn feature_stride(&self) -> usize {
         match self {

@@ -7,6 +7,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
+use autodidact_core::export::onnx::OnnxGraph;
 use autodidact_kernels::burn_bn::batch_norm;
 use autodidact_kernels::burn_conv::conv2d;
 use burn::tensor::activation::relu;
@@ -61,6 +62,23 @@ impl BasicBlock {
         let out = batch_norm(&self.bn2, conv2d(&self.conv2, out), false);
         relu(out + identity)
     }
+
+    fn onnx(&self, g: &mut OnnxGraph, name: &str, x: &str) -> String {
+        let identity = match &self.downsample {
+            Some(d) => {
+                let y = g.conv2d(&format!("{name}.downsample.conv"), &d.conv, x);
+                g.batch_norm(&format!("{name}.downsample.bn"), &d.bn, &y)
+            }
+            None => x.to_string(),
+        };
+        let out = g.conv2d(&format!("{name}.conv1"), &self.conv1, x);
+        let out = g.batch_norm(&format!("{name}.bn1"), &self.bn1, &out);
+        let out = g.relu(&out);
+        let out = g.conv2d(&format!("{name}.conv2"), &self.conv2, &out);
+        let out = g.batch_norm(&format!("{name}.bn2"), &self.bn2, &out);
+        let sum = g.node("Add", &[&out, &identity], &[]);
+        g.relu(&sum)
+    }
 }
 
 /// ResNet-18 for small images: `[B, C, H, W] -> [B, 512]`.
@@ -107,5 +125,16 @@ impl ResNet18 {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.pool.forward(self.feature_map(x)).flatten(1, 3)
+    }
+
+    /// [`ResNet18::forward`] as ONNX nodes on `x`.
+    pub fn onnx(&self, g: &mut OnnxGraph, x: &str) -> String {
+        let y = g.conv2d("stem", &self.stem, x);
+        let y = g.batch_norm("stem_bn", &self.stem_bn, &y);
+        let mut x = g.relu(&y);
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.onnx(g, &format!("blocks.{i}"), &x);
+        }
+        g.mean(&x, &[2, 3])
     }
 }

@@ -7,6 +7,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::fused_encoder::{ENCODER_NORM_EPSILON, encoder_forward};
+use autodidact_core::export::onnx::{Attr, OnnxGraph};
 use autodidact_kernels::burn_layer_norm::layer_norm;
 use autodidact_kernels::burn_linear::linear;
 
@@ -162,6 +163,41 @@ impl Vit {
         let (tokens, _, _) = self.tokens(x);
         let [b, _, d] = tokens.dims();
         tokens.mean_dim(1).reshape([b, d])
+    }
+
+    /// [`Vit::forward`] as ONNX nodes on `x`, images of `side x side`.
+    pub fn onnx(&self, g: &mut OnnxGraph, x: &str, side: usize) -> String {
+        let (p, c) = (self.patch, self.channels);
+        let grid = side / p;
+        let x = if grid * p != side {
+            let starts = g.ints(&[0, 0]);
+            let ends = g.ints(&[(grid * p) as i64, (grid * p) as i64]);
+            let axes = g.ints(&[2, 3]);
+            g.node("Slice", &[x, &starts, &ends, &axes], &[])
+        } else {
+            x.to_string()
+        };
+        let [c, p, grid] = [c, p, grid].map(|v| v as i64);
+        let cut = g.ints(&[0, c, grid, p, grid, p]);
+        let x = g.node("Reshape", &[&x, &cut], &[]);
+        let x = g.node(
+            "Transpose",
+            &[&x],
+            &[Attr::Ints("perm", &[0, 2, 4, 3, 5, 1])],
+        );
+        let flat = g.ints(&[0, grid * grid, p * p * c]);
+        let patches = g.node("Reshape", &[&x, &flat], &[]);
+        let tokens = g.linear("patch_embed", &self.patch_embed, &patches);
+        let grid = grid as usize;
+        let pos = g.constant(
+            "position_embedding",
+            &[1, grid * grid, self.dim],
+            &sincos_2d(self.dim, grid, grid),
+        );
+        let tokens = g.node("Add", &[&tokens, &pos], &[]);
+        let tokens = g.transformer("blocks", &self.blocks, ENCODER_NORM_EPSILON, &tokens);
+        let tokens = g.layer_norm("norm", &self.norm, FINAL_NORM_EPSILON, &tokens);
+        g.mean(&tokens, &[1])
     }
 
     /// Tokens laid out as a feature map `[B, D, gh, gw]` (stride = the patch side).

@@ -1,0 +1,253 @@
+//! `autodidact export`: a run's encoder as an ONNX graph that ONNX Runtime (or any ONNX
+//! runtime) runs without autodidact, its preprocessing inside the graph and stated in the
+//! file's metadata.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use burn::prelude::*;
+use clap::{Args, ValueEnum};
+
+use super::methods::Modality;
+use super::run_dir::{load_run, load_series_run, load_text_run, run_modality};
+use autodidact_core::export::onnx::{OnnxGraph, Port};
+use autodidact_vision::augment::image::{NORM_MEAN, NORM_STD};
+use autodidact_vision::encoders::Pooling;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// An ONNX graph (opset 17).
+    Onnx,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Run folder written by `autodidact pretrain`.
+    #[arg(long)]
+    run: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Output file [default: RUN/encoder.onnx].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let Format::Onnx = args.format;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.run.join("encoder.onnx"));
+    super::flags::output_file("--out", &out)?;
+    if !args.run.is_dir() {
+        bail!("{}: no such run folder", args.run.display());
+    }
+    let modality = run_modality(&args.run)?;
+    let (bytes, what) = match modality {
+        Modality::Image => image_graph(&args.run)?,
+        Modality::Series => series_graph(&args.run)?,
+        Modality::Text => text_graph(&args.run)?,
+        Modality::Audio => audio_graph(&args.run)?,
+        other => bail!(
+            "{}: export writes one encoder; a {other} run has two towers (export their own runs)",
+            args.run.display()
+        ),
+    };
+    write_new(&out, &bytes)?;
+    println!("wrote {what} to {}", out.display());
+    Ok(())
+}
+
+/// Writes through a temporary file beside `out`, so that a failed write leaves no half file.
+fn write_new(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, out))
+        .with_context(|| format!("{}: cannot write", out.display()))
+}
+
+fn image_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    let loaded = load_run(run)?;
+    let (c, side) = (loaded.config.channels, loaded.config.image_size);
+    let encoder = loaded.encoder.valid();
+    let mut g = OnnxGraph::new();
+    let scale = g.scalar(255.0);
+    let mean = g.scalar(NORM_MEAN);
+    let std = g.scalar(NORM_STD);
+    let x = g.node("Div", &["pixels", &scale], &[]);
+    let x = g.node("Sub", &[&x, &mean], &[]);
+    let x = g.node("Div", &[&x, &std], &[]);
+    let z = encoder.onnx(&mut g, &x, side);
+    let dim = encoder.out_dim();
+    let pooling = loaded.config.method.pooling();
+    let mut metadata = vec![
+        (
+            "autodidact.input",
+            format!(
+                "pixels: float32 [batch, {c}, {side}, {side}], values 0 to 255 ({} channel(s); resize to {side}x{side} first)",
+                if c == 1 { "grey" } else { "RGB" }
+            ),
+        ),
+        (
+            "autodidact.preprocessing",
+            format!("inside the graph: (pixels / 255 - {NORM_MEAN}) / {NORM_STD}"),
+        ),
+        (
+            "autodidact.output",
+            format!(
+                "embedding: float32 [batch, {dim}], the encoder's mean-pooled representation (autodidact embed --pool mean)"
+            ),
+        ),
+        (
+            "autodidact.encoder",
+            loaded.config.encoder.name().to_string(),
+        ),
+        ("autodidact.method", loaded.config.method.name().to_string()),
+    ];
+    if pooling != Pooling::Mean {
+        metadata.push((
+            "autodidact.note",
+            format!(
+                "the run's own evaluation pools by {}; the graph gives the mean-pooled representation",
+                pooling.name()
+            ),
+        ));
+    }
+    metadata.push(("autodidact.run", run.display().to_string()));
+    let input = Port::float("pixels", vec![Err("batch"), Ok(c), Ok(side), Ok(side)]);
+    let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
+    let what = format!("the {} encoder as ONNX", loaded.config.encoder.name());
+    Ok((g.finish(&[input], (&z, output), &metadata), what))
+}
+
+fn series_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    let loaded = load_series_run(run)?;
+    let encoder = loaded.encoder.valid();
+    let c = encoder.channels();
+    let dim = encoder.out_dim();
+    let scaler = &loaded.config.scaler;
+    let mut g = OnnxGraph::new();
+    let z = encoder.onnx(&mut g, "series", &scaler.mean, &scaler.std);
+    let metadata = [
+        (
+            "autodidact.input",
+            format!(
+                "series: float32 [batch, {c}, time], raw values of fully observed series (no NaN; a series with gaps goes through autodidact embed)"
+            ),
+        ),
+        (
+            "autodidact.preprocessing",
+            format!(
+                "inside the graph: each channel standardised by the training set's mean {:?} and standard deviation {:?}",
+                scaler.mean, scaler.std
+            ),
+        ),
+        (
+            "autodidact.output",
+            format!("embedding: float32 [batch, {dim}], max-pooled over time"),
+        ),
+        ("autodidact.encoder", "dilated-cnn".to_string()),
+        ("autodidact.method", loaded.config.method.name().to_string()),
+        ("autodidact.run", run.display().to_string()),
+    ];
+    let input = Port::float("series", vec![Err("batch"), Ok(c), Err("time")]);
+    let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
+    Ok((
+        g.finish(&[input], (&z, output), &metadata),
+        "the series encoder as ONNX".to_string(),
+    ))
+}
+
+fn text_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    use autodidact_text::tokenizer::TextTokenizer;
+    let loaded = load_text_run(run)?;
+    let encoder = loaded.encoder.valid();
+    let (dim, max_len) = (encoder.d_model(), encoder.max_len());
+    let mut g = OnnxGraph::new();
+    let z = encoder.onnx(&mut g, "ids", "valid");
+    let metadata = [
+        (
+            "autodidact.input",
+            format!(
+                "ids: int64 [batch, tokens], valid: float32 [batch, tokens]; tokens at most {max_len}"
+            ),
+        ),
+        (
+            "autodidact.preprocessing",
+            format!(
+                "outside the graph: each text's ids are [{}] ([CLS]) then its tokens from the run's tokenizer.json, cut to {max_len}; shorter rows padded with {} where valid is 0 (1 elsewhere)",
+                TextTokenizer::CLS,
+                TextTokenizer::PAD
+            ),
+        ),
+        (
+            "autodidact.output",
+            format!(
+                "embedding: float32 [batch, {dim}], the mean of the valid tokens' final hidden states"
+            ),
+        ),
+        ("autodidact.encoder", "transformer".to_string()),
+        ("autodidact.method", loaded.config.method.name().to_string()),
+        ("autodidact.run", run.display().to_string()),
+    ];
+    let inputs = [
+        Port::int64("ids", vec![Err("batch"), Err("tokens")]),
+        Port::float("valid", vec![Err("batch"), Err("tokens")]),
+    ];
+    let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
+    Ok((
+        g.finish(&inputs, (&z, output), &metadata),
+        "the text Transformer as ONNX".to_string(),
+    ))
+}
+
+fn audio_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    use autodidact_audio::encoder::AudioEncoding;
+    use autodidact_audio::train::{AudioRunConfig, EncoderVisitor, with_run_encoder};
+    struct Graph;
+    impl EncoderVisitor for Graph {
+        type Output = anyhow::Result<(OnnxGraph, String, usize)>;
+        fn visit<E: AudioEncoding>(self, encoder: E) -> Self::Output {
+            let mut g = OnnxGraph::new();
+            let z = encoder.onnx(&mut g, "wave")?;
+            Ok((g, z, encoder.dim()))
+        }
+    }
+    let config = AudioRunConfig::load(&run.join("config.toml"))?;
+    let (g, z, dim) = with_run_encoder(&config, run, &Device::flex(), Graph)
+        .and_then(|made| made)
+        .with_context(|| format!("{}: cannot export", run.display()))?;
+    let rate = config.rate;
+    let metadata = [
+        (
+            "autodidact.input",
+            format!(
+                "wave: float32 [batch, 1, samples], clips of one length at {rate} Hz, values in [-1, 1]"
+            ),
+        ),
+        (
+            "autodidact.preprocessing",
+            format!(
+                "outside the graph: resample to {rate} Hz, mono; inside: each clip standardised to mean 0, variance 1"
+            ),
+        ),
+        (
+            "autodidact.output",
+            format!(
+                "embedding: float32 [batch, {dim}], the mean over frames of the mean of every Transformer block's output"
+            ),
+        ),
+        ("autodidact.encoder", "wav2vec2".to_string()),
+        ("autodidact.method", config.method.name().to_string()),
+        ("autodidact.run", run.display().to_string()),
+    ];
+    let input = Port::float("wave", vec![Err("batch"), Ok(1), Err("samples")]);
+    let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
+    Ok((
+        g.finish(&[input], (&z, output), &metadata),
+        "the wav2vec 2.0 encoder as ONNX".to_string(),
+    ))
+}
