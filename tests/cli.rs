@@ -442,3 +442,46 @@ fn a_temperature_reaches_the_methods_that_have_one_and_is_refused_by_the_rest() 
     assert_clean_error(&out, "--temperature does not apply to --method byol");
     assert!(!byol.exists());
 }
+
+#[test]
+fn export_writes_an_onnx_file_stating_its_preprocessing_and_refuses_bad_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    write_folder(&data, 30);
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let out = pretrain(data_s, run_s, &["--epochs", "1", "--batch-size", "16"]);
+    assert!(out.status.success(), "pretrain failed: {}", stderr(&out));
+    let out = autodidact(&["export", "--run", run_s, "--format", "onnx"]);
+    assert!(out.status.success(), "export failed: {}", stderr(&out));
+    let bytes = std::fs::read(run.join("encoder.onnx")).unwrap();
+    // ModelProto field 1 (ir_version) = 8 first, then the producer's name.
+    assert_eq!(&bytes[..2], &[0x08, 0x08]);
+    let text = String::from_utf8_lossy(&bytes);
+    for needle in [
+        "autodidact.preprocessing",
+        "(pixels / 255 - 0.5) / 0.25",
+        "BatchNormalization",
+    ] {
+        assert!(text.contains(needle), "no {needle} in the file");
+    }
+    let folder = tmp.path().to_str().unwrap();
+    let out = autodidact(&[
+        "export", "--run", run_s, "--format", "onnx", "--out", folder,
+    ]);
+    assert_clean_error(&out, "is a folder");
+    let missing = tmp.path().join("nowhere").join("encoder.onnx");
+    let out = autodidact(&[
+        "export",
+        "--run",
+        run_s,
+        "--format",
+        "onnx",
+        "--out",
+        missing.to_str().unwrap(),
+    ]);
+    assert_clean_error(&out, "does not exist");
+    let out = autodidact(&["export", "--run", data_s, "--format", "onnx"]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}

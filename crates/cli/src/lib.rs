@@ -1,5 +1,6 @@
 //! The `autodidact` command line: one file per verb; [`main`] is the binary's whole body.
 
+pub mod api;
 mod bench;
 mod bench_audio;
 mod bench_probe;
@@ -11,6 +12,7 @@ mod eval_audio;
 mod eval_pairs;
 mod eval_series;
 mod eval_text;
+mod export;
 mod flags;
 mod generate;
 mod methods;
@@ -83,6 +85,8 @@ enum Command {
     Eval(eval_args::EvalArgs),
     /// Write the embeddings of a data set to a .npy file.
     Embed(embed::EmbedArgs),
+    /// Write a run's encoder as an ONNX graph.
+    Export(export::ExportArgs),
     /// Pre-train and evaluate on the bundled MNIST sample, end to end, in a few minutes.
     Demo(demo::DemoArgs),
     /// Measure the speed of the hot paths (training step, inference, augmentation, k-NN).
@@ -101,6 +105,7 @@ impl Command {
             Command::Pretrain(_) => "pretrain",
             Command::Eval(_) => "eval",
             Command::Embed(_) => "embed",
+            Command::Export(_) => "export",
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
             Command::Generate(_) => "generate",
@@ -116,6 +121,7 @@ pub fn run(cli: Cli, launch: &ranks::Launch) -> anyhow::Result<()> {
         Command::Pretrain(args) => pretrain::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Embed(args) => embed::run(args),
+        Command::Export(args) => export::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Generate(args) => generate::run(args),

@@ -636,14 +636,7 @@ mod tests {
         let pixels = (0..n)
             .flat_map(|i| noise_image(channels, side, side, i as u64))
             .collect();
-        ImageSet {
-            channels,
-            height: side,
-            width: side,
-            pixels,
-            labels: None,
-            class_names: Vec::new(),
-        }
+        ImageSet::unlabelled(channels, side, side, pixels)
     }
 
     fn variance(v: &[f32]) -> f32 {

@@ -73,6 +73,31 @@ impl Layout {
     }
 }
 
+/// Reads `paths` as one set of `channels x side x side` images, each converted and resized as
+/// [`decode_into`] does (a list of files handed to a finished run, rather than a folder).
+pub fn read_image_files(
+    paths: &[PathBuf],
+    channels: usize,
+    side: usize,
+) -> Result<ImageSet, DataError> {
+    let layout = Layout {
+        channels,
+        height: side,
+        width: side,
+    };
+    let mut pixels = vec![0u8; paths.len() * layout.image_len()];
+    for (path, out) in paths
+        .iter()
+        .zip(pixels.chunks_exact_mut(layout.image_len()))
+    {
+        let bytes = read_image_file(path)?;
+        image_header(&bytes)
+            .and_then(|_| decode_into(&bytes, layout, out))
+            .map_err(|reason| DataError::invalid(path, reason))?;
+    }
+    Ok(ImageSet::unlabelled(channels, side, side, pixels))
+}
+
 /// Decodes PNG/JPEG `bytes` into `out` (`C x H x W`), converting channels and resizing (bilinear).
 pub(crate) fn decode_into(bytes: &[u8], layout: Layout, out: &mut [u8]) -> Result<(), String> {
     let img = decode_image(bytes)?;

@@ -33,6 +33,18 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
+    /// Unlabelled images of one size, `pixels` in `N x C x H x W` order.
+    pub fn unlabelled(channels: usize, height: usize, width: usize, pixels: Vec<u8>) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+            pixels,
+            labels: None,
+            class_names: Vec::new(),
+        }
+    }
+
     /// Number of bytes of one image.
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width

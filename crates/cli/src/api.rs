@@ -1,0 +1,207 @@
+//! The command line as a library, for the Python package: run a verb from its arguments, and
+//! embed in-memory inputs with a finished run.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use super::methods::Modality;
+use super::run_dir::{load_run, load_series_run, load_text_run, run_kind, run_modality};
+use super::{Cli, ranks, run};
+use autodidact_audio::eval::embed_run;
+use autodidact_audio::train::AudioRunConfig;
+use autodidact_audio::wav::read_wav;
+use autodidact_core::eval::Embeddings;
+use autodidact_series::SeriesSet;
+use autodidact_series::eval::embed_series;
+use autodidact_text::eval::embed_texts;
+use autodidact_vision::data::ImageSet;
+use autodidact_vision::data::folder::read_image_files;
+use autodidact_vision::eval::embed::embed_images;
+
+/// Runs one verb, `args` as typed after `autodidact` (`["pretrain", "--method", ...]`). A flag
+/// the parser refuses is an error with the one line the binary prints, less its `error: `.
+pub fn run_verb<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv =
+        std::iter::once(OsString::from("autodidact")).chain(args.into_iter().map(Into::into));
+    let cli = Cli::try_parse_from(argv).map_err(|err| {
+        let text = err.to_string();
+        let line = text.lines().next().unwrap_or("invalid arguments");
+        anyhow::anyhow!("{}", line.strip_prefix("error: ").unwrap_or(line))
+    })?;
+    run(cli, &ranks::Launch::join()?)
+}
+
+/// What a finished run can embed without a data set on disk.
+pub enum Input {
+    /// `n x channels x height x width` bytes.
+    Images {
+        pixels: Vec<u8>,
+        shape: [usize; 4],
+    },
+    /// `n x channels x length` values (`NaN` for a missing value).
+    Series {
+        values: Vec<f32>,
+        shape: [usize; 3],
+    },
+    /// Audio clips in `[-1, 1]` at the run's sample rate.
+    Clips(Vec<Vec<f32>>),
+    /// Image or WAV files, whichever the run learnt from.
+    Files(Vec<PathBuf>),
+    Texts(Vec<String>),
+    /// Texts for a text run, file paths for the others.
+    Strings(Vec<String>),
+}
+
+impl Input {
+    fn kind(&self) -> &'static str {
+        match self {
+            Input::Images { .. } => "images",
+            Input::Series { .. } => "series",
+            Input::Clips(_) => "audio clips",
+            Input::Files(_) => "files",
+            Input::Texts(_) | Input::Strings(_) => "texts",
+        }
+    }
+}
+
+/// The embeddings `run` gives `input`, one row per sample: the rows `autodidact embed` writes
+/// for the same samples.
+pub fn embed(run: &Path, input: Input) -> anyhow::Result<Embeddings> {
+    if !run.is_dir() {
+        bail!("{}: no such run folder", run.display());
+    }
+    let modality = run_modality(run)?;
+    let input = match input {
+        Input::Strings(texts) if modality == Modality::Text => Input::Texts(texts),
+        Input::Strings(paths) => Input::Files(paths.into_iter().map(PathBuf::from).collect()),
+        input => input,
+    };
+    match (modality, input) {
+        (Modality::Image, Input::Images { pixels, shape }) => {
+            embed_image_set(run, image_set(pixels, shape))
+        }
+        (Modality::Image, Input::Files(paths)) => {
+            let loaded = load_run(run)?;
+            let set = read_image_files(&paths, loaded.config.channels, loaded.config.image_size)
+                .with_context(|| run_kind(run, modality))?;
+            embed_image_set(run, set)
+        }
+        (Modality::Series, Input::Series { values, shape }) => {
+            let [n, channels, length] = shape;
+            let per = channels * length;
+            let set = SeriesSet {
+                values: values
+                    .chunks_exact(per.max(1))
+                    .take(n)
+                    .map(<[f32]>::to_vec)
+                    .collect(),
+                lengths: vec![length; n],
+                channels,
+                labels: None,
+                class_names: Vec::new(),
+            };
+            let loaded = load_series_run(run)?;
+            if channels != loaded.config.channels {
+                bail!(
+                    "series have {channels} channel(s) but {} was trained on {}",
+                    run.display(),
+                    loaded.config.channels
+                );
+            }
+            Ok(embed_series(
+                &loaded.encoder,
+                &set,
+                &loaded.config.scaler,
+                &loaded.device,
+            ))
+        }
+        (Modality::Text, Input::Texts(texts)) => {
+            let loaded = load_text_run(run)?;
+            Ok(embed_texts(
+                &loaded.encoder,
+                &loaded.tokenizer,
+                &texts,
+                &loaded.device,
+            ))
+        }
+        (Modality::Audio, Input::Clips(clips)) => embed_clips(run, clips),
+        (Modality::Audio, Input::Files(paths)) => {
+            let config = AudioRunConfig::load(&run.join("config.toml"))?;
+            let clips = paths
+                .iter()
+                .map(|p| read_wav(p, config.rate))
+                .collect::<Result<Vec<_>, _>>()?;
+            embed_clips(run, clips)
+        }
+        (modality, input) => bail!(
+            "{} is a {modality} run; it cannot embed {}",
+            run.display(),
+            input.kind()
+        ),
+    }
+}
+
+fn image_set(pixels: Vec<u8>, [_, channels, height, width]: [usize; 4]) -> ImageSet {
+    ImageSet::unlabelled(channels, height, width, pixels)
+}
+
+/// As `embed` does for an image run: the method's pooling, resized to the run's side.
+fn embed_image_set(run: &Path, set: ImageSet) -> anyhow::Result<Embeddings> {
+    let loaded = load_run(run)?;
+    if set.channels != loaded.config.channels {
+        bail!(
+            "images have {} channel(s); the run {} was trained on {} channel(s)",
+            set.channels,
+            run.display(),
+            loaded.config.channels
+        );
+    }
+    Ok(embed_images(
+        &loaded.encoder,
+        loaded.config.method.pooling(),
+        &set,
+        loaded.config.image_size,
+        &loaded.device,
+    ))
+}
+
+fn embed_clips(run: &Path, clips: Vec<Vec<f32>>) -> anyhow::Result<Embeddings> {
+    let config = AudioRunConfig::load(&run.join("config.toml"))?;
+    let set = autodidact_audio::AudioSet {
+        rate: config.rate,
+        clips,
+        labels: None,
+        class_names: Vec::new(),
+    };
+    embed_run(&config, run, &set)
+}
+
+/// Token ids and the valid mask (`n x len` each, row-major) of `texts` as a text run's encoder
+/// reads them (`[CLS]`, the tokens, cut to its longest sequence, padded): the inputs of its
+/// exported ONNX graph.
+pub fn tokenize(run: &Path, texts: &[String]) -> anyhow::Result<(Vec<i64>, Vec<f32>, [usize; 2])> {
+    use autodidact_text::batch::pad_sequences;
+    use autodidact_text::tokenizer::TextTokenizer;
+    let modality = run_modality(run)?;
+    if modality != Modality::Text {
+        bail!(
+            "{} is a {modality} run; only text runs tokenize",
+            run.display()
+        );
+    }
+    let loaded = load_text_run(run)?;
+    let max_len = loaded.encoder.max_len();
+    let seqs: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| loaded.tokenizer.sequence(t, max_len))
+        .collect();
+    let batch = pad_sequences(&seqs, max_len, TextTokenizer::PAD);
+    Ok((batch.ids, batch.valid, [batch.batch, batch.len]))
+}
