@@ -56,6 +56,12 @@ fn pretrain_eval_and_bench_ucr_on_the_command_line() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("1-NN Euclidean"), "{}", stdout(&out));
+    // 20 test series are too few for a map: a warning, and the figures all the same.
+    assert!(
+        stderr(&out).contains("warning: no embedding pictures: a t-SNE map needs at least"),
+        "{}",
+        stderr(&out)
+    );
     // Another modality's flags are refused by name, before any work; k-NN's features apply to
     // every modality.
     for (flags, named) in [
@@ -196,4 +202,35 @@ fn malformed_series_files_get_one_line_errors_with_file_and_line() {
         assert!(err.contains(&format!("Bad{i}_TRAIN.ts")), "{err}");
         assert!(err.contains(needle), "`{needle}` not in: {err}");
     }
+}
+
+#[test]
+fn eval_draws_a_map_of_the_test_series_by_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("Waves");
+    write_problem(&data, "Waves", 50, 24);
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let out = run_cli(&[
+        "pretrain", "--method", "ts-order", "--data", data_s, "--steps", "2", "--out", run_s,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_cli(&[
+        "eval",
+        "--run",
+        run_s,
+        "--data",
+        data_s,
+        "--protocol",
+        "knn",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let map = run.join("plots").join("embedding-map.png");
+    assert!(
+        stdout(&out).contains("embedding-map.png"),
+        "{}",
+        stdout(&out)
+    );
+    let img = image::open(&map).unwrap();
+    assert_eq!((img.width(), img.height()), (900, 600));
 }

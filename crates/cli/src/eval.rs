@@ -68,11 +68,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         &args.input.run,
         args.seed,
     );
-    match drawn {
-        Ok(paths) => paths.iter().for_each(|p| println!("wrote {}", p.display())),
-        // The figures stand without the pictures (too few test images for a map, say).
-        Err(err) => eprintln!("warning: no embedding pictures: {err:#}"),
-    }
+    super::pictures::report_drawn(drawn);
     let report = EvalReport {
         pooling: Some(pooling.name().to_string()),
         knn_features: Some(cfg.features.knn),

@@ -7,6 +7,7 @@ use anyhow::Context;
 use super::eval_args::EvalArgs;
 use super::flags;
 use super::methods::Modality;
+use super::pictures::write_audio_map;
 use super::run_dir::run_kind;
 use autodidact_audio::data::load_audio;
 use autodidact_audio::eval::{AUDIO_FEATURES, MfccEvaluand, evaluate_run};
@@ -96,6 +97,8 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let drawn = write_audio_map(&run, test, &args.input.run, args.seed);
+    super::pictures::report_drawn(drawn.map(|p| vec![p]));
     let report = EvalReport {
         knn_features: Some(cfg.features.knn),
         results,

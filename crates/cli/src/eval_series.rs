@@ -3,6 +3,7 @@
 
 use super::eval_args::EvalArgs;
 use super::flags;
+use super::pictures::write_series_map;
 use anyhow::Context;
 
 use super::methods::Modality;
@@ -49,6 +50,15 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         "1-NN Euclidean on the raw series (all train labels): {:.2}%",
         100.0 * one_nn_euclidean(&problem.train, test)?
     );
+    let drawn = write_series_map(
+        &encoder,
+        &run.scaler,
+        test,
+        &device,
+        &args.input.run,
+        args.seed,
+    );
+    super::pictures::report_drawn(drawn.map(|p| vec![p]));
     let report = EvalReport {
         knn_features: Some(cfg.features.knn),
         results,
