@@ -444,7 +444,7 @@ fn a_temperature_reaches_the_methods_that_have_one_and_is_refused_by_the_rest() 
 }
 
 #[test]
-fn export_writes_an_onnx_file_stating_its_preprocessing_and_refuses_bad_outputs() {
+fn export_writes_onnx_and_pytorch_files_stating_their_preprocessing_and_refuses_bad_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("shapes");
     write_folder(&data, 30);

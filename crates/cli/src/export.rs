@@ -1,6 +1,7 @@
-//! `autodidact export`: a run's encoder as an ONNX graph that ONNX Runtime (or any ONNX
-//! runtime) runs without autodidact, its preprocessing inside the graph and stated in the
-//! file's metadata.
+//! `autodidact export`: a run's encoder for another runtime, without autodidact: an ONNX graph
+//! (`--format onnx`, its preprocessing inside the graph and stated in the file's metadata) or a
+//! self-contained PyTorch module file and its state dict (`--format torch`). Both come from one
+//! walk of the encoder ([`OnnxGraph`] keeps the weights in PyTorch's layout as it goes).
 
 use std::path::{Path, PathBuf};
 
@@ -11,13 +12,19 @@ use clap::{Args, ValueEnum};
 use super::methods::Modality;
 use super::run_dir::{load_run, load_series_run, load_text_run, run_modality};
 use autodidact_core::export::onnx::{OnnxGraph, Port};
+use autodidact_core::export::torch::state_dict_file;
 use autodidact_vision::augment::image::{NORM_MEAN, NORM_STD};
 use autodidact_vision::encoders::Pooling;
+
+/// The PyTorch module classes the `torch` format's file holds (the run's own settings follow).
+const TORCH_MODULES: &str = include_str!("export_torch.py");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// An ONNX graph (opset 17).
     Onnx,
+    /// A PyTorch module file (FILE.py) and its state dict (FILE.pt, `torch.load`).
+    Torch,
 }
 
 #[derive(Args, Debug)]
@@ -28,23 +35,42 @@ pub struct ExportArgs {
     /// What to write.
     #[arg(long, value_enum)]
     format: Format,
-    /// Output file [default: RUN/encoder.onnx].
+    /// Output file [default: RUN/encoder.onnx, or RUN/encoder.pt with RUN/encoder.py beside it].
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
+/// One walk of a run's encoder: the graph, its ports and what the file says about them.
+struct Exported {
+    graph: OnnxGraph,
+    inputs: Vec<Port<'static>>,
+    output: (String, Port<'static>),
+    metadata: Vec<(&'static str, String)>,
+    what: String,
+}
+
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let Format::Onnx = args.format;
+    let extension = match args.format {
+        Format::Onnx => "onnx",
+        Format::Torch => "pt",
+    };
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.run.join("encoder.onnx"));
+        .unwrap_or_else(|| args.run.join(format!("encoder.{extension}")));
     super::flags::output_file("--out", &out)?;
+    let module = out.with_extension("py");
+    if args.format == Format::Torch && module == out {
+        bail!(
+            "--out {}: the module file takes its name with .py; name the weights .pt",
+            out.display()
+        );
+    }
     if !args.run.is_dir() {
         bail!("{}: no such run folder", args.run.display());
     }
     let modality = run_modality(&args.run)?;
-    let (bytes, what) = match modality {
+    let exported = match modality {
         Modality::Image => image_graph(&args.run)?,
         Modality::Series => series_graph(&args.run)?,
         Modality::Text => text_graph(&args.run)?,
@@ -54,9 +80,55 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             args.run.display()
         ),
     };
-    write_new(&out, &bytes)?;
-    println!("wrote {what} to {}", out.display());
+    match args.format {
+        Format::Onnx => {
+            let Exported {
+                graph,
+                inputs,
+                output: (last, port),
+                metadata,
+                what,
+            } = exported;
+            write_new(&out, &graph.finish(&inputs, (&last, port), &metadata))?;
+            println!("wrote {what} as ONNX to {}", out.display());
+        }
+        Format::Torch => {
+            let folder = out
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|s| !s.is_empty())
+                .unwrap_or("encoder");
+            let weights = state_dict_file(exported.graph.state_dict(), folder);
+            write_new(&out, &weights)?;
+            write_new(&module, torch_module(&exported)?.as_bytes())?;
+            println!(
+                "wrote {} as a PyTorch module to {} and its state dict to {}",
+                exported.what,
+                module.display(),
+                out.display()
+            );
+        }
+    }
     Ok(())
+}
+
+/// The module file: the classes, then which one this run is, its sizes and what it reads.
+fn torch_module(exported: &Exported) -> anyhow::Result<String> {
+    let Some((encoder, settings)) = exported.graph.description() else {
+        bail!("the encoder did not describe itself for PyTorch");
+    };
+    let mut text = TORCH_MODULES.to_string();
+    let settings = serde_json::to_string(settings)?;
+    text.push_str(&format!(
+        "\n\nENCODER = {encoder:?}\nSETTINGS = json.loads({settings:?})\n"
+    ));
+    for (key, value) in &exported.metadata {
+        // The metadata's own encoder name is a description; ENCODER names the class above.
+        if let Some(key) = key.strip_prefix("autodidact.").filter(|k| *k != "encoder") {
+            text.push_str(&format!("{} = {value:?}\n", key.to_uppercase()));
+        }
+    }
+    Ok(text)
 }
 
 /// Writes through a temporary file beside `out`, so that a failed write leaves no half file.
@@ -69,7 +141,7 @@ fn write_new(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("{}: cannot write", out.display()))
 }
 
-fn image_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+fn image_graph(run: &Path) -> anyhow::Result<Exported> {
     let loaded = load_run(run)?;
     let (c, side) = (loaded.config.channels, loaded.config.image_size);
     let encoder = loaded.encoder.valid();
@@ -81,6 +153,8 @@ fn image_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     let x = g.node("Sub", &[&x, &mean], &[]);
     let x = g.node("Div", &[&x, &std], &[]);
     let z = encoder.onnx(&mut g, &x, side);
+    g.describe_more("mean", NORM_MEAN.into());
+    g.describe_more("std", NORM_STD.into());
     let dim = encoder.out_dim();
     let pooling = loaded.config.method.pooling();
     let mut metadata = vec![
@@ -119,11 +193,16 @@ fn image_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     metadata.push(("autodidact.run", run.display().to_string()));
     let input = Port::float("pixels", vec![Err("batch"), Ok(c), Ok(side), Ok(side)]);
     let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
-    let what = format!("the {} encoder as ONNX", loaded.config.encoder.name());
-    Ok((g.finish(&[input], (&z, output), &metadata), what))
+    Ok(Exported {
+        graph: g,
+        inputs: vec![input],
+        output: (z, output),
+        metadata,
+        what: format!("the {} encoder", loaded.config.encoder.name()),
+    })
 }
 
-fn series_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+fn series_graph(run: &Path) -> anyhow::Result<Exported> {
     let loaded = load_series_run(run)?;
     let encoder = loaded.encoder.valid();
     let c = encoder.channels();
@@ -131,7 +210,7 @@ fn series_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     let scaler = &loaded.config.scaler;
     let mut g = OnnxGraph::new();
     let z = encoder.onnx(&mut g, "series", &scaler.mean, &scaler.std);
-    let metadata = [
+    let metadata = vec![
         (
             "autodidact.input",
             format!(
@@ -155,20 +234,23 @@ fn series_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     ];
     let input = Port::float("series", vec![Err("batch"), Ok(c), Err("time")]);
     let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
-    Ok((
-        g.finish(&[input], (&z, output), &metadata),
-        "the series encoder as ONNX".to_string(),
-    ))
+    Ok(Exported {
+        graph: g,
+        inputs: vec![input],
+        output: (z, output),
+        metadata,
+        what: "the series encoder".to_string(),
+    })
 }
 
-fn text_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+fn text_graph(run: &Path) -> anyhow::Result<Exported> {
     use autodidact_text::tokenizer::TextTokenizer;
     let loaded = load_text_run(run)?;
     let encoder = loaded.encoder.valid();
     let (dim, max_len) = (encoder.d_model(), encoder.max_len());
     let mut g = OnnxGraph::new();
     let z = encoder.onnx(&mut g, "ids", "valid");
-    let metadata = [
+    let metadata = vec![
         (
             "autodidact.input",
             format!(
@@ -193,18 +275,21 @@ fn text_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         ("autodidact.method", loaded.config.method.name().to_string()),
         ("autodidact.run", run.display().to_string()),
     ];
-    let inputs = [
+    let inputs = vec![
         Port::int64("ids", vec![Err("batch"), Err("tokens")]),
         Port::float("valid", vec![Err("batch"), Err("tokens")]),
     ];
     let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
-    Ok((
-        g.finish(&inputs, (&z, output), &metadata),
-        "the text Transformer as ONNX".to_string(),
-    ))
+    Ok(Exported {
+        graph: g,
+        inputs,
+        output: (z, output),
+        metadata,
+        what: "the text Transformer".to_string(),
+    })
 }
 
-fn audio_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+fn audio_graph(run: &Path) -> anyhow::Result<Exported> {
     use autodidact_audio::encoder::AudioEncoding;
     use autodidact_audio::train::{AudioRunConfig, EncoderVisitor, with_run_encoder};
     struct Graph;
@@ -221,7 +306,7 @@ fn audio_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         .and_then(|made| made)
         .with_context(|| format!("{}: cannot export", run.display()))?;
     let rate = config.rate;
-    let metadata = [
+    let metadata = vec![
         (
             "autodidact.input",
             format!(
@@ -246,8 +331,11 @@ fn audio_graph(run: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     ];
     let input = Port::float("wave", vec![Err("batch"), Ok(1), Err("samples")]);
     let output = Port::float("embedding", vec![Err("batch"), Ok(dim)]);
-    Ok((
-        g.finish(&[input], (&z, output), &metadata),
-        "the wav2vec 2.0 encoder as ONNX".to_string(),
-    ))
+    Ok(Exported {
+        graph: g,
+        inputs: vec![input],
+        output: (z, output),
+        metadata,
+        what: "the wav2vec 2.0 encoder".to_string(),
+    })
 }

@@ -93,6 +93,11 @@ impl TransformerBlock {
 }
 
 impl TransformerBlock {
+    /// Attention heads.
+    pub fn heads(&self) -> usize {
+        self.n_heads
+    }
+
     /// [`TransformerBlock::forward`] in evaluation as ONNX nodes on `x` (`[B, T, D]`), `bias`
     /// as there.
     pub fn onnx(&self, g: &mut OnnxGraph, name: &str, x: &str, bias: Option<&str>) -> String {

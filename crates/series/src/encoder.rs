@@ -253,6 +253,14 @@ impl SeriesEncoder {
     /// of raw values, standardised inside by the channels' `mean` and `std`.
     pub fn onnx(&self, g: &mut OnnxGraph, x: &str, mean: &[f32], std: &[f32]) -> String {
         let c = self.channels;
+        let hidden = self.input.weight.dims()[1];
+        g.describe(
+            "series",
+            serde_json::json!({
+                "channels": c, "hidden": hidden, "out_dim": self.out_dim,
+                "depth": self.blocks.len() - 1,
+            }),
+        );
         let mean = g.constant("scaler.mean", &[1, c, 1], mean);
         let std = g.constant("scaler.std", &[1, c, 1], std);
         let x = g.node("Sub", &[x, &mean], &[]);

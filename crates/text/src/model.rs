@@ -203,6 +203,15 @@ impl TextEncoder {
     /// The sentence embedding `embed_texts` gives, as ONNX nodes: `ids` (`[B, T]` int64),
     /// `valid` (`[B, T]` float, 1 for real tokens) -> `[B, D]`.
     pub fn onnx(&self, g: &mut OnnxGraph, ids: &str, valid: &str) -> String {
+        g.describe(
+            "text",
+            serde_json::json!({
+                "vocab": self.vocab_size(), "d_model": self.d_model,
+                "layers": self.blocks.len(),
+                "heads": self.blocks.first().map_or(1, |b| b.heads()),
+                "max_len": self.max_len, "causal": self.causal,
+            }),
+        );
         let tokens = g.tensor("token.weight", self.token.weight.val());
         let x = g.node("Gather", &[&tokens, ids], &[Attr::Int("axis", 0)]);
         let t = g.node(

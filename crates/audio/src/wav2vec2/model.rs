@@ -286,6 +286,17 @@ impl AudioEncoding for Wav2Vec2Encoder {
     /// `embed` of clips of one length as ONNX nodes: `wave` is `[B, 1, L]` raw samples,
     /// standardised per clip inside.
     fn onnx(&self, g: &mut OnnxGraph, wave: &str) -> anyhow::Result<String> {
+        let [d, group_width, _] = self.pos_conv.weight.dims();
+        g.describe(
+            "wav2vec2",
+            serde_json::json!({
+                "conv_channels": self.feature_dim(), "kernels": self.kernels,
+                "strides": self.strides, "d_model": self.d_model(),
+                "layers": self.blocks.len(),
+                "heads": self.blocks.first().map_or(1, |b| b.heads()),
+                "pos_kernel": self.pos_kernel, "pos_groups": d / group_width,
+            }),
+        );
         let mean = g.node("ReduceMean", &[wave], &[Attr::Ints("axes", &[2])]);
         let centred = g.node("Sub", &[wave, &mean], &[]);
         let squares = g.node("Mul", &[&centred, &centred], &[]);

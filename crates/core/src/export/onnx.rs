@@ -1,6 +1,8 @@
 //! An ONNX graph (opset 17) built node by node from a trained module's weights: each encoder
 //! writes its own forward here with the layer helpers below, and [`OnnxGraph::finish`] gives
-//! the `.onnx` file's bytes.
+//! the `.onnx` file's bytes. The named weights are also kept in PyTorch's layout and names
+//! ([`OnnxGraph::state_dict`]: linear weights `[out, in]`, norms' `weight` and `bias`), for the
+//! PyTorch module that mirrors the same forward.
 
 use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::transformer::{TransformerEncoder, TransformerEncoderLayer};
@@ -8,6 +10,7 @@ use burn::nn::{BatchNorm, LayerNorm, Linear, PaddingConfig1d, PaddingConfig2d};
 use burn::prelude::*;
 
 use super::proto::Message;
+use super::torch::{Entry, Values};
 
 /// The operator set every exported graph uses (LayerNormalization needs 17).
 pub const OPSET: i64 = 17;
@@ -28,6 +31,8 @@ pub enum Attr<'a> {
 pub struct OnnxGraph {
     nodes: Vec<Message>,
     initializers: Vec<Message>,
+    state: Vec<Entry>,
+    described: Option<(String, serde_json::Map<String, serde_json::Value>)>,
     next: usize,
 }
 
@@ -67,10 +72,57 @@ impl OnnxGraph {
         format!("{stem}_{}", self.next)
     }
 
-    /// A float32 constant with a name (a weight).
+    /// A float32 constant with a name (a weight, or a buffer such as a position table), kept
+    /// in the state dict too.
     pub fn constant(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
+        self.keep(name, dims, data.to_vec());
+        self.floats(name, dims, data)
+    }
+
+    fn floats(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializer(name, dims, FLOAT, &bytes)
+    }
+
+    /// Keeps a weight for the state dict under PyTorch's name for it.
+    fn keep(&mut self, name: &str, dims: &[usize], values: Vec<f32>) {
+        let name = match name.rsplit_once('.') {
+            Some((layer, "gamma")) => format!("{layer}.weight"),
+            Some((layer, "beta")) => format!("{layer}.bias"),
+            _ => name.to_string(),
+        };
+        self.state.push(Entry {
+            name,
+            dims: dims.to_vec(),
+            values: Values::F32(values),
+        });
+    }
+
+    /// Names the encoder the graph computes and its sizes: the PyTorch module that mirrors it
+    /// and that module's constructor arguments.
+    pub fn describe(&mut self, encoder: &str, settings: serde_json::Value) {
+        let settings = match settings {
+            serde_json::Value::Object(map) => map,
+            _ => Default::default(),
+        };
+        self.described = Some((encoder.to_string(), settings));
+    }
+
+    /// Adds one constructor argument to the description.
+    pub fn describe_more(&mut self, key: &str, value: serde_json::Value) {
+        if let Some((_, settings)) = self.described.as_mut() {
+            settings.insert(key.to_string(), value);
+        }
+    }
+
+    /// The encoder's name and constructor arguments, once described.
+    pub fn description(&self) -> Option<(&str, &serde_json::Map<String, serde_json::Value>)> {
+        self.described.as_ref().map(|(e, s)| (e.as_str(), s))
+    }
+
+    /// The named weights in PyTorch's layout, in the order the forward reads them.
+    pub fn state_dict(&self) -> &[Entry] {
+        &self.state
     }
 
     /// A trained tensor as a constant named `name`.
@@ -91,10 +143,10 @@ impl OnnxGraph {
         self.initializer(&name, &[values.len()], INT64, &bytes)
     }
 
-    /// A float32 scalar constant.
+    /// A float32 scalar constant (not a weight).
     pub fn scalar(&mut self, value: f32) -> String {
         let name = self.fresh("scalar");
-        self.constant(&name, &[], &[value])
+        self.floats(&name, &[], &[value])
     }
 
     fn initializer(&mut self, name: &str, dims: &[usize], kind: i64, raw: &[u8]) -> String {
@@ -249,6 +301,11 @@ impl OnnxGraph {
         let bias = self.tensor(&format!("{name}.beta"), bn.beta.val());
         let mean = self.tensor(&format!("{name}.running_mean"), bn.running_mean.value());
         let var = self.tensor(&format!("{name}.running_var"), bn.running_var.value());
+        self.state.push(Entry {
+            name: format!("{name}.num_batches_tracked"),
+            dims: Vec::new(),
+            values: Values::I64(vec![0]),
+        });
         self.node(
             "BatchNormalization",
             &[x, &scale, &bias, &mean, &var],
@@ -258,7 +315,19 @@ impl OnnxGraph {
 
     /// `x W + b` over the last axis (Burn's `[in, out]` weight is ONNX's MatMul operand).
     pub fn linear(&mut self, name: &str, linear: &Linear, x: &str) -> String {
-        let w = self.tensor(&format!("{name}.weight"), linear.weight.val());
+        let weight = linear.weight.val();
+        let [d_in, d_out] = weight.dims();
+        let values = weight
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
+        let transposed = (0..d_out * d_in)
+            .map(|i| values[(i % d_in) * d_out + i / d_in])
+            .collect();
+        let w = format!("{name}.weight");
+        self.keep(&w, &[d_out, d_in], transposed);
+        let w = self.floats(&w, &[d_in, d_out], &values);
         let y = self.node("MatMul", &[x, &w], &[]);
         match &linear.bias {
             Some(b) => {

@@ -138,9 +138,11 @@ class Run:
         )
 
     def export(self, format: str = "onnx", out: Optional[PathLike] = None) -> Path:
-        """Writes the run's encoder for another runtime (`autodidact export`): `onnx` is an
-        ONNX graph, `out` by default `<run>/encoder.onnx`; returns the file's path."""
-        out = Path(out) if out is not None else self.path / f"encoder.{format}"
+        """Writes the run's encoder for another runtime (`autodidact export`): `onnx` an ONNX
+        graph (by default `<run>/encoder.onnx`), `torch` a state dict (by default
+        `<run>/encoder.pt`) and the PyTorch module file beside it (`.py`); returns the path."""
+        suffix = "pt" if format == "torch" else format
+        out = Path(out) if out is not None else self.path / f"encoder.{suffix}"
         _autodidact.run_verb(
             ["export", "--run", os.fspath(self.path), "--format", format, "--out", os.fspath(out)]
         )

@@ -92,6 +92,7 @@ impl SmallCnn {
 
     /// [`SmallCnn::forward`] as ONNX nodes on `x`.
     pub fn onnx(&self, g: &mut OnnxGraph, x: &str) -> String {
+        g.describe("cnn", serde_json::json!({ "channels": self.in_channels() }));
         let mut x = x.to_string();
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.onnx(g, &format!("blocks.{i}"), &x);

@@ -129,6 +129,10 @@ impl ResNet18 {
 
     /// [`ResNet18::forward`] as ONNX nodes on `x`.
     pub fn onnx(&self, g: &mut OnnxGraph, x: &str) -> String {
+        g.describe(
+            "resnet18",
+            serde_json::json!({ "channels": self.in_channels() }),
+        );
         let y = g.conv2d("stem", &self.stem, x);
         let y = g.batch_norm("stem_bn", &self.stem_bn, &y);
         let mut x = g.relu(&y);

@@ -167,6 +167,18 @@ impl Vit {
 
     /// [`Vit::forward`] as ONNX nodes on `x`, images of `side x side`.
     pub fn onnx(&self, g: &mut OnnxGraph, x: &str, side: usize) -> String {
+        let heads = self
+            .blocks
+            .layers
+            .first()
+            .map_or(VIT_HEADS, |l| l.mha.n_heads);
+        g.describe(
+            "vit",
+            serde_json::json!({
+                "channels": self.channels, "patch": self.patch, "dim": self.dim,
+                "depth": self.depth(), "heads": heads, "side": side,
+            }),
+        );
         let (p, c) = (self.patch, self.channels);
         let grid = side / p;
         let x = if grid * p != side {
