@@ -104,3 +104,12 @@ def test_the_readmes_python_example_runs_as_written(reports, tmp_path, monkeypat
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "(10000, 256)" in printed and "encoder.onnx" in printed, printed
+
+
+def test_the_default_progress_is_a_tqdm_bar(digits_folder, tmp_path, capsys):
+    pytest.importorskip("tqdm", reason="tqdm is not installed")
+    autodidact.pretrain(
+        method="simclr", data=digits_folder, out=tmp_path / "bar", epochs=1, batch_size=64
+    )
+    drawn = capsys.readouterr().err
+    assert f"{DIGITS // 64}/{DIGITS // 64}" in drawn and "loss=" in drawn, drawn
