@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each crate of ours and the crates of ours it may depend on.
-const CRATES: [(&str, &[&str]); 8] = [
+const CRATES: [(&str, &[&str]); 9] = [
     ("crates/core", &["autodidact-kernels"]),
     ("crates/audio", &["autodidact-core", "autodidact-kernels"]),
     ("crates/kernels", &[]),
@@ -33,6 +33,7 @@ const CRATES: [(&str, &[&str]); 8] = [
             "autodidact-vision",
         ],
     ),
+    ("crates/python", &["autodidact-cli", "autodidact-core"]),
 ];
 
 fn root() -> PathBuf {
