@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each crate of ours and the crates of ours it may depend on.
-const CRATES: [(&str, &[&str]); 9] = [
+const CRATES: [(&str, &[&str]); 10] = [
     ("crates/core", &["autodidact-kernels"]),
     ("crates/audio", &["autodidact-core", "autodidact-kernels"]),
     ("crates/kernels", &[]),
@@ -27,12 +27,14 @@ const CRATES: [(&str, &[&str]); 9] = [
             "autodidact-audio",
             "autodidact-core",
             "autodidact-kernels",
+            "autodidact-mpi",
             "autodidact-multimodal",
             "autodidact-series",
             "autodidact-text",
             "autodidact-vision",
         ],
     ),
+    ("crates/mpi", &["autodidact-core"]),
     ("crates/python", &["autodidact-cli", "autodidact-core"]),
 ];
 

@@ -11,7 +11,7 @@ const SIZE_VARIABLES: [&str; 2] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"];
 /// This process's part in a launch.
 pub struct Launch {
     #[cfg(feature = "mpi")]
-    mpi: Option<std::sync::Arc<autodidact_core::collective::MpiWorld>>,
+    mpi: Option<std::sync::Arc<autodidact_mpi::MpiWorld>>,
 }
 
 impl Launch {
@@ -19,7 +19,8 @@ impl Launch {
     pub fn join() -> anyhow::Result<Self> {
         #[cfg(feature = "mpi")]
         {
-            use autodidact_core::collective::{Collective, MpiWorld, install};
+            use autodidact_core::collective::{Collective, install};
+            use autodidact_mpi::MpiWorld;
             use std::sync::Arc;
             let mpi = MpiWorld::from_launcher()?.map(Arc::new);
             if let Some(world) = &mpi {

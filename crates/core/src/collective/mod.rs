@@ -2,7 +2,8 @@
 //! the world size, and the collective operations data-parallel training needs (sum of
 //! gradients, the starting parameters from rank 0, the global batch's embeddings, a barrier, an
 //! abort). [`SingleProcess`] is a world of one; [`LocalRanks`] runs ranks as threads of one
-//! process, which the equivalence tests use; an MPI world goes behind the same trait.
+//! process, which the equivalence tests use; an MPI world (crates/mpi, `MpiWorld`) goes behind the
+//! same trait.
 //! [`average_gradients`] is the data-parallel step's exchange.
 //!
 //! Every reduction sums the ranks' values in rank order, so its result does not depend on
@@ -12,8 +13,6 @@ mod current;
 mod gather;
 mod gradients;
 mod local;
-#[cfg(feature = "mpi")]
-mod mpi;
 mod start;
 mod sums;
 
@@ -23,8 +22,6 @@ pub use gradients::{
     BUCKET_VALUES, average_gradients, average_gradients_and, exchanged_values, parameter_order,
 };
 pub use local::LocalRanks;
-#[cfg(feature = "mpi")]
-pub use mpi::MpiWorld;
 pub use start::{average_buffers, broadcast_module};
 pub use sums::sum_over_ranks;
 

@@ -1,5 +1,6 @@
 //! The ranks of a run launched by `mpirun` (or `srun`, or a hostfile): MPI's collectives behind
-//! [`Collective`]. Built with `--features mpi`.
+//! core's [`Collective`]. Its own crate, so that building with MPI (`--features mpi`, which
+//! needs Open MPI and libclang) rebuilds this crate and the command line, not every modality.
 //!
 //! MPI's default error handler ends every rank when one is lost (`mpirun` then names it), and
 //! [`Collective::abort`] is `MPI_Abort`, so no rank waits forever on a dead peer.
@@ -10,7 +11,7 @@ use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
-use super::{Aborted, Collective};
+use autodidact_core::collective::{Aborted, Collective};
 
 /// Environment variables a launcher sets in the processes it starts (Open MPI, MPICH's Hydra,
 /// PMIx, Slurm's `srun --mpi`).
