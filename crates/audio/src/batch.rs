@@ -19,6 +19,9 @@ pub struct MelBatch {
     pub n_mels: usize,
 }
 
+/// Added to a spectrogram's standard deviation before dividing by it.
+pub const MEL_STD_EPSILON: f32 = 1e-5;
+
 impl MelBatch {
     /// # Panics
     /// When `mels` is empty or their band counts differ.
@@ -34,7 +37,7 @@ impl MelBatch {
             let n = mel.values.len().max(1) as f32;
             let mean = mel.values.iter().sum::<f32>() / n;
             let var = mel.values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
-            let inv = 1.0 / (var.sqrt() + 1e-5);
+            let inv = 1.0 / (var.sqrt() + MEL_STD_EPSILON);
             let row = &mut values[b * frames * n_mels..][..mel.values.len()];
             for (out, v) in row.iter_mut().zip(&mel.values) {
                 *out = (v - mean) * inv;

@@ -9,9 +9,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::batch::{MelBatch, length_mask as frame_mask};
-use crate::features::{MelConfig, MelSpectrogram};
-use autodidact_core::export::onnx::OnnxGraph;
+use crate::batch::{MEL_STD_EPSILON, MelBatch, length_mask as frame_mask};
+use crate::features::{MelConfig, MelSpectrogram, POWER_FLOOR};
+use autodidact_core::export::onnx::{Attr, OnnxGraph};
 use autodidact_core::method::device_of;
 
 /// Channels of the three blocks; each halves time and frequency.
@@ -120,12 +120,9 @@ pub trait AudioEncoding: Module + ModuleDisplay {
     /// One embedding per clip of `clips` (at `rate` Hz), `[B, dim]`, on the module's device;
     /// a clip's embedding does not depend on the others in the batch.
     fn embed(&self, clips: &[Vec<f32>], rate: u32) -> Tensor<2>;
-    /// `embed` as ONNX nodes on the graph input `input`, for encoders that export.
-    fn onnx(&self, _g: &mut OnnxGraph, _input: &str) -> anyhow::Result<String> {
-        anyhow::bail!(
-            "this encoder reads log-mel spectrograms computed inside autodidact; export writes wav2vec2 runs' encoders, which read the waveform"
-        )
-    }
+    /// `embed` of clips of one length at `rate` Hz as ONNX nodes on the waveforms `input`
+    /// (`[B, 1, samples]`).
+    fn onnx(&self, g: &mut OnnxGraph, input: &str, rate: u32) -> anyhow::Result<String>;
 }
 
 impl AudioEncoding for AudioEncoder {
@@ -134,6 +131,77 @@ impl AudioEncoding for AudioEncoder {
     }
 
     /// The mean over frames of the log-mel CNN's features ([`MelConfig::speech`] spectrograms).
+    /// The log-mel spectrogram inside the graph: the windowed DFT as a strided convolution (the
+    /// signal padded so a last partial frame counts, as `log_mel` does), the power through the
+    /// mel filters, the floor and log, each spectrogram standardised as `MelBatch` does.
+    fn onnx(&self, g: &mut OnnxGraph, wave: &str, rate: u32) -> anyhow::Result<String> {
+        let mel = MelSpectrogram::new(MelConfig::speech(rate));
+        let cfg = mel.config().clone();
+        let bins = cfg.n_fft / 2 + 1;
+        g.describe(
+            "audio-byol",
+            serde_json::json!({
+                "window": cfg.window, "hop": cfg.hop, "bins": bins, "n_mels": cfg.n_mels,
+                "widths": WIDTHS, "frame_dim": FRAME_DIM,
+            }),
+        );
+        let dft = g.constant(
+            "features.dft",
+            &[2 * bins, 1, cfg.window],
+            &mel.dft_kernels(),
+        );
+        let hop = cfg.hop as i64;
+        let parts = g.node(
+            "Conv",
+            &[wave, &dft],
+            &[
+                Attr::Ints("strides", &[hop]),
+                Attr::Ints("pads", &[0, hop - 1]),
+            ],
+        );
+        let squares = g.node("Mul", &[&parts, &parts], &[]);
+        let squares = g.node("Transpose", &[&squares], &[Attr::Ints("perm", &[0, 2, 1])]);
+        // The filters twice: the cosine's and the sine's squares sum into each band.
+        let filters = mel.filter_matrix();
+        let both: Vec<f32> = filters.iter().chain(&filters).copied().collect();
+        let filters = g.constant("features.mel", &[2 * bins, cfg.n_mels], &both);
+        let energy = g.node("MatMul", &[&squares, &filters], &[]);
+        let floor = g.scalar(POWER_FLOOR);
+        let energy = g.node("Max", &[&energy, &floor], &[]);
+        let log_mel = g.node("Log", &[&energy], &[]);
+        let mean = g.node("ReduceMean", &[&log_mel], &[Attr::Ints("axes", &[1, 2])]);
+        let centred = g.node("Sub", &[&log_mel, &mean], &[]);
+        let squares = g.node("Mul", &[&centred, &centred], &[]);
+        let var = g.node("ReduceMean", &[&squares], &[Attr::Ints("axes", &[1, 2])]);
+        let std = g.node("Sqrt", &[&var], &[]);
+        let epsilon = g.scalar(MEL_STD_EPSILON);
+        let std = g.node("Add", &[&std, &epsilon], &[]);
+        let x = g.node("Div", &[&centred, &std], &[]);
+        let channel = g.ints(&[1]);
+        let mut x = g.node("Unsqueeze", &[&x, &channel], &[]);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let y = g.conv2d(&format!("blocks.{i}.conv"), &block.conv, &x);
+            let y = g.batch_norm(&format!("blocks.{i}.bn"), &block.bn, &y);
+            x = g.relu(&y);
+        }
+        let [c, bands] = [
+            WIDTHS[WIDTHS.len() - 1],
+            WIDTHS.iter().fold(N_MELS, |m, _| m.div_ceil(2)),
+        ];
+        let x = g.node("Transpose", &[&x], &[Attr::Ints("perm", &[0, 2, 1, 3])]);
+        let flat = g.ints(&[0, 0, (c * bands) as i64]);
+        let x = g.node("Reshape", &[&x, &flat], &[]);
+        let frames = g.linear("frame", &self.frame, &x);
+        let frames = g.relu(&frames);
+        let mean = g.mean(&frames, &[1]);
+        let max = g.node(
+            "ReduceMax",
+            &[&frames],
+            &[Attr::Ints("axes", &[1]), Attr::Int("keepdims", 0)],
+        );
+        Ok(g.node("Concat", &[&mean, &max], &[Attr::Int("axis", -1)]))
+    }
+
     fn embed(&self, clips: &[Vec<f32>], rate: u32) -> Tensor<2> {
         let mel = MelSpectrogram::new(MelConfig::speech(rate));
         let mels: Vec<_> = clips.iter().map(|c| mel.log_mel(c)).collect();

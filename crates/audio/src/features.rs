@@ -7,7 +7,7 @@ use std::sync::Arc;
 use realfft::{RealFftPlanner, RealToComplex};
 
 /// The floor under the power of a mel band before its logarithm.
-const POWER_FLOOR: f32 = 1e-10;
+pub const POWER_FLOOR: f32 = 1e-10;
 
 /// How a clip becomes a log-mel spectrogram.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,6 +116,37 @@ impl MelSpectrogram {
         &self.cfg
     }
 
+    /// The windowed DFT as convolution kernels, `[2 * bins, 1, window]`: each bin's cosine, then
+    /// each bin's sine, times the Hann window (a frame zero-padded to `n_fft` sees only these
+    /// taps), so that the squares of a strided convolution's outputs summed per bin are the power.
+    pub fn dft_kernels(&self) -> Vec<f32> {
+        let (n_fft, window) = (self.cfg.n_fft, self.cfg.window);
+        let bins = n_fft / 2 + 1;
+        let mut out = Vec::with_capacity(2 * bins * window);
+        for part in [f64::cos, f64::sin] {
+            for k in 0..bins {
+                out.extend((0..window).map(|n| {
+                    let angle = std::f64::consts::TAU * (k * n % n_fft) as f64 / n_fft as f64;
+                    (part(angle) * self.hann[n] as f64) as f32
+                }));
+            }
+        }
+        out
+    }
+
+    /// The mel filters as a dense `[bins, n_mels]` matrix.
+    pub fn filter_matrix(&self) -> Vec<f32> {
+        let bins = self.cfg.n_fft / 2 + 1;
+        let n_mels = self.filters.len();
+        let mut out = vec![0.0; bins * n_mels];
+        for (m, (first, weights)) in self.filters.iter().enumerate() {
+            for (k, &w) in weights.iter().enumerate() {
+                out[(first + k) * n_mels + m] = w;
+            }
+        }
+        out
+    }
+
     /// The log-mel spectrogram of `clip`: one frame per hop that starts inside the clip (a clip
     /// shorter than a window gives one zero-padded frame).
     pub fn log_mel(&self, clip: &[f32]) -> LogMel {
@@ -202,6 +233,48 @@ pub fn mfcc_statistics(mel: &LogMel, n: usize) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_dft_kernels_and_filter_matrix_give_log_mel_frame_for_frame() {
+        let mel = MelSpectrogram::new(MelConfig::speech(8000));
+        let cfg = mel.config().clone();
+        let clip: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 0.3).collect();
+        let want = mel.log_mel(&clip);
+        let (kernels, filters) = (mel.dft_kernels(), mel.filter_matrix());
+        let bins = cfg.n_fft / 2 + 1;
+        for t in 0..want.frames {
+            let start = t * cfg.hop;
+            let sample = |n: usize| clip.get(start + n).copied().unwrap_or(0.0);
+            let power: Vec<f32> = (0..bins)
+                .map(|k| {
+                    let part = |row: usize| -> f32 {
+                        (0..cfg.window)
+                            .map(|n| kernels[row * cfg.window + n] * sample(n))
+                            .sum()
+                    };
+                    part(k).powi(2) + part(bins + k).powi(2)
+                })
+                .collect();
+            // Energies agree to float32 rounding of the loudest band (the log magnifies the
+            // rounding of bands far below it).
+            let got: Vec<f32> = (0..cfg.n_mels)
+                .map(|m| {
+                    (0..bins)
+                        .map(|k| power[k] * filters[k * cfg.n_mels + m])
+                        .sum()
+                })
+                .collect();
+            let expected: Vec<f32> = want.frame(t).iter().map(|v| v.exp()).collect();
+            let loudest = expected.iter().copied().fold(0.0, f32::max);
+            for (m, (g, e)) in got.iter().zip(&expected).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-5 * loudest,
+                    "frame {t} band {m}: {g} vs {e}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     fn tone(hz: f32, rate: u32, len: usize) -> Vec<f32> {

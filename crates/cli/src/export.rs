@@ -291,41 +291,52 @@ fn text_graph(run: &Path) -> anyhow::Result<Exported> {
 
 fn audio_graph(run: &Path) -> anyhow::Result<Exported> {
     use autodidact_audio::encoder::AudioEncoding;
+    use autodidact_audio::methods::AudioMethodKind;
     use autodidact_audio::train::{AudioRunConfig, EncoderVisitor, with_run_encoder};
-    struct Graph;
+    struct Graph(u32);
     impl EncoderVisitor for Graph {
         type Output = anyhow::Result<(OnnxGraph, String, usize)>;
         fn visit<E: AudioEncoding>(self, encoder: E) -> Self::Output {
             let mut g = OnnxGraph::new();
-            let z = encoder.onnx(&mut g, "wave")?;
+            let z = encoder.onnx(&mut g, "wave", self.0)?;
             Ok((g, z, encoder.dim()))
         }
     }
     let config = AudioRunConfig::load(&run.join("config.toml"))?;
-    let (g, z, dim) = with_run_encoder(&config, run, &Device::flex(), Graph)
+    let (g, z, dim) = with_run_encoder(&config, run, &Device::flex(), Graph(config.rate))
         .and_then(|made| made)
         .with_context(|| format!("{}: cannot export", run.display()))?;
     let rate = config.rate;
+    let (inside, output, encoder, what) = match config.method {
+        AudioMethodKind::Wav2Vec2 => (
+            "each clip standardised to mean 0, variance 1",
+            "the mean over frames of the mean of every Transformer block's output",
+            "wav2vec2",
+            "the wav2vec 2.0 encoder",
+        ),
+        AudioMethodKind::AudioByol => (
+            "the log-mel spectrogram (25 ms Hann frames every 10 ms, 40 HTK-mel bands, natural log over a 1e-10 floor; the windowed DFT as a strided convolution), each spectrogram standardised to mean 0, deviation 1",
+            "the mean and the maximum over frames of the spectrogram CNN's frame features",
+            "audio-byol",
+            "the spectrogram CNN (with its log-mel features)",
+        ),
+    };
     let metadata = vec![
         (
             "autodidact.input",
             format!(
-                "wave: float32 [batch, 1, samples], clips of one length at {rate} Hz, values in [-1, 1]"
+                "wave: float32 [batch, 1, samples], clips of one length (at least 25 ms) at {rate} Hz, values in [-1, 1]"
             ),
         ),
         (
             "autodidact.preprocessing",
-            format!(
-                "outside the graph: resample to {rate} Hz, mono; inside: each clip standardised to mean 0, variance 1"
-            ),
+            format!("outside the graph: resample to {rate} Hz, mono; inside: {inside}"),
         ),
         (
             "autodidact.output",
-            format!(
-                "embedding: float32 [batch, {dim}], the mean over frames of the mean of every Transformer block's output"
-            ),
+            format!("embedding: float32 [batch, {dim}], {output}"),
         ),
-        ("autodidact.encoder", "wav2vec2".to_string()),
+        ("autodidact.encoder", encoder.to_string()),
         ("autodidact.method", config.method.name().to_string()),
         ("autodidact.run", run.display().to_string()),
     ];
@@ -336,6 +347,6 @@ fn audio_graph(run: &Path) -> anyhow::Result<Exported> {
         inputs: vec![input],
         output: (z, output),
         metadata,
-        what: "the wav2vec 2.0 encoder".to_string(),
+        what: what.to_string(),
     })
 }

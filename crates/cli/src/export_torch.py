@@ -318,7 +318,60 @@ class Wav2Vec2Encoder(nn.Module):
         return (sum(states) / len(states)).mean(1)
 
 
+class LogMel(nn.Module):
+    """The log-mel spectrogram: the windowed DFT as a strided convolution, the squares through
+    the mel filters, the floor and log; each spectrogram standardised on its own."""
+
+    def __init__(self, window, hop, bins, n_mels):
+        super().__init__()
+        self.register_buffer("dft", torch.zeros(2 * bins, 1, window))
+        self.register_buffer("mel", torch.zeros(2 * bins, n_mels))
+        self.hop = hop
+
+    def forward(self, wave):
+        parts = F.conv1d(F.pad(wave, (0, self.hop - 1)), self.dft, stride=self.hop)
+        energy = (parts * parts).transpose(1, 2) @ self.mel
+        log_mel = energy.clamp_min(1e-10).log()
+        mean = log_mel.mean((1, 2), keepdim=True)
+        std = ((log_mel - mean) ** 2).mean((1, 2), keepdim=True).sqrt()
+        return (log_mel - mean) / (std + 1e-5)
+
+
+class SpectrogramBlock(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class SpectrogramCnn(nn.Module):
+    """audio-byol's encoder: clips of one length `[B, 1, samples]` -> the mean and the maximum
+    over frames of its frame features."""
+
+    def __init__(self, window, hop, bins, n_mels, widths, frame_dim):
+        super().__init__()
+        self.features = LogMel(window, hop, bins, n_mels)
+        c_in, blocks, bands = 1, [], n_mels
+        for width in widths:
+            blocks.append(SpectrogramBlock(c_in, width))
+            c_in, bands = width, (bands + 1) // 2
+        self.blocks = nn.ModuleList(blocks)
+        self.frame = nn.Linear(c_in * bands, frame_dim)
+
+    def forward(self, wave):
+        x = self.features(wave)[:, None]
+        for block in self.blocks:
+            x = block(x)
+        b, c, t, m = x.shape
+        frames = F.relu(self.frame(x.transpose(1, 2).reshape(b, t, c * m)))
+        return torch.cat([frames.mean(1), frames.max(1).values], dim=-1)
+
+
 ENCODERS = {
+    "audio-byol": SpectrogramCnn,
     "cnn": SmallCnn,
     "resnet18": ResNet18,
     "vit": Vit,

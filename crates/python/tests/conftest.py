@@ -60,7 +60,7 @@ def reports(digits_folder, tmp_path_factory):
 
 INPUTS = 16
 # Every encoder type that exports, by the run that trains one.
-ENCODER_TYPES = ["cnn", "resnet18", "vit", "series", "mlm", "clm", "wav2vec2"]
+ENCODER_TYPES = ["cnn", "resnet18", "vit", "series", "mlm", "clm", "wav2vec2", "audio-byol"]
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +109,10 @@ def _train(kind, digits_folder, tmp):
         ids, valid = run.tokenize(texts)
         assert valid.sum(axis=1).min() < valid.shape[1], "some rows are padded"
         return run, run.embed(texts), {"ids": ids, "valid": valid}
-    if kind == "wav2vec2":
+    if kind in ("wav2vec2", "audio-byol"):
         clips = _write_tones(tmp / "tones")
         run = autodidact.pretrain(
-            method="wav2vec2", data=tmp / "tones", out=tmp / "run", steps=2, batch_size=4,
+            method=kind, data=tmp / "tones", out=tmp / "run", steps=2, batch_size=4,
             progress=None,
         )
         clips = clips[:INPUTS]

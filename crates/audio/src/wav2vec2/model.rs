@@ -285,7 +285,7 @@ impl AudioEncoding for Wav2Vec2Encoder {
 
     /// `embed` of clips of one length as ONNX nodes: `wave` is `[B, 1, L]` raw samples,
     /// standardised per clip inside.
-    fn onnx(&self, g: &mut OnnxGraph, wave: &str) -> anyhow::Result<String> {
+    fn onnx(&self, g: &mut OnnxGraph, wave: &str, _rate: u32) -> anyhow::Result<String> {
         let [d, group_width, _] = self.pos_conv.weight.dims();
         g.describe(
             "wav2vec2",
