@@ -55,7 +55,7 @@ pub enum Input {
     /// Image or WAV files, whichever the run learnt from.
     Files(Vec<PathBuf>),
     Texts(Vec<String>),
-    /// Texts for a text run, file paths for the others.
+    /// Texts for a text run, captions for an image-caption run, file paths for the others.
     Strings(Vec<String>),
 }
 
@@ -80,6 +80,9 @@ pub fn embed(run: &Path, input: Input) -> anyhow::Result<Embeddings> {
     let modality = run_modality(run)?;
     let input = match input {
         Input::Strings(texts) if modality == Modality::Text => Input::Texts(texts),
+        Input::Strings(texts) if modality == Modality::Pairs && captions_run(run)? => {
+            Input::Texts(texts)
+        }
         Input::Strings(paths) => Input::Files(paths.into_iter().map(PathBuf::from).collect()),
         input => input,
     };
@@ -140,12 +143,85 @@ pub fn embed(run: &Path, input: Input) -> anyhow::Result<Embeddings> {
                 .collect::<Result<Vec<_>, _>>()?;
             embed_clips(run, clips)
         }
+        (Modality::Pairs, input) => embed_pairs(run, input),
         (modality, input) => bail!(
             "{} is a {modality} run; it cannot embed {}",
             run.display(),
             input.kind()
         ),
     }
+}
+
+/// Whether a pairs run's partners are captions (else recordings).
+fn captions_run(run: &Path) -> anyhow::Result<bool> {
+    let cfg = autodidact_multimodal::train::PairRunConfig::load(&run.join("config.toml"))?;
+    Ok(!cfg.towers.audio)
+}
+
+/// A pairs run puts images, and captions or recordings, into its shared space (unit rows), as
+/// `embed` and `search` do.
+fn embed_pairs(run: &Path, input: Input) -> anyhow::Result<Embeddings> {
+    use autodidact_multimodal::batch::PreparedPartners;
+    use autodidact_multimodal::eval::{embed_images as tower_images, embed_partners};
+    use autodidact_multimodal::train::{PairRunConfig, TOKENIZER_FILE, load_towers};
+    use autodidact_text::tokenizer::TextTokenizer;
+    let cfg = PairRunConfig::load(&run.join("config.toml"))?;
+    let towers = load_towers(&cfg, run, &cfg.device.device()?)?;
+    let dim = towers.embed_dim();
+    let images = |set: ImageSet| -> anyhow::Result<Embeddings> {
+        cfg.check_images(&set, "x")?;
+        let all: Vec<usize> = (0..set.len()).collect();
+        let data = tower_images(&towers, &set, &all, cfg.image_size);
+        Ok(Embeddings::new(data, set.len(), dim))
+    };
+    let partners = |prepared: PreparedPartners, n: usize| {
+        let all: Vec<usize> = (0..n).collect();
+        Embeddings::new(embed_partners(&towers, &prepared, &all), n, dim)
+    };
+    match input {
+        Input::Images { pixels, shape } => images(image_set(pixels, shape)),
+        Input::Files(paths) if cfg.towers.audio && paths.iter().all(|p| is_wav(p)) => {
+            let clips = paths
+                .iter()
+                .map(|p| read_wav(p, cfg.rate))
+                .collect::<Result<Vec<_>, _>>()?;
+            let n = clips.len();
+            Ok(partners(PreparedPartners::clips(&clips, cfg.rate), n))
+        }
+        Input::Files(paths) => {
+            let set = read_image_files(&paths, cfg.towers.image_channels, cfg.image_size)
+                .with_context(|| run_kind(run, Modality::Pairs))?;
+            images(set)
+        }
+        Input::Texts(texts) => {
+            let tokenizer = TextTokenizer::load(&run.join(TOKENIZER_FILE))?;
+            let max_len = cfg.towers.text_model.max_len;
+            let n = texts.len();
+            Ok(partners(
+                PreparedPartners::captions(&texts, &tokenizer, max_len),
+                n,
+            ))
+        }
+        Input::Clips(clips) if cfg.towers.audio => {
+            let n = clips.len();
+            Ok(partners(PreparedPartners::clips(&clips, cfg.rate), n))
+        }
+        input => bail!(
+            "{} is an image-{} run; it cannot embed {}",
+            run.display(),
+            if cfg.towers.audio {
+                "speech"
+            } else {
+                "caption"
+            },
+            input.kind()
+        ),
+    }
+}
+
+fn is_wav(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
 }
 
 fn image_set(pixels: Vec<u8>, [_, channels, height, width]: [usize; 4]) -> ImageSet {

@@ -132,7 +132,7 @@ fn embed_files<'py>(py: Python<'py>, run: PathBuf, paths: Vec<PathBuf>) -> PyRes
     embed(py, run, Input::Files(paths))
 }
 
-/// Texts for a text run, file paths for the others.
+/// Texts for a text run, captions for an image-caption run, file paths for the others.
 #[pyfunction]
 fn embed_strings<'py>(
     py: Python<'py>,

@@ -4,6 +4,7 @@ Needs the wheel installed and the `autodidact` binary (AUTODIDACT_BIN, else the 
 target/release/autodidact).
 """
 
+import gzip
 import os
 import subprocess
 from pathlib import Path
@@ -113,3 +114,48 @@ def test_the_default_progress_is_a_tqdm_bar(digits_folder, tmp_path, capsys):
     )
     drawn = capsys.readouterr().err
     assert f"{DIGITS // 64}/{DIGITS // 64}" in drawn and "loss=" in drawn, drawn
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """A greyscale PNG of `image` (H x W uint8)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w = image.shape
+    rows = b"".join(b"\x00" + image[r].tobytes() for r in range(h))
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_an_image_caption_run_embeds_images_files_and_captions_into_one_space(tmp_path):
+    digits = bundled_digits()[:64]
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    raw = gzip.decompress((REPO / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    labels = np.frombuffer(raw[8 : 8 + 64], dtype=np.uint8)
+    data = tmp_path / "pairs"
+    (data / "images").mkdir(parents=True)
+    captions, splits = ["image\tcaption"], ["image\tsplit"]
+    for i, (image, label) in enumerate(zip(digits, labels)):
+        write_png(data / "images" / f"{i:03}.png", image[0])
+        captions.append(f"{i:03}.png\ta handwritten {names[label]}")
+        splits.append(f"{i:03}.png\t{'test' if i % 4 == 3 else 'train'}")
+    (data / "captions.tsv").write_text("\n".join(captions) + "\n")
+    (data / "splits.tsv").write_text("\n".join(splits) + "\n")
+    run = autodidact.pretrain(
+        method="clip", data=data, out=tmp_path / "clip", model="tiny", context=16, steps=2,
+        batch_size=16, progress=None,
+    )
+    from_arrays = run.embed(digits[:8])
+    # Strings are captions here: files go as paths.
+    from_files = run.embed([data / "images" / f"{i:03}.png" for i in range(8)])
+    texts = run.embed(["a handwritten seven", "a handwritten two"])
+    assert from_arrays.shape[1] == texts.shape[1] and texts.shape[0] == 2
+    assert np.allclose(from_files, from_arrays, atol=1e-6)
+    assert np.allclose(np.linalg.norm(from_arrays, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)

@@ -90,7 +90,10 @@ class Run:
         `x` is a NumPy array of images (`N x C x H x W`: uint8, or floats in [0, 1] which are
         rounded to 8 bits as image files are), of series (`N x T` or `N x C x T`, float), a
         list of audio clips (1-D float arrays in [-1, 1] at the run's sample rate), a list of
-        file paths (images or WAVs), or a list of strings (text runs).
+        file paths (images or WAVs: `pathlib.Path`s, or strings except for text and
+        image-caption runs), or a list of strings (texts for a text run, captions for an
+        image-caption run). An image-caption or image-speech run puts images and their
+        partners into its shared space (unit rows).
         """
         run = os.fspath(self.path)
         if isinstance(x, np.ndarray):
