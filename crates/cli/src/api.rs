@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use super::methods::Modality;
-use super::run_dir::{load_run, load_series_run, load_text_run, run_kind, run_modality};
+use super::run_dir::{LoadedRun, load_run, load_series_run, load_text_run, run_kind, run_modality};
 use super::{Cli, ranks, run};
 use autodidact_audio::eval::embed_run;
 use autodidact_audio::train::AudioRunConfig;
@@ -60,6 +60,20 @@ pub enum Input {
 }
 
 impl Input {
+    /// Refuses values whose count is not the shape's (they would be read past their end).
+    fn check_shape(&self) -> anyhow::Result<()> {
+        let (len, dims): (usize, &[usize]) = match self {
+            Input::Images { pixels, shape } => (pixels.len(), shape),
+            Input::Series { values, shape } => (values.len(), shape),
+            _ => return Ok(()),
+        };
+        let want = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if want != Some(len) {
+            bail!("x: {len} values do not fill the shape {dims:?}");
+        }
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Input::Images { .. } => "images",
@@ -74,6 +88,7 @@ impl Input {
 /// The embeddings `run` gives `input`, one row per sample: the rows `autodidact embed` writes
 /// for the same samples.
 pub fn embed(run: &Path, input: Input) -> anyhow::Result<Embeddings> {
+    input.check_shape()?;
     if !run.is_dir() {
         bail!("{}: no such run folder", run.display());
     }
@@ -88,23 +103,19 @@ pub fn embed(run: &Path, input: Input) -> anyhow::Result<Embeddings> {
     };
     match (modality, input) {
         (Modality::Image, Input::Images { pixels, shape }) => {
-            embed_image_set(run, image_set(pixels, shape))
+            embed_image_set(run, &load_run(run)?, image_set(pixels, shape))
         }
         (Modality::Image, Input::Files(paths)) => {
             let loaded = load_run(run)?;
             let set = read_image_files(&paths, loaded.config.channels, loaded.config.image_size)
                 .with_context(|| run_kind(run, modality))?;
-            embed_image_set(run, set)
+            embed_image_set(run, &loaded, set)
         }
         (Modality::Series, Input::Series { values, shape }) => {
             let [n, channels, length] = shape;
             let per = channels * length;
             let set = SeriesSet {
-                values: values
-                    .chunks_exact(per.max(1))
-                    .take(n)
-                    .map(<[f32]>::to_vec)
-                    .collect(),
+                values: (0..n).map(|i| values[i * per..][..per].to_vec()).collect(),
                 lengths: vec![length; n],
                 channels,
                 labels: None,
@@ -134,14 +145,17 @@ pub fn embed(run: &Path, input: Input) -> anyhow::Result<Embeddings> {
                 &loaded.device,
             ))
         }
-        (Modality::Audio, Input::Clips(clips)) => embed_clips(run, clips),
+        (Modality::Audio, Input::Clips(clips)) => {
+            let config = AudioRunConfig::load(&run.join("config.toml"))?;
+            embed_clips(run, &config, clips)
+        }
         (Modality::Audio, Input::Files(paths)) => {
             let config = AudioRunConfig::load(&run.join("config.toml"))?;
             let clips = paths
                 .iter()
                 .map(|p| read_wav(p, config.rate))
                 .collect::<Result<Vec<_>, _>>()?;
-            embed_clips(run, clips)
+            embed_clips(run, &config, clips)
         }
         (Modality::Pairs, input) => embed_pairs(run, input),
         (modality, input) => bail!(
@@ -229,8 +243,7 @@ fn image_set(pixels: Vec<u8>, [_, channels, height, width]: [usize; 4]) -> Image
 }
 
 /// As `embed` does for an image run: the method's pooling, resized to the run's side.
-fn embed_image_set(run: &Path, set: ImageSet) -> anyhow::Result<Embeddings> {
-    let loaded = load_run(run)?;
+fn embed_image_set(run: &Path, loaded: &LoadedRun, set: ImageSet) -> anyhow::Result<Embeddings> {
     if set.channels != loaded.config.channels {
         bail!(
             "images have {} channel(s); the run {} was trained on {} channel(s)",
@@ -248,15 +261,18 @@ fn embed_image_set(run: &Path, set: ImageSet) -> anyhow::Result<Embeddings> {
     ))
 }
 
-fn embed_clips(run: &Path, clips: Vec<Vec<f32>>) -> anyhow::Result<Embeddings> {
-    let config = AudioRunConfig::load(&run.join("config.toml"))?;
+fn embed_clips(
+    run: &Path,
+    config: &AudioRunConfig,
+    clips: Vec<Vec<f32>>,
+) -> anyhow::Result<Embeddings> {
     let set = autodidact_audio::AudioSet {
         rate: config.rate,
         clips,
         labels: None,
         class_names: Vec::new(),
     };
-    embed_run(&config, run, &set)
+    embed_run(config, run, &set)
 }
 
 /// Token ids and the valid mask (`n x len` each, row-major) of `texts` as a text run's encoder
@@ -280,4 +296,24 @@ pub fn tokenize(run: &Path, texts: &[String]) -> anyhow::Result<(Vec<i64>, Vec<f
         .collect();
     let batch = pad_sequences(&seqs, max_len, TextTokenizer::PAD);
     Ok((batch.ids, batch.valid, [batch.batch, batch.len]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_do_not_fill_their_shape_are_refused_before_any_run_is_read() {
+        let short = Input::Images {
+            pixels: vec![0; 10],
+            shape: [1, 1, 4, 4],
+        };
+        let err = embed(Path::new("/nonexistent-run"), short).unwrap_err();
+        assert!(err.to_string().contains("do not fill the shape"), "{err}");
+        let whole = Input::Series {
+            values: vec![0.0; 6],
+            shape: [2, 1, 3],
+        };
+        assert!(whole.check_shape().is_ok());
+    }
 }
